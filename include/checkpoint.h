@@ -1,0 +1,51 @@
+/*
+ * checkpoint.h: the HDF5 checkpoint (layout in docs/checkpoint-format.md).
+ * Holds global state only (weights, momentum, the position in the data
+ * order), so a run may resume at any rank count. Written by one rank,
+ * atomically: a temporary file in the same directory, flushed, fsync'ed,
+ * then renamed over the old one.
+ */
+#ifndef NN_CHECKPOINT_H
+#define NN_CHECKPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net.h"
+#include "nn_check.h"
+
+#define NN_CHECKPOINT_FORMAT "nnmpi-checkpoint"
+#define NN_CHECKPOINT_FORMAT_VERSION 1
+
+typedef struct {
+    int format_version;
+    char nnmpi_version[32];
+    int n_sizes, sizes[NN_MAX_SIZES];
+    nn_activation activation;
+    nn_loss loss;
+    int epoch;            /* epochs completed */
+    int step;             /* steps already taken inside epoch `epoch` (0 at an epoch boundary) */
+    uint64_t seed;
+    int batch, train_size, shuffle, reproducible, chunk;
+    double lr, momentum;
+    size_t n_params;
+    float *params;        /* (n_params) in nn_net layout; owned when read, borrowed when written */
+    float *velocity;      /* (n_params) or NULL when the run has no momentum */
+} nn_checkpoint;
+
+/* Writes ck to `path` atomically. Returns 0, or -1 with the reason in err;
+ * on failure the previous file at `path` is untouched and no temporary is left. */
+int checkpoint_write(const char *path, const nn_checkpoint *ck, nn_err *err);
+
+/* Reads and validates a checkpoint from a file (image == NULL) or from an
+ * in-memory file image of image_len bytes (path then only names it in
+ * messages). On success ck->params/velocity are malloc'ed: checkpoint_free(). */
+int checkpoint_read(const char *path, const void *image, size_t image_len, nn_checkpoint *ck, nn_err *err);
+
+void checkpoint_free(nn_checkpoint *ck);
+
+/* Checks that `dir_of_path`'s directory exists and is writable by creating
+ * and removing a probe file there. Returns 0, or -1 with the reason in err. */
+int checkpoint_check_writable(const char *path, nn_err *err);
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * net.h: a fully connected network, batched forward and backward passes on
+ * row-major buffers with cblas_sgemm. Knows nothing of MPI or files.
+ *
+ * Weight layer l (0 <= l < n_layers) maps sizes[l] inputs to sizes[l+1]
+ * outputs: z = a W^T + b per row, W stored (sizes[l+1], sizes[l]) row-major,
+ * so one row of W is one output unit's weights (the checkpoint layout too).
+ * All parameters live in one block and all gradients in one block of the
+ * same layout, so the allreduce and the update are single flat loops.
+ */
+#ifndef NN_NET_H
+#define NN_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define NN_MAX_SIZES 16 /* at most 15 weight layers */
+
+typedef enum { ACT_SIGMOID, ACT_RELU, ACT_TANH } nn_activation;
+typedef enum { LOSS_MSE, LOSS_XENT } nn_loss;
+typedef enum { INIT_NORMAL, INIT_XAVIER, INIT_HE } nn_init;
+
+/* Control slots at the head of the reduced buffer (see reduce.h): values every
+ * rank contributes to each step's allreduce, summed with the gradients. */
+enum { NN_CTRL_LOSS, NN_CTRL_STOP, NN_CTRL_BAD, NN_CTRL };
+
+typedef struct {
+    int n_sizes, n_layers;       /* n_layers = n_sizes - 1 weight layers */
+    int sizes[NN_MAX_SIZES];
+    nn_activation activation;    /* hidden layers */
+    nn_loss loss;                /* mse: sigmoid output, 0.5*|a-y|^2; xent: softmax, -log a_y */
+    int max_rows;                /* rows the activation and delta buffers hold */
+    size_t n_params;             /* weights and biases of all layers */
+    size_t w_off[NN_MAX_SIZES];  /* layer l's weights start at params + w_off[l]; w_off[n_layers] == n_params */
+    size_t b_off[NN_MAX_SIZES];  /* layer l's biases start at params + b_off[l] */
+
+    float *params;               /* (n_params) W0 b0 W1 b1 ... */
+    float *reduced;              /* (NN_CTRL + n_params) control slots, then the gradient: what the allreduce sums */
+    float *grad;                 /* == reduced + NN_CTRL: (n_params), same layout as params */
+    float *velocity;             /* (n_params) momentum; NULL when momentum is 0 */
+    float *act[NN_MAX_SIZES];    /* act[l]: (max_rows, sizes[l]); act[0] is the input rows */
+    float *delta[NN_MAX_SIZES];  /* delta[l]: (max_rows, sizes[l+1]), dLoss/dz of weight layer l */
+    float *ones;                 /* (max_rows) all 1.0: bias gradients as delta^T 1 with sgemv */
+    int *labels;                 /* (max_rows) class of each input row */
+} nn_net;
+
+/* Called by net_backward as soon as layer l's weight and bias gradients are final. */
+typedef void (*nn_layer_done_fn)(int layer, void *ctx);
+
+/* Computes all sizes and allocates every buffer once; max_rows is the most
+ * rows any forward/backward call will pass. Aborts the job on allocation failure. */
+void net_create(nn_net *net, const int *sizes, int n_sizes, nn_activation activation, nn_loss loss, int max_rows,
+                int with_velocity);
+void net_free(nn_net *net);
+
+/* Draws the initial weights and biases from `seed` (see docs/design.md for the scheme). */
+void net_init_params(nn_net *net, nn_init init, uint64_t seed);
+
+/* Forward pass over act[0][0..rows); fills act[1..n_layers]. */
+void net_forward(nn_net *net, int rows);
+
+/* After net_forward: the summed loss of the rows against net->labels, and the
+ * output layer's delta (unscaled: the gradient of the summed loss). */
+double net_output_delta(nn_net *net, int rows);
+
+/* Backward pass: writes the gradient of the summed loss over the rows into
+ * grad (n_params, params layout), calling done(l, ctx) after each layer from
+ * the last to the first. rows == 0 gives a zero gradient. done may be NULL. */
+void net_backward(nn_net *net, int rows, float *grad, nn_layer_done_fn done, void *ctx);
+
+/* After net_forward: the number of rows whose arg-max output equals the label,
+ * and (added to *loss_sum) their summed loss. */
+int net_count_correct(const nn_net *net, int rows, double *loss_sum);
+
+/* One SGD step from the summed gradient: velocity = momentum*velocity - step*grad,
+ * params += velocity (plain params -= step*grad without momentum), step = lr / B.
+ * Returns 1 when any parameter is no longer finite, else 0. */
+int net_sgd_update(nn_net *net, const float *grad, float step, float momentum);
+
+#endif

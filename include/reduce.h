@@ -1,0 +1,60 @@
+/*
+ * reduce.h: sums each step's gradient across ranks.
+ *
+ * The reduced buffer is net->reduced: NN_CTRL control slots (loss sum, stop
+ * votes, bad-value votes) followed by the gradient of all layers, one
+ * contiguous block. Three ways to sum it, chosen by the options:
+ *   blocking   one in-place MPI_Allreduce over the whole buffer after backward;
+ *   overlap    one in-place MPI_Iallreduce per layer, started as soon as
+ *              backward has finished that layer, completed before the update;
+ *              the control slots ride with layer 0, which finishes last;
+ *   fixed      (--reproducible) every chunk's float gradient is rounded to
+ *              64-bit fixed point and added into `fixed`; integer sums are
+ *              associative, so the result does not depend on which rank
+ *              summed what. The int64 buffer is then reduced (blocking or
+ *              overlapped) and converted back to floats in net->reduced.
+ */
+#ifndef NN_REDUCE_H
+#define NN_REDUCE_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "net.h"
+
+/* Fixed point: a value v is stored as round-toward-zero(v * 2^NN_FIXED_FRAC_BITS). */
+#define NN_FIXED_FRAC_BITS 32
+
+typedef struct {
+    MPI_Comm comm;
+    int nranks;
+    int overlap, reproducible;
+    nn_net *net;
+    size_t n;                              /* elements reduced: NN_CTRL + net->n_params */
+    size_t seg_lo[NN_MAX_SIZES];           /* layer l's segment [seg_lo, seg_hi) of the buffer */
+    size_t seg_hi[NN_MAX_SIZES];
+    MPI_Request req[NN_MAX_SIZES];         /* one per layer, overlap mode */
+    int64_t *fixed;                        /* (n) fixed-point sums, --reproducible only */
+    double fixed_limit;                    /* largest |value| one chunk may add without risking overflow */
+    int bad_local;                         /* this rank saw a value outside fixed_limit (or NaN) this step */
+    double t_post;                         /* seconds spent starting reductions (inside backward) this step */
+} nn_reducer;
+
+/* Prepares the reducer for `net`; max_chunks is the most chunks any step sums
+ * (--reproducible), which sets the overflow bound. */
+void reducer_create(nn_reducer *r, nn_net *net, MPI_Comm comm, int overlap, int reproducible, int max_chunks);
+void reducer_free(nn_reducer *r);
+
+/* Starts a step: clears the fixed-point sums. */
+void reducer_begin_step(nn_reducer *r);
+
+/* --reproducible: adds segment l of net->reduced (one chunk's floats) into the fixed-point sums. */
+void reducer_accumulate(nn_reducer *r, int layer);
+
+/* Layer l of the buffer is final on this rank: in overlap mode its reduction starts now. */
+void reducer_layer_ready(nn_reducer *r, int layer);
+
+/* Completes the step's reduction; afterwards net->reduced holds the sums on every rank, as floats. */
+void reducer_finish(nn_reducer *r);
+
+#endif

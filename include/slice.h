@@ -1,0 +1,29 @@
+/*
+ * slice.h: who computes which rows of a global minibatch. Pure arithmetic on
+ * (rank, nranks), so a unit test can check every split in one process.
+ */
+#ifndef NN_SLICE_H
+#define NN_SLICE_H
+
+/* Steps in an epoch of n_train samples with global batch `batch`; the last batch may be short. */
+static inline int slice_steps_per_epoch(int n_train, int batch) { return (n_train + batch - 1) / batch; }
+
+/* Rows in step `step` of an epoch: `batch`, or what is left for the last step. */
+static inline int slice_batch_rows(int n_train, int batch, int step)
+{
+    int left = n_train - step * batch;
+    return left < batch ? left : batch;
+}
+
+/* The contiguous part [*lo, *hi) of n items that rank `rank` of `nranks` takes:
+ * part sizes differ by at most one, and a part is empty when nranks > n. */
+static inline void slice_part(int n, int rank, int nranks, int *lo, int *hi)
+{
+    *lo = (int)((long long)n * rank / nranks);
+    *hi = (int)((long long)n * (rank + 1) / nranks);
+}
+
+/* Chunks of at most `chunk` rows that a batch of `rows` is cut into (--reproducible). */
+static inline int slice_chunk_count(int rows, int chunk) { return (rows + chunk - 1) / chunk; }
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * main.c: nnmpi's entry point. Parses the options (identically on every
+ * rank), sets MPI up so every error code comes back to the checked-call
+ * macros, and hands over to the trainer. Read train.c next.
+ */
+#include <hdf5.h>
+#include <mpi.h>
+#include <stdio.h>
+
+#include "nn_check.h"
+#include "options.h"
+#include "train.h"
+
+int main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    /* Errors come back as codes; MPI_CHECK reports them and aborts the job. */
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    /* Our own messages instead of HDF5's automatic stack dumps. */
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    int rank = 0;
+    MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
+
+    nn_options opt;
+    nn_err err = {0};
+    options_result parsed = options_parse(argc, argv, &opt, rank == 0 ? stdout : NULL, &err);
+    if (parsed != OPTIONS_RUN) {
+        if (parsed == OPTIONS_ERROR && rank == 0) fprintf(stderr, "nnmpi: error: %s\n", err.msg);
+        MPI_Finalize();
+        return parsed == OPTIONS_ERROR ? NN_EXIT_USAGE : NN_EXIT_OK;
+    }
+    trainer_install_signal_handlers();
+
+    nn_trainer trainer;
+    int status = trainer_setup(&trainer, &opt, MPI_COMM_WORLD);
+    if (status == NN_EXIT_OK) status = trainer_run(&trainer);
+    trainer_free(&trainer);
+    MPI_Finalize();
+    return status;
+}

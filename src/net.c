@@ -1,0 +1,261 @@
+/* net.c: batched forward/backward with cblas_sgemm, fused elementwise passes. */
+#include "net.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn_check.h"
+#include "rng.h"
+
+void net_create(nn_net *net, const int *sizes, int n_sizes, nn_activation activation, nn_loss loss, int max_rows,
+                int with_velocity)
+{
+    memset(net, 0, sizeof *net);
+    net->n_sizes = n_sizes;
+    net->n_layers = n_sizes - 1;
+    memcpy(net->sizes, sizes, sizeof(int) * (size_t)n_sizes);
+    net->activation = activation;
+    net->loss = loss;
+    net->max_rows = max_rows > 0 ? max_rows : 1;
+
+    size_t off = 0;
+    for (int l = 0; l < net->n_layers; l++) {
+        net->w_off[l] = off;
+        off += (size_t)sizes[l + 1] * (size_t)sizes[l];
+        net->b_off[l] = off;
+        off += (size_t)sizes[l + 1];
+    }
+    net->w_off[net->n_layers] = off;
+    net->n_params = off;
+
+    net->params = NN_MALLOC(sizeof(float) * net->n_params);
+    net->reduced = NN_MALLOC(sizeof(float) * (NN_CTRL + net->n_params));
+    memset(net->reduced, 0, sizeof(float) * (NN_CTRL + net->n_params));
+    net->grad = net->reduced + NN_CTRL;
+    if (with_velocity) {
+        net->velocity = NN_MALLOC(sizeof(float) * net->n_params);
+        memset(net->velocity, 0, sizeof(float) * net->n_params);
+    }
+    for (int l = 0; l < n_sizes; l++) net->act[l] = NN_MALLOC(sizeof(float) * (size_t)net->max_rows * (size_t)sizes[l]);
+    for (int l = 0; l < net->n_layers; l++)
+        net->delta[l] = NN_MALLOC(sizeof(float) * (size_t)net->max_rows * (size_t)sizes[l + 1]);
+    net->ones = NN_MALLOC(sizeof(float) * (size_t)net->max_rows);
+    for (int r = 0; r < net->max_rows; r++) net->ones[r] = 1.0f;
+    net->labels = NN_MALLOC(sizeof(int) * (size_t)net->max_rows);
+    memset(net->labels, 0, sizeof(int) * (size_t)net->max_rows);
+}
+
+void net_free(nn_net *net)
+{
+    free(net->params);
+    free(net->reduced);
+    free(net->velocity);
+    for (int l = 0; l < net->n_sizes; l++) free(net->act[l]);
+    for (int l = 0; l < net->n_layers; l++) free(net->delta[l]);
+    free(net->ones);
+    free(net->labels);
+    memset(net, 0, sizeof *net);
+}
+
+void net_init_params(nn_net *net, nn_init init, uint64_t seed)
+{
+    nn_rng rng;
+    rng_seed(&rng, seed, UINT64_C(0x1a17)); /* a stream of its own, apart from the epoch shuffles */
+    for (int l = 0; l < net->n_layers; l++) {
+        int n_in = net->sizes[l], n_out = net->sizes[l + 1];
+        double std = 1.0, bias_std = 1.0; /* normal: N(0,1) weights and biases, as in the classic net */
+        if (init == INIT_XAVIER) std = sqrt(2.0 / (n_in + n_out)), bias_std = 0.0;
+        if (init == INIT_HE) std = sqrt(2.0 / n_in), bias_std = 0.0;
+        float *w = net->params + net->w_off[l], *b = net->params + net->b_off[l];
+        for (size_t i = 0; i < (size_t)n_out * (size_t)n_in; i++) w[i] = (float)(std * rng_normal(&rng));
+        for (int i = 0; i < n_out; i++) b[i] = bias_std > 0.0 ? (float)(bias_std * rng_normal(&rng)) : 0.0f;
+    }
+    if (net->velocity) memset(net->velocity, 0, sizeof(float) * net->n_params);
+}
+
+static inline float sigmoid_(float z) { return 1.0f / (1.0f + expf(-z)); }
+
+/* Adds the bias and applies the hidden activation in one pass over z (rows, n). */
+static void bias_activate_(float *z, const float *b, int rows, int n, nn_activation act)
+{
+    for (int r = 0; r < rows; r++) {
+        float *zr = z + (size_t)r * n;
+        switch (act) {
+        case ACT_SIGMOID:
+            for (int j = 0; j < n; j++) zr[j] = sigmoid_(zr[j] + b[j]);
+            break;
+        case ACT_RELU:
+            for (int j = 0; j < n; j++) {
+                float v = zr[j] + b[j];
+                zr[j] = v > 0.0f ? v : 0.0f;
+            }
+            break;
+        case ACT_TANH:
+            for (int j = 0; j < n; j++) zr[j] = tanhf(zr[j] + b[j]);
+            break;
+        }
+    }
+}
+
+/* Adds the bias and applies a numerically safe softmax to each row. */
+static void bias_softmax_(float *z, const float *b, int rows, int n)
+{
+    for (int r = 0; r < rows; r++) {
+        float *zr = z + (size_t)r * n;
+        float max = -INFINITY;
+        for (int j = 0; j < n; j++) {
+            zr[j] += b[j];
+            if (zr[j] > max) max = zr[j];
+        }
+        float sum = 0.0f;
+        for (int j = 0; j < n; j++) {
+            zr[j] = expf(zr[j] - max);
+            sum += zr[j];
+        }
+        float inv = 1.0f / sum;
+        for (int j = 0; j < n; j++) zr[j] *= inv;
+    }
+}
+
+void net_forward(nn_net *net, int rows)
+{
+    if (rows <= 0) return;
+    for (int l = 0; l < net->n_layers; l++) {
+        int n_in = net->sizes[l], n_out = net->sizes[l + 1];
+        const float *w = net->params + net->w_off[l], *b = net->params + net->b_off[l];
+        /* act[l+1] (rows, n_out) = act[l] (rows, n_in) * W^T (n_in, n_out) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n_out, n_in, 1.0f, net->act[l], n_in, w, n_in, 0.0f,
+                    net->act[l + 1], n_out);
+        int is_output = l == net->n_layers - 1;
+        if (!is_output)
+            bias_activate_(net->act[l + 1], b, rows, n_out, net->activation);
+        else if (net->loss == LOSS_XENT)
+            bias_softmax_(net->act[l + 1], b, rows, n_out);
+        else
+            bias_activate_(net->act[l + 1], b, rows, n_out, ACT_SIGMOID);
+    }
+}
+
+double net_output_delta(nn_net *net, int rows)
+{
+    int L = net->n_layers, n = net->sizes[L];
+    const float *a = net->act[L];
+    float *d = net->delta[L - 1];
+    double loss = 0.0;
+    for (int r = 0; r < rows; r++) {
+        const float *ar = a + (size_t)r * n;
+        float *dr = d + (size_t)r * n;
+        int y = net->labels[r];
+        if (net->loss == LOSS_MSE) {
+            float row_loss = 0.0f;
+            for (int j = 0; j < n; j++) {
+                float diff = ar[j] - (j == y ? 1.0f : 0.0f);
+                row_loss += diff * diff;
+                dr[j] = diff * ar[j] * (1.0f - ar[j]); /* sigmoid'(z) = a(1-a) */
+            }
+            loss += 0.5 * (double)row_loss;
+        } else {
+            for (int j = 0; j < n; j++) dr[j] = ar[j] - (j == y ? 1.0f : 0.0f); /* softmax + cross-entropy */
+            loss -= log(fmax((double)ar[y], 1e-30));
+        }
+    }
+    return loss;
+}
+
+/* delta (rows, n) *= f'(z), written in terms of the activation a = f(z). */
+static void times_derivative_(float *delta, const float *a, int rows, int n, nn_activation act)
+{
+    size_t count = (size_t)rows * (size_t)n;
+    switch (act) {
+    case ACT_SIGMOID:
+        for (size_t i = 0; i < count; i++) delta[i] *= a[i] * (1.0f - a[i]);
+        break;
+    case ACT_RELU:
+        for (size_t i = 0; i < count; i++) delta[i] = a[i] > 0.0f ? delta[i] : 0.0f;
+        break;
+    case ACT_TANH:
+        for (size_t i = 0; i < count; i++) delta[i] *= 1.0f - a[i] * a[i];
+        break;
+    }
+}
+
+void net_backward(nn_net *net, int rows, float *grad, nn_layer_done_fn done, void *ctx)
+{
+    for (int l = net->n_layers - 1; l >= 0; l--) {
+        int n_in = net->sizes[l], n_out = net->sizes[l + 1];
+        float *dw = grad + net->w_off[l], *db = grad + net->b_off[l];
+        if (rows <= 0) {
+            memset(dw, 0, sizeof(float) * ((size_t)n_out * n_in + (size_t)n_out));
+            if (done) done(l, ctx);
+            continue;
+        }
+        /* dW (n_out, n_in) = delta^T (n_out, rows) * act[l] (rows, n_in) */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_out, n_in, rows, 1.0f, net->delta[l], n_out,
+                    net->act[l], n_in, 0.0f, dw, n_in);
+        /* db (n_out) = delta^T (n_out, rows) * 1 (rows) */
+        cblas_sgemv(CblasRowMajor, CblasTrans, rows, n_out, 1.0f, net->delta[l], n_out, net->ones, 1, 0.0f, db, 1);
+        if (done) done(l, ctx); /* layer l is final: its reduction can start while we go on */
+        if (l > 0) {
+            /* delta[l-1] (rows, n_in) = delta[l] (rows, n_out) * W (n_out, n_in), times f'(z) */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, n_in, n_out, 1.0f, net->delta[l], n_out,
+                        net->params + net->w_off[l], n_in, 0.0f, net->delta[l - 1], n_in);
+            times_derivative_(net->delta[l - 1], net->act[l], rows, n_in, net->activation);
+        }
+    }
+}
+
+int net_count_correct(const nn_net *net, int rows, double *loss_sum)
+{
+    int L = net->n_layers, n = net->sizes[L], correct = 0;
+    double loss = 0.0;
+    for (int r = 0; r < rows; r++) {
+        const float *ar = net->act[L] + (size_t)r * n;
+        int y = net->labels[r], best = 0;
+        for (int j = 1; j < n; j++)
+            if (ar[j] > ar[best]) best = j;
+        correct += best == y;
+        if (net->loss == LOSS_MSE) {
+            double s = 0.0;
+            for (int j = 0; j < n; j++) {
+                double diff = (double)ar[j] - (j == y ? 1.0 : 0.0);
+                s += diff * diff;
+            }
+            loss += 0.5 * s;
+        } else {
+            loss -= log(fmax((double)ar[y], 1e-30));
+        }
+    }
+    *loss_sum += loss;
+    return correct;
+}
+
+/* True when the float's exponent bits are all ones (Inf or NaN); an integer test vectorizes. */
+static inline uint32_t nonfinite_bits_(float v)
+{
+    uint32_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    return (bits & 0x7f800000u) == 0x7f800000u;
+}
+
+int net_sgd_update(nn_net *net, const float *grad, float step, float momentum)
+{
+    float *p = net->params;
+    size_t n = net->n_params;
+    uint32_t bad = 0;
+    if (net->velocity) {
+        float *v = net->velocity;
+        for (size_t i = 0; i < n; i++) {
+            v[i] = momentum * v[i] - step * grad[i];
+            p[i] += v[i];
+            bad |= nonfinite_bits_(p[i]);
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            p[i] -= step * grad[i];
+            bad |= nonfinite_bits_(p[i]);
+        }
+    }
+    return bad != 0;
+}
