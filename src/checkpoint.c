@@ -242,6 +242,7 @@ static int read_str_attr_(hid_t obj, const char *name, char *out, size_t out_len
         goto error;
     }
     H5_TRY(err, mem = H5Tcopy(H5T_C_S1));
+    H5_TRY(err, H5Tset_cset(mem, H5Tget_cset(type))); /* HDF5 converts no character sets */
     if (H5Tis_variable_str(type) > 0) {
         char *s = NULL;
         H5_TRY(err, H5Tset_size(mem, H5T_VARIABLE));

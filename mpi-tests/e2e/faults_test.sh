@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# faults_test.sh: divergence, a replica mismatch, a vanished checkpoint
+# directory and a killed rank; each ends the job with a clear message and a
+# non-zero exit, and the last checkpoint on disk stays intact and loadable.
+source "$(dirname "$0")/lib.sh" "$@"
+common=(--train-size 2000 --test-size 500 --quiet)
+
+# Divergence: a NaN injected at global step 250 (epoch 2) -> exit 3, message names the step.
+run 2 "${common[@]}" --epochs 3 --checkpoint "$WORK/nan.h5" --epochs 1
+before=$(sha256sum <"$WORK/nan.h5")
+set +e
+out=$(run 2 "${common[@]}" --epochs 3 --checkpoint "$WORK/nan.h5" --resume "$WORK/nan.h5" --debug-nan-at 250 2>&1)
+status=$?
+set -e
+expect_status 3 "$status" "NaN in the weights stops training"
+grep -q "diverged at epoch 2 step 50 (global step 250)" <<<"$out" && pass "message names epoch and step" || fail "message: $out"
+[ "$(sha256sum <"$WORK/nan.h5")" = "$before" ] && pass "last good checkpoint untouched" || fail "checkpoint changed"
+
+# Replica check: rank 1's weights perturbed -> the check names rank 1.
+set +e
+out=$(run 3 "${common[@]}" --epochs 1 --checkpoint "$WORK/rep.h5" --debug-perturb-rank 1 2>&1)
+status=$?
+set -e
+expect_status 1 "$status" "replica mismatch stops the job"
+grep -q "the weights of rank(s) 1 differ" <<<"$out" && pass "replica check names rank 1" || fail "message: $out"
+
+# The checkpoint directory vanishes during the run -> clear error, exit 1, no temporary left.
+mkdir -p "$WORK/vanish"
+run 2 "${common[@]}" --train-size 20000 --epochs 3 --checkpoint "$WORK/vanish/ck.h5" >"$WORK/vanish.out" 2>&1 &
+pid=$!
+for _ in $(seq 100); do [ -f "$WORK/vanish/ck.h5" ] && break; sleep 0.1; done
+rm -rf "$WORK/vanish"
+set +e
+wait "$pid"
+status=$?
+set -e
+expect_status 1 "$status" "checkpoint directory removed mid-run"
+grep -q "writing checkpoint '$WORK/vanish/ck.h5'" "$WORK/vanish.out" && pass "message names the checkpoint" \
+    || fail "message: $(cat "$WORK/vanish.out")"
+
+# kill -9 of rank 1 mid-epoch: the whole job is gone within 30 s and the checkpoint loads.
+run 2 --train-size 60000 --test-size 500 --epochs 20 --quiet --checkpoint "$WORK/kill.h5" --metrics "$WORK/kill.jsonl" \
+    >"$WORK/kill.out" 2>&1 &
+launcher=$!
+for _ in $(seq 300); do grep -q '"type":"epoch"' "$WORK/kill.jsonl" 2>/dev/null && break; sleep 0.1; done
+sleep 0.3
+# this job's ranks: command lines that start with the binary (mpiexec's does not)
+mapfile -t ranks < <(pgrep -f -- "^$NNMPI .*$WORK/kill.h5" | sort -n)
+start=$(date +%s)
+kill -9 "${ranks[-1]}"
+set +e
+timeout 60 bash -c "while kill -0 $launcher 2>/dev/null; do sleep 0.2; done"
+set -e
+elapsed=$(($(date +%s) - start))
+if ! kill -0 "$launcher" 2>/dev/null && [ -z "$(pgrep -f -- "^$NNMPI .*$WORK/kill.h5")" ] && [ "$elapsed" -le 30 ]; then
+    pass "kill -9 of one of ${#ranks[@]} ranks ended the job in ${elapsed} s"
+else
+    fail "job still alive ${elapsed} s after kill -9"
+    pkill -9 -f -- "$WORK/kill.h5" || true
+fi
+wait "$launcher" 2>/dev/null || true
+if run 1 --resume "$WORK/kill.h5" --eval-only --test-size 500 | grep -q "Checkpoint"; then
+    pass "checkpoint after kill -9 loads"
+else
+    fail "checkpoint after kill -9 does not load"
+fi
+ls "$WORK"/kill.h5.tmp.* >/dev/null 2>&1 && fail "a temporary checkpoint was left" || pass "no temporary left"
+finish

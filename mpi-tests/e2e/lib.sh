@@ -1,0 +1,44 @@
+# lib.sh: shared by the end-to-end tests of the real nnmpi binary.
+# Usage in a test: source "$(dirname "$0")/lib.sh" "$@"   (args: NNMPI_BINARY DATA_DIR)
+set -euo pipefail
+NNMPI=${1:?usage: test.sh path/to/nnmpi data/mnist}
+DATA=${2:?usage: test.sh path/to/nnmpi data/mnist}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/nnmpi-e2e-XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+export OPENBLAS_NUM_THREADS=1
+MPIEXEC_FLAGS=(--oversubscribe)
+[ "$(id -u)" = 0 ] && MPIEXEC_FLAGS+=(--allow-run-as-root)
+FAILURES=0
+PASSES=0
+
+# run NP args...: runs nnmpi on NP ranks with the test data; never fails the script itself.
+run() {
+    local np=$1
+    shift
+    mpiexec -n "$np" "${MPIEXEC_FLAGS[@]}" "$NNMPI" --data "$DATA" "$@"
+}
+
+pass() { echo "PASS: $*"; PASSES=$((PASSES + 1)); }
+fail() { echo "FAIL: $*"; FAILURES=$((FAILURES + 1)); }
+
+# expect_status WANT GOT what
+expect_status() {
+    if [ "$2" = "$1" ]; then pass "$3 (exit $2)"; else fail "$3: exit $2, expected $1"; fi
+}
+
+# same_weights A.h5 B.h5 what: the /layers (and momentum) datasets are bitwise equal.
+same_weights() {
+    if h5diff -q "$1" "$2" /layers /layers >/dev/null 2>&1; then
+        pass "$3"
+    else
+        fail "$3: weights differ ($(h5diff -c "$1" "$2" /layers /layers 2>&1 | tail -1))"
+    fi
+}
+
+# attr FILE NAME: prints a scalar attribute of / (h5dump), e.g. attr ck.h5 epoch
+attr() { h5dump -a "/$2" "$1" 2>/dev/null | sed -n 's/^ *(0): *//p' | tr -d '"' | head -1; }
+
+finish() {
+    echo "$PASSES passed, $FAILURES failed"
+    [ "$FAILURES" = 0 ]
+}

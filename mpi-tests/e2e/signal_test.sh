@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# signal_test.sh: SIGUSR1/SIGTERM stop every rank at the same step boundary,
+# rank 0 checkpoints the position inside the epoch and nnmpi exits 75;
+# --resume then ends bitwise equal to the uninterrupted run. Steps are chosen
+# at random (seeded, printed) plus the edge cases: step 0, the last step of an
+# epoch, the first step of an epoch. TRIALS (env) sets the random trials.
+source "$(dirname "$0")/lib.sh" "$@"
+trials=${TRIALS:-3}
+common=(--train-size 1000 --test-size 500 --batch 32 --epochs 3 --momentum 0.9 --quiet)
+steps_per_epoch=32 # ceil(1000 / 32): the last batch holds 8
+RANDOM=${SEED:-4242}
+for np in 2 3; do
+    run "$np" "${common[@]}" --checkpoint "$WORK/full.h5"
+    at_list=(0 $((steps_per_epoch - 1)) $((steps_per_epoch)))
+    for _ in $(seq "$trials"); do at_list+=($((RANDOM % (3 * steps_per_epoch)))); done
+    for at in "${at_list[@]}"; do
+        rm -f "$WORK/ck.h5"
+        set +e
+        run "$np" "${common[@]}" --checkpoint "$WORK/ck.h5" --debug-signal-at "$at" >/dev/null
+        status=$?
+        set -e
+        expect_status 75 "$status" "np $np: signal before global step $at stops with 75"
+        epoch=$(attr "$WORK/ck.h5" epoch)
+        step=$(attr "$WORK/ck.h5" step)
+        want=$((at + 1))
+        if [ $((epoch * steps_per_epoch + step)) = "$want" ]; then
+            pass "np $np: checkpoint at epoch $epoch step $step (after global step $at)"
+        else
+            fail "np $np: checkpoint at epoch $epoch step $step, expected global step $want"
+        fi
+        run "$np" "${common[@]}" --checkpoint "$WORK/ck.h5" --resume "$WORK/ck.h5"
+        same_weights "$WORK/full.h5" "$WORK/ck.h5" "np $np: stopped at $at and resumed equals uninterrupted"
+    done
+done
+
+# A real signal from outside: SIGUSR1 to one rank's process while training runs.
+run 2 --train-size 20000 --test-size 500 --epochs 4 --quiet --checkpoint "$WORK/full-real.h5"
+run 2 --train-size 20000 --test-size 500 --epochs 4 --quiet --checkpoint "$WORK/real.h5" --metrics "$WORK/real.jsonl" &
+launcher=$!
+for _ in $(seq 300); do
+    grep -q '"type":"epoch"' "$WORK/real.jsonl" 2>/dev/null && break
+    sleep 0.1
+done
+# the newest rank of this job (its command line starts with the binary), not mpiexec
+victim=$(pgrep -n -f -- "^$NNMPI .*$WORK/real.h5" || true)
+[ -n "$victim" ] && kill -USR1 "$victim"
+set +e
+wait "$launcher"
+status=$?
+set -e
+expect_status 75 "$status" "SIGUSR1 sent to a rank mid-run stops the job"
+echo "rank pid $victim stopped at epoch $(attr "$WORK/real.h5" epoch) step $(attr "$WORK/real.h5" step)"
+run 2 --train-size 20000 --test-size 500 --epochs 4 --quiet --checkpoint "$WORK/real.h5" --resume "$WORK/real.h5"
+same_weights "$WORK/full-real.h5" "$WORK/real.h5" "real SIGUSR1, then resume, equals uninterrupted"
+finish

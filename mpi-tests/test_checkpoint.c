@@ -1,0 +1,183 @@
+/*
+ * test_checkpoint.c: HDF5 checkpoint write/read round trip, atomic replace,
+ * and refusal of truncated, foreign, newer-format and inconsistent files.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <hdf5.h>
+#include <sys/stat.h>
+
+#include "checkpoint.h"
+#include "rng.h"
+#include "test_util.h"
+
+static char dir[256];
+static const int SIZES[] = {784, 12, 10};
+
+static void make_checkpoint(nn_checkpoint *ck, nn_net *net, int with_velocity)
+{
+    net_create(net, SIZES, 3, ACT_TANH, LOSS_XENT, 4, with_velocity);
+    net_init_params(net, INIT_HE, 11);
+    if (with_velocity)
+        for (size_t i = 0; i < net->n_params; i++) net->velocity[i] = (float)i * 1e-3f;
+    memset(ck, 0, sizeof *ck);
+    ck->n_sizes = 3;
+    memcpy(ck->sizes, SIZES, sizeof SIZES);
+    ck->activation = ACT_TANH, ck->loss = LOSS_XENT, ck->epoch = 3, ck->step = 17, ck->seed = 99, ck->batch = 32;
+    ck->train_size = 5000, ck->shuffle = 1, ck->lr = 0.1, ck->momentum = with_velocity ? 0.9 : 0.0;
+    ck->n_params = net->n_params, ck->params = net->params, ck->velocity = net->velocity;
+}
+
+static const char *path_in_dir(const char *name)
+{
+    static char p[512];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return p;
+}
+
+static void round_trip_is_exact(void **state)
+{
+    (void)state;
+    for (int v = 0; v <= 1; v++) {
+        nn_net net;
+        nn_checkpoint ck, back;
+        nn_err err = {0};
+        make_checkpoint(&ck, &net, v);
+        const char *path = path_in_dir("round.h5");
+        if (checkpoint_write(path, &ck, &err) != 0) fail_msg("%s", err.msg);
+        if (checkpoint_read(path, NULL, 0, &back, &err) != 0) fail_msg("%s", err.msg);
+        assert_int_equal(back.n_sizes, 3);
+        assert_memory_equal(back.sizes, SIZES, sizeof SIZES);
+        assert_int_equal(back.activation, ACT_TANH);
+        assert_int_equal(back.loss, LOSS_XENT);
+        assert_int_equal(back.epoch, 3);
+        assert_int_equal(back.step, 17);
+        assert_int_equal(back.seed, 99);
+        assert_int_equal(back.batch, 32);
+        assert_true(back.lr == 0.1);
+        assert_int_equal(back.n_params, net.n_params);
+        assert_memory_equal(back.params, net.params, sizeof(float) * net.n_params);
+        if (v) assert_memory_equal(back.velocity, net.velocity, sizeof(float) * net.n_params);
+        else assert_null(back.velocity);
+        checkpoint_free(&back);
+        net_free(&net);
+    }
+}
+
+static void bad_files_are_refused(void **state)
+{
+    (void)state;
+    nn_net net;
+    nn_checkpoint ck, back;
+    nn_err err = {0};
+    make_checkpoint(&ck, &net, 0);
+    char good[512];
+    snprintf(good, sizeof good, "%s", path_in_dir("good.h5"));
+    assert_int_equal(checkpoint_write(good, &ck, &err), 0);
+
+    /* missing */
+    memset(&err, 0, sizeof err);
+    assert_int_equal(checkpoint_read(path_in_dir("nope.h5"), NULL, 0, &back, &err), -1);
+    assert_non_null(strstr(err.msg, "nope.h5"));
+
+    /* truncated: half of a valid file */
+    FILE *f = fopen(good, "rb");
+    assert_non_null(f);
+    static unsigned char buf[1 << 20];
+    size_t len = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    assert_int_equal(test_write_file(path_in_dir("half.h5"), buf, len / 2), 0);
+    memset(&err, 0, sizeof err);
+    assert_int_equal(checkpoint_read(path_in_dir("half.h5"), NULL, 0, &back, &err), -1);
+    assert_non_null(strstr(err.msg, "half.h5"));
+
+    /* not HDF5 at all */
+    assert_int_equal(test_write_file(path_in_dir("text.h5"), "hello", 5), 0);
+    memset(&err, 0, sizeof err);
+    assert_int_equal(checkpoint_read(path_in_dir("text.h5"), NULL, 0, &back, &err), -1);
+    assert_non_null(strstr(err.msg, "not an HDF5 file"));
+
+    /* foreign HDF5: no format attribute */
+    hid_t fid = H5Fcreate(path_in_dir("foreign.h5"), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(fid >= 0);
+    H5Fclose(fid);
+    memset(&err, 0, sizeof err);
+    assert_int_equal(checkpoint_read(path_in_dir("foreign.h5"), NULL, 0, &back, &err), -1);
+    assert_non_null(strstr(err.msg, "attribute 'format' is missing"));
+
+    /* newer format version, and a weights dataset of the wrong shape */
+    assert_int_equal(checkpoint_write(path_in_dir("newer.h5"), &ck, &err), 0);
+    fid = H5Fopen(path_in_dir("newer.h5"), H5F_ACC_RDWR, H5P_DEFAULT);
+    long long version = 7;
+    hid_t attr = H5Aopen(fid, "format_version", H5P_DEFAULT);
+    H5Awrite(attr, H5T_NATIVE_LLONG, &version);
+    H5Aclose(attr);
+    H5Fclose(fid);
+    memset(&err, 0, sizeof err);
+    assert_int_equal(checkpoint_read(path_in_dir("newer.h5"), NULL, 0, &back, &err), -1);
+    assert_non_null(strstr(err.msg, "this build"));
+
+    assert_int_equal(checkpoint_write(path_in_dir("shape.h5"), &ck, &err), 0);
+    fid = H5Fopen(path_in_dir("shape.h5"), H5F_ACC_RDWR, H5P_DEFAULT);
+    int sizes[3] = {784, 13, 10};
+    attr = H5Aopen(fid, "layer_sizes", H5P_DEFAULT);
+    H5Awrite(attr, H5T_NATIVE_INT, sizes);
+    H5Aclose(attr);
+    H5Fclose(fid);
+    memset(&err, 0, sizeof err);
+    assert_int_equal(checkpoint_read(path_in_dir("shape.h5"), NULL, 0, &back, &err), -1);
+    assert_non_null(strstr(err.msg, "has shape 12x784, expected 13x784"));
+    net_free(&net);
+}
+
+static void failed_write_leaves_the_old_file_and_no_temporary(void **state)
+{
+    (void)state;
+    nn_net net;
+    nn_checkpoint ck, back;
+    nn_err err = {0};
+    make_checkpoint(&ck, &net, 0);
+    /* a directory that vanished */
+    char gone[512];
+    snprintf(gone, sizeof gone, "%s/vanished/ck.h5", dir);
+    assert_int_equal(checkpoint_write(gone, &ck, &err), -1);
+    assert_non_null(strstr(err.msg, "vanished/ck.h5"));
+    /* a read-only directory keeps its previous checkpoint intact (as root, chmod does not stop
+     * writes, so the test makes the temporary's name a directory instead: creation fails) */
+    const char *path = path_in_dir("keep.h5");
+    assert_int_equal(checkpoint_write(path, &ck, &err), 0);
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    assert_int_equal(mkdir(tmp, 0700), 0);
+    float keep0 = net.params[0];
+    net.params[0] = 12345.0f;
+    memset(&err, 0, sizeof err);
+    assert_int_equal(checkpoint_write(path, &ck, &err), -1);
+    assert_non_null(strstr(err.msg, "keep.h5"));
+    rmdir(tmp);
+    memset(&err, 0, sizeof err);
+    assert_int_equal(checkpoint_read(path, NULL, 0, &back, &err), 0);
+    assert_true(back.params[0] == keep0);
+    checkpoint_free(&back);
+    net_free(&net);
+}
+
+int main(void)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    char *d = test_tmpdir();
+    if (!d) return 1;
+    snprintf(dir, sizeof dir, "%s", d);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(round_trip_is_exact),
+        cmocka_unit_test(bad_files_are_refused),
+        cmocka_unit_test(failed_write_leaves_the_old_file_and_no_temporary),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    return failed;
+}

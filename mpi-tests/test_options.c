@@ -1,0 +1,87 @@
+/* test_options.c: every bad option value is refused with a message naming the option. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "options.h"
+
+/* Parses "nnmpi <a> <b>" and returns the result; the message lands in err. */
+static options_result parse2(const char *a, const char *b, nn_options *opt, nn_err *err)
+{
+    char *argv[4] = {"nnmpi", (char *)a, (char *)b, NULL};
+    memset(err, 0, sizeof *err);
+    return options_parse(b ? 3 : 2, argv, opt, NULL, err);
+}
+
+static void refused(const char *a, const char *b, const char *must_contain)
+{
+    nn_options opt;
+    nn_err err;
+    options_result r = parse2(a, b, &opt, &err);
+    if (r != OPTIONS_ERROR || strstr(err.msg, must_contain) == NULL)
+        fail_msg("'%s %s': expected an error mentioning '%s', got %d '%s'", a, b ? b : "", must_contain, r, err.msg);
+}
+
+static void bad_values_are_refused_naming_the_option(void **state)
+{
+    (void)state;
+    refused("--batch", "0", "--batch");
+    refused("--batch", "-5", "--batch");
+    refused("--batch", "ten", "--batch");
+    refused("--lr", "fast", "--lr");
+    refused("--lr", "-1", "--lr");
+    refused("--lr", "nan", "--lr");
+    refused("--layers", "100,30,10", "the first size must be 784");
+    refused("--layers", "784,30,9", "the last size must be 10");
+    refused("--layers", "784", "--layers");
+    refused("--layers", "784,,10", "--layers");
+    refused("--layers", "784,30,10,", "--layers");
+    refused("--activation", "softplus", "--activation");
+    refused("--loss", "hinge", "--loss");
+    refused("--init", "zeros", "--init");
+    refused("--momentum", "1.5", "--momentum");
+    refused("--epochs", "-1", "--epochs");
+    refused("--threads", "0", "--threads");
+    refused("--shuffle", "maybe", "--shuffle");
+    refused("--overlap", "yes", "--overlap");
+    refused("--checkpoint-every", "0", "--checkpoint-every");
+    refused("--frobnicate", NULL, "unknown option '--frobnicate'");
+    refused("--batch", NULL, "--batch: needs a value");
+    refused("--eval-only", NULL, "--resume");
+    refused("--chunk", "4", "--reproducible");
+    refused("stray", NULL, "unexpected argument 'stray'");
+}
+
+static void defaults_are_the_classic_network(void **state)
+{
+    (void)state;
+    nn_options opt;
+    nn_err err;
+    char *argv[] = {"nnmpi", NULL};
+    assert_int_equal(options_parse(1, argv, &opt, NULL, &err), OPTIONS_RUN);
+    int classic[] = {784, 30, 10};
+    assert_int_equal(opt.n_sizes, 3);
+    assert_memory_equal(opt.sizes, classic, sizeof classic);
+    assert_int_equal(opt.activation, ACT_SIGMOID);
+    assert_int_equal(opt.loss, LOSS_MSE);
+    assert_int_equal(opt.epochs, 10);
+    assert_int_equal(opt.batch, 10);
+    assert_true(opt.lr == 3.0 && opt.momentum == 0.0);
+    assert_int_equal(opt.seed, 1);
+    assert_int_equal(opt.shuffle, 1);
+    assert_int_equal(parse2("--layers", "784,100,50,10", &opt, &err), OPTIONS_RUN);
+    assert_int_equal(opt.n_sizes, 4);
+    assert_int_equal(opt.sizes[2], 50);
+    assert_int_equal(parse2("--help", NULL, &opt, &err), OPTIONS_EXIT_OK);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(bad_values_are_refused_naming_the_option),
+        cmocka_unit_test(defaults_are_the_classic_network),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,186 @@
+/*
+ * test_parallel.c (run under mpiexec -n 1..4): data parallelism against a
+ * single-process reference computed in the same process on MPI_COMM_SELF.
+ *   - the summed gradient of a step and the weights after an epoch equal the
+ *     1-process result up to float rounding (tolerances below);
+ *   - all ranks hold bitwise-identical weights after training;
+ *   - every training index is used exactly once per epoch;
+ *   - --reproducible gives bitwise the 1-process weights at any rank count;
+ *   - the overlapped allreduce gives bitwise the blocking path's weights.
+ * The training set (97 images, batch 10) is chosen so that neither the rank
+ * count divides the batch nor the batch the training size.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <math.h>
+#include <hdf5.h>
+#include <mpi.h>
+
+#include "slice.h"
+#include "test_util.h"
+#include "train.h"
+
+static int rank, nranks;
+
+static void base_options(nn_options *opt)
+{
+    options_defaults(opt);
+    opt->data_dir = test_mnist_dir();
+    opt->train_size = 97;
+    opt->test_size = 50;
+    opt->epochs = 1;
+}
+
+static void setup_or_fail(nn_trainer *t, const nn_options *opt, MPI_Comm comm)
+{
+    if (trainer_setup(t, opt, comm) != 0) fail_msg("trainer_setup failed (is MNIST in %s?)", opt->data_dir);
+}
+
+static void run_epoch(nn_trainer *t, int epoch)
+{
+    trainer_begin_epoch(t, epoch);
+    for (int s = 0; s < t->steps_per_epoch; s++) assert_int_equal(trainer_step(t, epoch, s), STEP_OK);
+}
+
+static double max_abs(const float *v, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs(v[i]));
+    return m;
+}
+
+static void gradient_and_weights_match_one_process(void **state)
+{
+    (void)state;
+    nn_options opt;
+    base_options(&opt);
+    nn_trainer world, self;
+    setup_or_fail(&world, &opt, MPI_COMM_WORLD);
+    setup_or_fail(&self, &opt, MPI_COMM_SELF);
+    trainer_begin_epoch(&world, 0);
+    trainer_begin_epoch(&self, 0);
+    assert_int_equal(trainer_step(&world, 0, 0), STEP_OK);
+    assert_int_equal(trainer_step(&self, 0, 0), STEP_OK);
+    /* One step: the same 10 per-sample gradients summed in another order; float
+     * rounding bounds the difference by a few ulps of the largest entry. */
+    size_t n = world.net.n_params;
+    double scale = max_abs(self.net.grad, n);
+    assert_true(scale > 0);
+    for (size_t i = 0; i < n; i++)
+        if (fabs(world.net.grad[i] - self.net.grad[i]) > 1e-5 * scale)
+            fail_msg("rank %d: grad[%zu] %g vs one process %g", rank, i, world.net.grad[i], self.net.grad[i]);
+    assert_true(fabs(world.net.reduced[NN_CTRL_LOSS] - self.net.reduced[NN_CTRL_LOSS]) <= 1e-5 * fabs(self.net.reduced[NN_CTRL_LOSS]));
+    for (size_t i = 0; i < n; i++) assert_true(fabs(world.net.params[i] - self.net.params[i]) <= 1e-5 * (1 + fabs(self.net.params[i])));
+    /* The rest of the epoch, including the short last batch of 7. */
+    for (int s = 1; s < world.steps_per_epoch; s++) {
+        assert_int_equal(trainer_step(&world, 0, s), STEP_OK);
+        assert_int_equal(trainer_step(&self, 0, s), STEP_OK);
+    }
+    /* 10 steps of lr 3: rounding differences grow but stay far below 1e-3. */
+    for (size_t i = 0; i < n; i++)
+        if (fabs(world.net.params[i] - self.net.params[i]) > 1e-3 * (1 + fabs(self.net.params[i])))
+            fail_msg("rank %d: weight %zu %g vs one process %g", rank, i, world.net.params[i], self.net.params[i]);
+
+    /* All ranks hold bitwise-identical weights: compare with rank 0's copy. */
+    float *copy = malloc(sizeof(float) * n);
+    memcpy(copy, world.net.params, sizeof(float) * n);
+    MPI_Bcast(copy, (int)n, MPI_FLOAT, 0, MPI_COMM_WORLD);
+    int same = memcmp(copy, world.net.params, sizeof(float) * n) == 0, all_same = 0;
+    MPI_Allreduce(&same, &all_same, 1, MPI_INT, MPI_LAND, MPI_COMM_WORLD);
+    assert_true(all_same);
+    assert_int_equal(trainer_replica_check(&world), 0);
+    free(copy);
+    trainer_free(&world);
+    trainer_free(&self);
+}
+
+static void every_index_used_once_per_epoch(void **state)
+{
+    (void)state;
+    nn_options opt;
+    base_options(&opt);
+    nn_trainer t;
+    setup_or_fail(&t, &opt, MPI_COMM_WORLD);
+    trainer_begin_epoch(&t, 2);
+    int n = t.train.count, *used = calloc((size_t)n, sizeof(int));
+    for (int s = 0; s < t.steps_per_epoch; s++) {
+        int lo, hi, rows = slice_batch_rows(n, opt.batch, s);
+        slice_part(rows, rank, nranks, &lo, &hi);
+        for (int r = lo; r < hi; r++) used[t.perm[s * opt.batch + r]]++;
+    }
+    MPI_Allreduce(MPI_IN_PLACE, used, n, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+    for (int i = 0; i < n; i++)
+        if (used[i] != 1) fail_msg("index %d used %d times over the epoch with %d ranks", i, used[i], nranks);
+    /* and the order is the same on every rank */
+    int *perm0 = malloc(sizeof(int) * (size_t)n);
+    memcpy(perm0, t.perm, sizeof(int) * (size_t)n);
+    MPI_Bcast(perm0, n, MPI_INT, 0, MPI_COMM_WORLD);
+    assert_memory_equal(perm0, t.perm, sizeof(int) * (size_t)n);
+    free(perm0);
+    free(used);
+    trainer_free(&t);
+}
+
+static void reproducible_is_bitwise_one_process(void **state)
+{
+    (void)state;
+    nn_options opt;
+    base_options(&opt);
+    opt.reproducible = 1;
+    opt.chunk = 3; /* chunks of 3,3,3,1 rows; the last batch 3,3,1 */
+    opt.momentum = 0.5;
+    nn_trainer world, self;
+    setup_or_fail(&world, &opt, MPI_COMM_WORLD);
+    setup_or_fail(&self, &opt, MPI_COMM_SELF);
+    for (int e = 0; e < 2; e++) run_epoch(&world, e), run_epoch(&self, e);
+    assert_memory_equal(world.net.params, self.net.params, sizeof(float) * world.net.n_params);
+    assert_memory_equal(world.net.velocity, self.net.velocity, sizeof(float) * world.net.n_params);
+    trainer_free(&world);
+    trainer_free(&self);
+}
+
+/* Overlapped and blocking reductions sum the same numbers; with two ranks a+b
+ * is the only possible order, and in fixed point any order gives the same bits. */
+static void overlap_is_bitwise_blocking(void **state)
+{
+    (void)state;
+    for (int reproducible = 0; reproducible <= 1; reproducible++) {
+        if (!reproducible && nranks > 2) continue; /* float sums of 3+ ranks: order is MPI's choice */
+        nn_options opt;
+        base_options(&opt);
+        opt.reproducible = reproducible;
+        opt.layers_given = 1, opt.n_sizes = 4, opt.sizes[1] = 40, opt.sizes[2] = 20, opt.sizes[3] = 10;
+        nn_trainer on, off;
+        opt.overlap = 1;
+        setup_or_fail(&on, &opt, MPI_COMM_WORLD);
+        opt.overlap = 0;
+        setup_or_fail(&off, &opt, MPI_COMM_WORLD);
+        run_epoch(&on, 0), run_epoch(&off, 0);
+        assert_memory_equal(on.net.params, off.net.params, sizeof(float) * on.net.n_params);
+        trainer_free(&on);
+        trainer_free(&off);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &nranks);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(gradient_and_weights_match_one_process),
+        cmocka_unit_test(every_index_used_once_per_epoch),
+        cmocka_unit_test(reproducible_is_bitwise_one_process),
+        cmocka_unit_test(overlap_is_bitwise_blocking),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    /* A failure on any rank fails the test on every rank (and so the mpiexec). */
+    int any = 0;
+    MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    MPI_Finalize();
+    return any ? 1 : 0;
+}
