@@ -4,8 +4,8 @@
  * The reduced buffer is net->reduced: NN_CTRL control slots (loss sum, stop
  * votes, bad-value votes) followed by the gradient of all layers, one
  * contiguous block. Three ways to sum it, chosen by the options:
- *   blocking   one in-place MPI_Allreduce over the whole buffer after backward;
- *   overlap    one in-place MPI_Iallreduce per layer, started as soon as
+ *   blocking   one in-place allreduce over the whole buffer after backward;
+ *   overlap    one in-place non-blocking allreduce per layer, started as soon as
  *              backward has finished that layer, completed before the update;
  *              the control slots ride with layer 0, which finishes last;
  *   fixed      (--reproducible) every chunk's float gradient is rounded to
@@ -33,7 +33,8 @@ typedef struct {
     size_t n;                              /* elements reduced: NN_CTRL + net->n_params */
     size_t seg_lo[NN_MAX_SIZES];           /* layer l's segment [seg_lo, seg_hi) of the buffer */
     size_t seg_hi[NN_MAX_SIZES];
-    MPI_Request req[NN_MAX_SIZES];         /* one per layer, overlap mode */
+    MPI_Request req[NN_MAX_SIZES];         /* one per layer, overlap mode (persistent where MPI allows) */
+    MPI_Request req_all;                   /* the whole buffer, blocking mode */
     int64_t *fixed;                        /* (n) fixed-point sums, --reproducible only */
     double fixed_limit;                    /* largest |value| one chunk may add without risking overflow */
     int bad_local;                         /* this rank saw a value outside fixed_limit (or NaN) this step */

@@ -74,6 +74,22 @@ static void valid_files_load_with_scaled_pixels(void **state)
     idx_free(&set);
 }
 
+/* The vectorized conversion equals v / 255.0f for every byte value. */
+static void pixel_scaling_is_exact_division(void **state)
+{
+    (void)state;
+    uint8_t pixels[256 * IDX_PIXELS];
+    for (int v = 0; v < 256; v++) memset(pixels + v * IDX_PIXELS, v, IDX_PIXELS);
+    idx_set set = {.count = 256, .pixels = pixels, .labels = NULL};
+    int rows[256];
+    for (int v = 0; v < 256; v++) rows[v] = v;
+    static float out[256 * IDX_PIXELS];
+    idx_gather_rows(&set, rows, 256, out);
+    for (int v = 0; v < 256; v++)
+        for (int j = 0; j < IDX_PIXELS; j++)
+            if (out[v * IDX_PIXELS + j] != (float)v / 255.0f) fail_msg("byte %d converts to %.9g", v, out[v * IDX_PIXELS + j]);
+}
+
 static void malformed_files_are_refused_with_their_reason(void **state)
 {
     (void)state;
@@ -111,6 +127,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(valid_files_load_with_scaled_pixels),
         cmocka_unit_test(malformed_files_are_refused_with_their_reason),
+        cmocka_unit_test(pixel_scaling_is_exact_division),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[600];

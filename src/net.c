@@ -165,7 +165,7 @@ double net_output_delta(nn_net *net, int rows)
 }
 
 /* delta (rows, n) *= f'(z), written in terms of the activation a = f(z). */
-static void times_derivative_(float *delta, const float *a, int rows, int n, nn_activation act)
+NN_VECTOR_CLONES static void times_derivative_(float *delta, const float *a, int rows, int n, nn_activation act)
 {
     size_t count = (size_t)rows * (size_t)n;
     switch (act) {
@@ -239,7 +239,7 @@ static inline uint32_t nonfinite_bits_(float v)
     return (bits & 0x7f800000u) == 0x7f800000u;
 }
 
-int net_sgd_update(nn_net *net, const float *grad, float step, float momentum)
+NN_VECTOR_CLONES int net_sgd_update(nn_net *net, const float *grad, float step, float momentum)
 {
     float *p = net->params;
     size_t n = net->n_params;

@@ -7,6 +7,35 @@
 
 #include "nn_check.h"
 
+/* Persistent collectives (MPI 4, or Open MPI's MPIX extension): the schedule is
+ * built once, so a step's reduction allocates nothing (test_noalloc). */
+#if defined(OPEN_MPI) && OPEN_MPI
+#include <mpi-ext.h>
+#endif
+#if MPI_VERSION >= 4
+#define NN_ALLREDUCE_INIT MPI_Allreduce_init
+#elif defined(OMPI_HAVE_MPI_EXT_PCOLLREQ) && OMPI_HAVE_MPI_EXT_PCOLLREQ
+#define NN_ALLREDUCE_INIT MPIX_Allreduce_init
+#endif
+
+static MPI_Datatype type_(const nn_reducer *r) { return r->reproducible ? MPI_INT64_T : MPI_FLOAT; }
+static void *base_(const nn_reducer *r) { return r->reproducible ? (void *)r->fixed : (void *)r->net->reduced; }
+static size_t elem_size_(const nn_reducer *r) { return r->reproducible ? sizeof(int64_t) : sizeof(float); }
+
+/* Elements [lo, hi) of the reduced buffer, summed in place across ranks: a
+ * persistent request when the MPI has them, else started per call. */
+static void start_(nn_reducer *r, size_t lo, size_t hi, MPI_Request *req)
+{
+    char *seg = (char *)base_(r) + lo * elem_size_(r);
+#ifdef NN_ALLREDUCE_INIT
+    if (*req == MPI_REQUEST_NULL)
+        MPI_CHECK(NN_ALLREDUCE_INIT(MPI_IN_PLACE, seg, (int)(hi - lo), type_(r), MPI_SUM, r->comm, MPI_INFO_NULL, req));
+    MPI_CHECK(MPI_Start(req));
+#else
+    MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, seg, (int)(hi - lo), type_(r), MPI_SUM, r->comm, req));
+#endif
+}
+
 void reducer_create(nn_reducer *r, nn_net *net, MPI_Comm comm, int overlap, int reproducible, int max_chunks)
 {
     memset(r, 0, sizeof *r);
@@ -22,6 +51,7 @@ void reducer_create(nn_reducer *r, nn_net *net, MPI_Comm comm, int overlap, int 
         r->seg_hi[l] = NN_CTRL + net->w_off[l + 1];
         r->req[l] = MPI_REQUEST_NULL;
     }
+    r->req_all = MPI_REQUEST_NULL;
     if (reproducible) {
         r->fixed = NN_MALLOC(sizeof(int64_t) * r->n);
         memset(r->fixed, 0, sizeof(int64_t) * r->n);
@@ -33,6 +63,9 @@ void reducer_create(nn_reducer *r, nn_net *net, MPI_Comm comm, int overlap, int 
 
 void reducer_free(nn_reducer *r)
 {
+    for (int l = 0; r->net && l < r->net->n_layers; l++)
+        if (r->req[l] != MPI_REQUEST_NULL) MPI_Request_free(&r->req[l]);
+    if (r->req_all != MPI_REQUEST_NULL) MPI_Request_free(&r->req_all);
     free(r->fixed);
     memset(r, 0, sizeof *r);
 }
@@ -65,17 +98,12 @@ void reducer_accumulate(nn_reducer *r, int layer)
     }
 }
 
-static MPI_Datatype type_(const nn_reducer *r) { return r->reproducible ? MPI_INT64_T : MPI_FLOAT; }
-static void *base_(const nn_reducer *r) { return r->reproducible ? (void *)r->fixed : (void *)r->net->reduced; }
-static size_t elem_size_(const nn_reducer *r) { return r->reproducible ? sizeof(int64_t) : sizeof(float); }
 
 void reducer_layer_ready(nn_reducer *r, int layer)
 {
     if (!r->overlap || r->nranks == 1) return;
     double t0 = MPI_Wtime();
-    char *seg = (char *)base_(r) + r->seg_lo[layer] * elem_size_(r);
-    int count = (int)(r->seg_hi[layer] - r->seg_lo[layer]);
-    MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, seg, count, type_(r), MPI_SUM, r->comm, &r->req[layer]));
+    start_(r, r->seg_lo[layer], r->seg_hi[layer], &r->req[layer]);
     /* Open MPI progresses non-blocking collectives only inside MPI calls: poke
      * the ones in flight so they advance while backward goes on. */
     int flag = 0;
@@ -86,10 +114,12 @@ void reducer_layer_ready(nn_reducer *r, int layer)
 void reducer_finish(nn_reducer *r)
 {
     if (r->nranks > 1) {
-        if (r->overlap)
+        if (r->overlap) {
             MPI_CHECK(MPI_Waitall(r->net->n_layers, r->req, MPI_STATUSES_IGNORE));
-        else
-            MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, base_(r), (int)r->n, type_(r), MPI_SUM, r->comm));
+        } else {
+            start_(r, 0, r->n, &r->req_all);
+            MPI_CHECK(MPI_Wait(&r->req_all, MPI_STATUS_IGNORE));
+        }
     }
     if (r->reproducible) {
         const double inv = ldexp(1.0, -NN_FIXED_FRAC_BITS);
