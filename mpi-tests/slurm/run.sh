@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# mpi-tests/slurm/run.sh - jobs/train.sbatch on a real two-node Slurm cluster
+# built on this machine (cluster.sh: two network namespaces, munged,
+# slurmctld, two slurmd).
+#
+#   mpi-tests/slurm/run.sh [NNMPI [REPO [DATA]]]
+#     NNMPI  the nnmpi binary         (default $NNMPI, else REPO/build/nnmpi)
+#     REPO   the repository           (default: two levels up from here)
+#     DATA   MNIST IDX directory      (default $NNMPI_DATA, else REPO/data/mnist)
+#
+# Checks, each printed as PASS or FAIL:
+#   1. a 2-node x 2-task job finishes (exit 0) with ranks on both nodes, a
+#      valid checkpoint and valid JSON Lines metrics;
+#   2. a longer job, sent SIGUSR1 through its batch shell
+#      (scancel --signal=USR1 --batch, the path of #SBATCH --signal=B:USR1@T)
+#      after epoch 1, stops with exit 75 and a checkpoint before the end;
+#   3. resubmitted with the same RUN_DIR and NNMPI_REQUEUE=1, it resumes by
+#      itself; stopped once more, it requeues itself (scontrol requeue),
+#      resumes again and finishes with exit 0;
+#   4. its final weights equal bitwise those of an uninterrupted job of the
+#      same configuration and rank count;
+#   5. jobs/scaling.sh (if present) with 1, 2, 4 ranks writes its files.
+# Exit status: 0 all passed, 1 a check failed, 77 skipped (not root, no
+# "ip netns", no nnmpi or data). Cleans up on any exit: every daemon it
+# started is stopped by PID, the namespaces are removed. The work directory
+# (job output, run directories) is kept when a check failed.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "${2:-$HERE/../..}" && pwd)
+NNMPI=${1:-${NNMPI:-$REPO/build/nnmpi}}
+DATA=${3:-${NNMPI_DATA:-$REPO/data/mnist}}
+PY=/usr/bin/python3
+CHECK=$REPO/mpi-tests/lib/nnmpi_check.py
+SBATCH_SCRIPT=$REPO/jobs/train.sbatch
+T0=$(date +%s)
+
+# shellcheck source=cluster.sh
+. "$HERE/cluster.sh"
+
+skip() { echo "SKIP: $*"; exit 77; }
+if reason=$(netns_skip_reason); then skip "$reason"; fi
+[ -x "$NNMPI" ] || skip "no nnmpi binary at $NNMPI"
+[ -s "$DATA/train-images-idx3-ubyte" ] || skip "no MNIST data in $DATA (data/fetch-mnist.sh)"
+[ -f "$SBATCH_SCRIPT" ] || { echo "FAIL: no $SBATCH_SCRIPT"; exit 1; }
+NNMPI=$(cd "$(dirname "$NNMPI")" && pwd)/$(basename "$NNMPI")
+DATA=$(cd "$DATA" && pwd)
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/nnmpi-slurm-test.XXXXXX")
+N_PASS=0 N_FAIL=0
+cleanup() {
+    local rc=$?
+    echo "== stopping the cluster"
+    slurm_cluster_down
+    if [ "$N_FAIL" -eq 0 ] && [ "$rc" -eq 0 ]; then rm -rf "$WORK"
+    else echo "== kept $WORK (job output, run directories, daemon logs)"; fi
+    echo "== $(( $(date +%s) - T0 )) s in all"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+pass() { N_PASS=$((N_PASS + 1)); echo "PASS: $*"; }
+fail() { N_FAIL=$((N_FAIL + 1)); echo "FAIL: $*"; }
+# check NAME CMD...: PASS when CMD succeeds; its output is shown indented.
+check() {
+    local name=$1 out; shift
+    if out=$("$@" 2>&1); then pass "$name"; else fail "$name"; fi
+    [ -z "$out" ] || printf '%s\n' "$out" | sed 's/^/      /'
+}
+finish() {
+    echo "$N_PASS passed, $N_FAIL failed"
+    [ "$N_FAIL" -eq 0 ]; exit $?
+}
+elapsed() { echo "$(( $(date +%s) - T0 )) s"; }
+
+echo "== nnmpi $NNMPI, data $DATA, work dir $WORK"
+echo "== building the cluster"
+if ! slurm_cluster_up; then
+    fail "cluster up"
+    cp -r "$SLURM_TEST_STATE"/*.log "$WORK"/ 2>/dev/null
+    finish
+fi
+pass "cluster up: 2 nodes idle ($(elapsed))"
+
+# Everything sbatch passes on to the jobs (it exports this environment).
+export SLURM_CONF=$SLURM_TEST_STATE/slurm.conf
+export NNMPI NNMPI_DATA=$DATA
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# Two "nodes" share two cores here: with busy polling (Open MPI's default
+# when it does not know it is oversubscribed), each allreduce waits for
+# time slices and training is about 25 times slower.
+export OMPI_MCA_mpi_yield_when_idle=1
+unset RUN_DIR NNMPI_REQUEUE NNMPI_LAUNCH SLURM_JOB_ID
+
+SMALL=(--train-size 3000 --test-size 1000)
+LONG_EPOCHS=30
+
+# submit OUT_VAR SBATCH_ARGS... -- SCRIPT_ARGS: sbatch --parsable, job id in OUT_VAR.
+submit() {
+    local var=$1 id; shift
+    id=$(cd "$WORK" && slurm_client sbatch --parsable "$@") || return 1
+    id=${id%%;*}
+    printf -v "$var" '%s' "$id"
+    echo "   submitted job $id"
+}
+
+# job_field ID FIELD: one field of "scontrol show job".
+job_field() {
+    slurm_client scontrol show job -o "$1" 2>/dev/null | tr ' ' '\n' \
+        | sed -n "s/^$2=//p" | head -1
+}
+
+# wait_job ID SECONDS: waits until the job has ended (a requeued job has not);
+# on timeout cancels it. Sets JOB_STATE and JOB_EXIT (the batch script's exit
+# status). Polls every 0.5 s: "sbatch --wait" polls at 2, 4, 8, ... 32 s
+# intervals, which would add up to half a minute per job here.
+wait_job() {
+    local id=$1 limit=$2 start=$SECONDS ec
+    JOB_STATE= JOB_EXIT=
+    while [ $((SECONDS - start)) -lt "$limit" ]; do
+        JOB_STATE=$(job_field "$id" JobState)
+        case $JOB_STATE in
+            COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY|BOOT_FAIL|DEADLINE|PREEMPTED)
+                ec=$(job_field "$id" ExitCode)
+                JOB_EXIT=${ec%%:*}
+                echo "   job $id: $JOB_STATE, exit $ec, after $((SECONDS - start)) s"
+                return 0 ;;
+        esac
+        sleep 0.5
+    done
+    echo "   job $id still $JOB_STATE after $limit s: cancelling it"
+    slurm_client scancel "$id"
+    JOB_EXIT=timeout
+    return 1
+}
+
+# wait_epochs FILE N SECONDS: until FILE has N epoch lines.
+wait_epochs() {
+    local f=$1 n=$2 limit=$3 start=$SECONDS
+    while [ $((SECONDS - start)) -lt "$limit" ]; do
+        [ "$(grep -c '"type":"epoch"' "$f" 2>/dev/null)" -ge "$n" ] 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+show_output() {   # the job's Slurm output file, indented
+    sed 's/^/      | /' "$WORK"/slurm-*-"$1".out 2>/dev/null | tail -"${2:-15}"
+}
+
+# ---------------------------------------------------------------- 1 ------
+echo "== 1. a 2-node job with 2 tasks per node ($(elapsed))"
+# The plain user path: sbatch --wait, bounded by timeout.
+RUN1=$WORK/run-small
+out=$(cd "$WORK" && RUN_DIR=$RUN1 timeout 180 \
+      nsenter --net="$(netns_path snode1)" sbatch --wait -N 2 --ntasks-per-node=2 \
+      --job-name=small "$SBATCH_SCRIPT" "${SMALL[@]}" --epochs 2 2>&1)
+rc=$?
+echo "   $out"
+j1=$(printf '%s\n' "$out" | sed -n 's/^Submitted batch job \([0-9]*\).*/\1/p')
+if [ "$rc" -eq 124 ] && [ -n "$j1" ]; then slurm_client scancel "$j1"; fi
+if [ "$rc" -eq 0 ]; then pass "job 1 exited 0"; else fail "job 1 exited $rc"; show_output "$j1"; fi
+check "job 1 metrics: JSON lines, 4 ranks on 2 nodes, completed" \
+    "$PY" "$CHECK" metrics "$RUN1/metrics.jsonl" --ranks 4 --nodes 2 --status completed --epochs 2
+check "job 1 checkpoint: h5py finds /layers/0/weights, epoch 2" \
+    "$PY" "$CHECK" ckpt "$RUN1/checkpoint.h5" --epoch 2
+check "job 1 log in its run directory" grep -q 'nnmpi exited with status 0' "$RUN1/job.log"
+check "job 1 output file slurm-small-$j1.out" test -s "$WORK/slurm-small-$j1.out"
+
+# ---------------------------------------------------------------- 2 ------
+echo "== 2. stop a job through its batch shell (scancel --signal=USR1 --batch) ($(elapsed))"
+RUN2=$WORK/run-resume
+ARGS2=("${SMALL[@]}" --epochs "$LONG_EPOCHS")
+if RUN_DIR=$RUN2 submit j2 -N 2 --ntasks-per-node=2 --job-name=resume "$SBATCH_SCRIPT" "${ARGS2[@]}"; then
+    if wait_epochs "$RUN2/metrics.jsonl" 1 120; then
+        slurm_client scancel --signal=USR1 --batch "$j2"
+        echo "   sent SIGUSR1 to the batch shell of job $j2 after epoch 1"
+    else
+        echo "   no epoch line within 120 s"
+    fi
+    wait_job "$j2" 120
+    if [ "$JOB_EXIT" = 75 ]; then pass "job 2 stopped with exit 75"
+    else fail "job 2 exit $JOB_EXIT (expected 75)"; show_output "$j2"; fi
+    check "job 2 checkpoint before the end ($LONG_EPOCHS epochs)" \
+        "$PY" "$CHECK" ckpt "$RUN2/checkpoint.h5" --before "$LONG_EPOCHS"
+    check "job 2 metrics: final status stopped" \
+        "$PY" "$CHECK" metrics "$RUN2/metrics.jsonl" --ranks 4 --nodes 2 --status stopped
+else
+    fail "job 2 not submitted"
+fi
+
+# ---------------------------------------------------------------- 3 ------
+echo "== 3. resubmit with the same RUN_DIR; stop again, it requeues itself ($(elapsed))"
+if [ -s "$RUN2/checkpoint.h5" ] && RUN_DIR=$RUN2 NNMPI_REQUEUE=1 \
+    submit j3 -N 2 --ntasks-per-node=2 --job-name=resume "$SBATCH_SCRIPT" "${ARGS2[@]}"; then
+    before=$(grep -c '"type":"epoch"' "$RUN2/metrics.jsonl")
+    if wait_epochs "$RUN2/metrics.jsonl" $((before + 1)) 120; then
+        slurm_client scancel --signal=USR1 --batch "$j3"
+        echo "   sent SIGUSR1 to the batch shell of job $j3 after its first epoch"
+    else
+        echo "   no new epoch line within 120 s"
+    fi
+    wait_job "$j3" 240
+    restarts=$(job_field "$j3" Restarts)
+    if [ "$JOB_EXIT" = 0 ]; then pass "job 3 finished with exit 0"
+    else fail "job 3 exit $JOB_EXIT (expected 0)"; show_output "$j3" 30; fi
+    check "job 3 resumed from RUN_DIR/checkpoint.h5" \
+        grep -q "run dir $RUN2 (resume: yes)" "$RUN2/job.log"
+    if [ "$restarts" = 1 ] && grep -q "requeueing job $j3" "$RUN2/job.log"; then
+        pass "job 3 requeued itself once after exit 75 (NNMPI_REQUEUE=1)"
+    else
+        fail "job 3 requeue: Restarts=$restarts"; show_output "$j3" 30
+    fi
+    check "job 3 metrics: 3 starts appended, completed $LONG_EPOCHS epochs" \
+        bash -c '"$1" "$2" metrics "$3" --nodes 2 --status completed --epochs "$4" &&
+                 [ "$(grep -c "\"type\":\"header\"" "$3")" = 3 ]' _ "$PY" "$CHECK" "$RUN2/metrics.jsonl" "$LONG_EPOCHS"
+    check "job 3 checkpoint at epoch $LONG_EPOCHS" \
+        "$PY" "$CHECK" ckpt "$RUN2/checkpoint.h5" --epoch "$LONG_EPOCHS"
+else
+    fail "job 3 not submitted (no checkpoint from job 2?)"
+fi
+
+# ---------------------------------------------------------------- 4 ------
+echo "== 4. the same configuration without interruption ($(elapsed))"
+RUN4=$WORK/run-reference
+if RUN_DIR=$RUN4 submit j4 -N 2 --ntasks-per-node=2 --job-name=reference "$SBATCH_SCRIPT" "${ARGS2[@]}"; then
+    wait_job "$j4" 180
+    if [ "$JOB_EXIT" = 0 ]; then pass "job 4 exited 0"
+    else fail "job 4 exit $JOB_EXIT"; show_output "$j4"; fi
+    check "stopped twice + resumed == uninterrupted: weights bitwise equal" \
+        "$PY" "$CHECK" same "$RUN2/checkpoint.h5" "$RUN4/checkpoint.h5"
+    check "h5diff agrees" h5diff -q "$RUN2/checkpoint.h5" "$RUN4/checkpoint.h5" /layers /layers
+else
+    fail "job 4 not submitted"
+fi
+
+# ---------------------------------------------------------------- 5 ------
+echo "== 5. jobs/scaling.sh with 1, 2, 4 ranks ($(elapsed))"
+if [ -f "$REPO/jobs/scaling.sh" ]; then
+    SC=$WORK/scaling
+    # Inside a 2-node allocation, like a user would run it.
+    if submit j5 -N 2 --ntasks-per-node=2 --job-name=scaling \
+        --wrap "bash '$REPO/jobs/scaling.sh' --ranks 1,2,4 --repeats 1 --out '$SC' -- --data '$DATA' --train-size 1000 --test-size 500 --epochs 1"; then
+        wait_job "$j5" 240
+        if [ "$JOB_EXIT" = 0 ]; then pass "scaling.sh exited 0"
+        else fail "scaling.sh exit $JOB_EXIT"; show_output "$j5" 30; fi
+        for f in scaling.csv summary.txt scaling.png scaling.svg; do
+            check "scaling.sh wrote $f" test -s "$SC/$f"
+        done
+        check "scaling.csv has rows for 1, 2 and 4 ranks" \
+            bash -c 'for p in 1 2 4; do grep -Eq "(^|,)$p," "$1" || exit 1; done' _ "$SC/scaling.csv"
+    else
+        fail "scaling job not submitted"
+    fi
+else
+    echo "SKIP: jobs/scaling.sh is absent"
+fi
+
+echo "== done ($(elapsed))"
+finish
