@@ -18,6 +18,8 @@
 #define IDX_COLS 28
 #define IDX_PIXELS (IDX_ROWS * IDX_COLS)
 #define IDX_CLASSES 10
+#define IDX_IMAGE_HEADER 16 /* magic, count, rows, cols: big-endian uint32 each */
+#define IDX_LABEL_HEADER 8  /* magic, count */
 
 /* A labelled image set; owns both arrays. */
 typedef struct {

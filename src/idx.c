@@ -33,50 +33,72 @@ static int check_header_(const uint8_t *buf, size_t len, size_t header, uint32_t
     return (int)count;
 }
 
-int idx_parse_images(const uint8_t *buf, size_t len, const char *name, uint8_t **pixels, int *count, nn_err *err)
+/* Validates an image file held in memory; on success *count is the image count
+ * and the pixels start at IDX_IMAGE_HEADER. */
+static int check_images_(const uint8_t *buf, size_t len, const char *name, int *count, nn_err *err)
 {
-    const size_t header = 16;
-    int n = check_header_(buf, len, header, IDX_IMAGE_MAGIC, "image", name, err);
+    int n = check_header_(buf, len, IDX_IMAGE_HEADER, IDX_IMAGE_MAGIC, "image", name, err);
     if (n < 0) return -1;
     uint32_t rows = be32_(buf + 8), cols = be32_(buf + 12);
     if (rows != IDX_ROWS || cols != IDX_COLS) {
         nn_err_set(err, "%s: images are %ux%u, expected %dx%d", name, rows, cols, IDX_ROWS, IDX_COLS);
         return -1;
     }
-    size_t want = header + (size_t)n * IDX_PIXELS;
+    size_t want = IDX_IMAGE_HEADER + (size_t)n * IDX_PIXELS;
     if (len != want) {
         nn_err_set(err, "%s: file is %zu bytes, expected %zu for %d images of %dx%d (%s)", name, len, want, n,
                    IDX_ROWS, IDX_COLS, len < want ? "truncated" : "trailing data");
         return -1;
     }
-    *pixels = NN_MALLOC((size_t)n * IDX_PIXELS);
-    memcpy(*pixels, buf + header, (size_t)n * IDX_PIXELS);
     *count = n;
     return 0;
 }
 
-int idx_parse_labels(const uint8_t *buf, size_t len, const char *name, uint8_t **labels, int *count, nn_err *err)
+int idx_parse_images(const uint8_t *buf, size_t len, const char *name, uint8_t **pixels, int *count, nn_err *err)
 {
-    const size_t header = 8;
-    int n = check_header_(buf, len, header, IDX_LABEL_MAGIC, "label", name, err);
+    if (check_images_(buf, len, name, count, err) != 0) return -1;
+    *pixels = NN_MALLOC((size_t)*count * IDX_PIXELS);
+    memcpy(*pixels, buf + IDX_IMAGE_HEADER, (size_t)*count * IDX_PIXELS);
+    return 0;
+}
+
+/* Validates a label file held in memory (labels start at IDX_LABEL_HEADER). */
+static int check_labels_(const uint8_t *buf, size_t len, const char *name, int *count, nn_err *err)
+{
+    int n = check_header_(buf, len, IDX_LABEL_HEADER, IDX_LABEL_MAGIC, "label", name, err);
     if (n < 0) return -1;
-    size_t want = header + (size_t)n;
+    size_t want = IDX_LABEL_HEADER + (size_t)n;
     if (len != want) {
         nn_err_set(err, "%s: file is %zu bytes, expected %zu for %d labels (%s)", name, len, want, n,
                    len < want ? "truncated" : "trailing data");
         return -1;
     }
     for (int i = 0; i < n; i++) {
-        if (buf[header + i] >= IDX_CLASSES) {
-            nn_err_set(err, "%s: label %d of item %d is out of range, expected 0..%d", name, buf[header + i], i,
-                       IDX_CLASSES - 1);
+        if (buf[IDX_LABEL_HEADER + i] >= IDX_CLASSES) {
+            nn_err_set(err, "%s: label %d of item %d is out of range, expected 0..%d", name,
+                       buf[IDX_LABEL_HEADER + i], i, IDX_CLASSES - 1);
             return -1;
         }
     }
-    *labels = NN_MALLOC((size_t)n);
-    memcpy(*labels, buf + header, (size_t)n);
     *count = n;
     return 0;
+}
+
+int idx_parse_labels(const uint8_t *buf, size_t len, const char *name, uint8_t **labels, int *count, nn_err *err)
+{
+    if (check_labels_(buf, len, name, count, err) != 0) return -1;
+    *labels = NN_MALLOC((size_t)*count);
+    memcpy(*labels, buf + IDX_LABEL_HEADER, (size_t)*count);
+    return 0;
+}
+
+/* Drops a validated file buffer's header in place, keeping only the payload:
+ * the training images are read once, with no second copy at the peak. */
+static uint8_t *strip_header_(uint8_t *buf, size_t header, size_t payload)
+{
+    memmove(buf, buf + header, payload);
+    uint8_t *shrunk = realloc(buf, payload > 0 ? payload : 1);
+    return shrunk ? shrunk : buf;
 }
 
 /* Reads a whole file into a malloc'ed buffer. */
@@ -112,13 +134,17 @@ int idx_load(const char *images_path, const char *labels_path, int limit, idx_se
     memset(set, 0, sizeof *set);
 
     if (read_file_(images_path, &buf, &len, err) != 0) return -1;
-    int rc = idx_parse_images(buf, len, images_path, &set->pixels, &n_images, err);
-    free(buf);
-    if (rc != 0) goto error;
+    if (check_images_(buf, len, images_path, &n_images, err) != 0) {
+        free(buf);
+        goto error;
+    }
+    set->pixels = strip_header_(buf, IDX_IMAGE_HEADER, (size_t)n_images * IDX_PIXELS);
     if (read_file_(labels_path, &buf, &len, err) != 0) goto error;
-    rc = idx_parse_labels(buf, len, labels_path, &set->labels, &n_labels, err);
-    free(buf);
-    if (rc != 0) goto error;
+    if (check_labels_(buf, len, labels_path, &n_labels, err) != 0) {
+        free(buf);
+        goto error;
+    }
+    set->labels = strip_header_(buf, IDX_LABEL_HEADER, (size_t)n_labels);
     if (n_images != n_labels) {
         nn_err_set(err, "%s holds %d images but %s holds %d labels; the counts must agree", images_path, n_images,
                    labels_path, n_labels);
@@ -129,6 +155,10 @@ int idx_load(const char *images_path, const char *labels_path, int limit, idx_se
         goto error;
     }
     set->count = limit > 0 ? limit : n_images;
+    if (set->count < n_images) { /* keep only what is used: a shrinking realloc that fails keeps the block */
+        uint8_t *p = realloc(set->pixels, (size_t)set->count * IDX_PIXELS);
+        set->pixels = p ? p : set->pixels;
+    }
     return 0;
 error:
     idx_free(set);

@@ -559,8 +559,9 @@ int trainer_run(nn_trainer *t)
                 if (t->rank == 0)
                     fprintf(stderr,
                             "nnmpi: error: training diverged at epoch %d step %d (global step %ld): the loss or the "
-                            "weights became NaN or Inf; try a smaller --lr. The last checkpoint was left as it was.\n",
-                            epoch + 1, step, t->global_step - 1);
+                            "weights became NaN or Inf%s; try a smaller --lr. The last checkpoint was left as it was.\n",
+                            epoch + 1, step, t->global_step - 1,
+                            o->reproducible ? ", or a gradient left the --reproducible fixed-point range" : "");
                 final_status = "diverged";
                 status = NN_EXIT_DIVERGED;
                 break;

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# local.sh: build nnmpi, fetch MNIST, and train on this machine with mpirun,
+# one rank per core and one OpenBLAS thread per rank.
+#
+# Usage: jobs/local.sh [NNMPI_OPTION...]   (from any directory)
+#   e.g. jobs/local.sh --epochs 1 --train-size 5000
+#   The options go to nnmpi after `--data <DIR>`; with your own --data no
+#   MNIST is fetched.
+# Env:
+#   NP                  number of ranks (default: nproc; with --threads T,
+#                       nproc / T ranks, not bound to cores)
+#   NNMPI_BUILD_DIR     build directory (default <repo>/build)
+#   NNMPI_DATA          MNIST directory (default <repo>/data/mnist)
+#   MPIRUN              launcher (default mpirun)
+#   MPIRUN_ARGS         extra launcher arguments, space-separated
+# OPENBLAS_NUM_THREADS (and OMP_NUM_THREADS) are set to 1 unless you pass
+# --threads. Open MPI gets --allow-run-as-root only when run as root, and
+# --oversubscribe only when NP exceeds the physical cores. In a container
+# without ptrace permission, export OMPI_MCA_btl_vader_single_copy_mechanism=none.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+root=$(cd "$here/.." && pwd -P)
+build=$(realpath -m -- "${NNMPI_BUILD_DIR:-$root/build}")
+log() { printf 'local: %s\n' "$*"; }
+
+# What the nnmpi options imply for the launch.
+threads=""
+own_data=0
+info_only=0
+prev=""
+for a in "$@"; do
+  case $prev in
+    --threads) threads=$a ;;
+  esac
+  case $a in
+    --threads=*) threads=${a#--threads=} ;;
+    --data | --data=*) own_data=1 ;;
+    --help | -h | --version) info_only=1 ;;
+  esac
+  prev=$a
+done
+
+if [[ -n $threads && ! $threads =~ ^[1-9][0-9]*$ ]]; then
+  printf 'local: error: --threads wants a positive integer, got "%s"\n' "$threads" >&2
+  exit 2
+fi
+if [[ -n ${NP:-} && ! $NP =~ ^[1-9][0-9]*$ ]]; then
+  printf 'local: error: NP wants a positive integer, got "%s"\n' "$NP" >&2
+  exit 2
+fi
+
+NNMPI_BUILD_DIR=$build bash "$here/build.sh"
+
+args=()
+if ((!own_data && !info_only)); then
+  data=$(realpath -m -- "${NNMPI_DATA:-$root/data/mnist}")
+  bash "$root/data/fetch-mnist.sh" "$data"
+  args+=(--data "$data")
+fi
+args+=("$@")
+
+cpus=$(nproc 2>/dev/null || echo 1)
+# Open MPI's default slots are physical cores (lscpu: one line per CPU).
+cores=$( (lscpu -p=core,socket 2>/dev/null || true) | { grep -v '^#' || true; } | sort -u | wc -l)
+((cores > 0)) || cores=$cpus
+
+ompi_extra=()
+if [[ -n $threads ]]; then
+  np=${NP:-$((cpus / threads > 0 ? cpus / threads : 1))}
+  # Each rank's threads need more than the one core Open MPI would bind it to.
+  ((threads > 1)) && ompi_extra=(--bind-to none)
+else
+  export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+  np=${NP:-$cpus}
+fi
+((info_only)) && np=1
+
+mpirun=${MPIRUN:-mpirun}
+launch=("$mpirun" -np "$np")
+mpi_version=$("$mpirun" --version 2>/dev/null || true)
+if [[ $mpi_version == *"Open MPI"* || $mpi_version == *OpenRTE* ]]; then
+  ((EUID == 0)) && launch+=(--allow-run-as-root)
+  ((np > cores)) && launch+=(--oversubscribe)
+  launch+=("${ompi_extra[@]}")
+fi
+read -ra user_launch <<<"${MPIRUN_ARGS:-}"
+launch+=("${user_launch[@]}")
+
+log "${launch[*]} $build/nnmpi ${args[*]}"
+exec "${launch[@]}" "$build/nnmpi" "${args[@]}"
