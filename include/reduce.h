@@ -22,7 +22,8 @@
 
 #include "net.h"
 
-/* Fixed point: a value v is stored as round-toward-zero(v * 2^NN_FIXED_FRAC_BITS). */
+/* Fixed point: a value v is stored as round-to-nearest(v * 2^NN_FIXED_FRAC_BITS);
+ * one step's sum stays below 2^51 in magnitude (see fixed_limit). */
 #define NN_FIXED_FRAC_BITS 32
 
 typedef struct {
@@ -46,11 +47,12 @@ typedef struct {
 void reducer_create(nn_reducer *r, nn_net *net, MPI_Comm comm, int overlap, int reproducible, int max_chunks);
 void reducer_free(nn_reducer *r);
 
-/* Starts a step: clears the fixed-point sums. */
+/* Starts a step. */
 void reducer_begin_step(nn_reducer *r);
 
-/* --reproducible: adds segment l of net->reduced (one chunk's floats) into the fixed-point sums. */
-void reducer_accumulate(nn_reducer *r, int layer);
+/* --reproducible: adds segment l of net->reduced (one chunk's floats) into the
+ * fixed-point sums; the rank's first chunk of a step overwrites them instead. */
+void reducer_accumulate(nn_reducer *r, int layer, int first_chunk);
 
 /* Layer l of the buffer is final on this rank: in overlap mode its reduction starts now. */
 void reducer_layer_ready(nn_reducer *r, int layer);

@@ -7,6 +7,8 @@
 
 #include "nn_check.h"
 
+_Static_assert(NN_FIXED_FRAC_BITS == 32, "to_fixed_/from_fixed_ spell out 2^32");
+
 /* Persistent collectives (MPI 4, or Open MPI's MPIX extension): the schedule is
  * built once, so a step's reduction allocates nothing (test_noalloc). */
 #if defined(OPEN_MPI) && OPEN_MPI
@@ -55,9 +57,9 @@ void reducer_create(nn_reducer *r, nn_net *net, MPI_Comm comm, int overlap, int 
     if (reproducible) {
         r->fixed = NN_MALLOC(sizeof(int64_t) * r->n);
         memset(r->fixed, 0, sizeof(int64_t) * r->n);
-        /* All chunks of a step together must stay below 2^63 in magnitude:
-         * max_chunks * limit * 2^FRAC < 2^63. */
-        r->fixed_limit = ldexp(1.0, 63 - NN_FIXED_FRAC_BITS) / (max_chunks > 0 ? max_chunks : 1);
+        /* All chunks of a step together must stay below 2^51 in magnitude, the
+         * range of the exact conversions: max_chunks * limit * 2^FRAC < 2^51. */
+        r->fixed_limit = ldexp(1.0, 51 - NN_FIXED_FRAC_BITS) / (max_chunks > 0 ? max_chunks : 1);
     }
 }
 
@@ -74,30 +76,56 @@ void reducer_begin_step(nn_reducer *r)
 {
     r->t_post = 0.0;
     r->bad_local = 0;
-    if (r->reproducible) memset(r->fixed, 0, sizeof(int64_t) * r->n);
 }
 
-void reducer_accumulate(nn_reducer *r, int layer)
+/*
+ * Conversions with the "magic number" 1.5 * 2^52: for |x| < 2^51, the double
+ * x + 1.5*2^52 holds round-to-nearest(x) in its low mantissa bits, so the
+ * integer is its bit pattern minus that of 1.5*2^52. Exact, deterministic, and
+ * vectorizable with plain AVX2 (no int64 <-> double instructions needed).
+ */
+#define MAGIC_D 0x1.8p52
+#define MAGIC_I INT64_C(0x4338000000000000)
+
+/* dst (+)= round(src * 2^FRAC) for values inside +-limit (dst = when
+ * `assign`, which spares clearing the buffer first); returns 1 when any value
+ * was outside (or NaN) and was left out instead of wrapping around. */
+NN_VECTOR_CLONES static int to_fixed_(int64_t *restrict dst, const float *restrict src, size_t n, double limit,
+                                      int assign)
 {
-    const float *src = r->net->reduced;
-    const double scale = ldexp(1.0, NN_FIXED_FRAC_BITS), limit = r->fixed_limit;
     int bad = 0;
-    for (size_t i = r->seg_lo[layer]; i < r->seg_hi[layer]; i++) {
+    const int64_t keep = assign ? 0 : -1; /* mask: add to the old value or not */
+    for (size_t i = 0; i < n; i++) {
         double v = (double)src[i];
-        if (!(fabs(v) < limit)) { /* also catches NaN */
-            bad = 1;
-            continue;
-        }
-        r->fixed[i] += (int64_t)(v * scale);
+        int ok = fabs(v) < limit; /* false for NaN */
+        bad |= !ok;
+        double t = (ok ? v * 0x1p32 : 0.0) + MAGIC_D;
+        int64_t bits;
+        memcpy(&bits, &t, sizeof bits);
+        dst[i] = (dst[i] & keep) + (bits - MAGIC_I);
     }
-    if (bad) {
-        r->bad_local = 1;
-        /* Every rank must learn of it; layer 0's segment (which holds the
-         * control slots) is reduced last, after every layer was accumulated. */
-        r->fixed[NN_CTRL_BAD] = (int64_t)scale;
+    return bad;
+}
+
+/* dst = src * 2^-FRAC, rounded to float; |src| < 2^51 by the limit above. */
+NN_VECTOR_CLONES static void from_fixed_(float *restrict dst, const int64_t *restrict src, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int64_t bits = src[i] + MAGIC_I;
+        double t;
+        memcpy(&t, &bits, sizeof t);
+        dst[i] = (float)((t - MAGIC_D) * 0x1p-32);
     }
 }
 
+void reducer_accumulate(nn_reducer *r, int layer, int first_chunk)
+{
+    size_t lo = r->seg_lo[layer], n = r->seg_hi[layer] - lo;
+    if (to_fixed_(r->fixed + lo, r->net->reduced + lo, n, r->fixed_limit, first_chunk)) r->bad_local = 1;
+    /* Every rank must learn of a bad value: the vote rides in layer 0's
+     * segment, the last one accumulated and reduced. */
+    if (layer == 0 && r->bad_local) r->fixed[NN_CTRL_BAD] = (int64_t)1 << NN_FIXED_FRAC_BITS;
+}
 
 void reducer_layer_ready(nn_reducer *r, int layer)
 {
@@ -121,9 +149,5 @@ void reducer_finish(nn_reducer *r)
             MPI_CHECK(MPI_Wait(&r->req_all, MPI_STATUS_IGNORE));
         }
     }
-    if (r->reproducible) {
-        const double inv = ldexp(1.0, -NN_FIXED_FRAC_BITS);
-        float *dst = r->net->reduced;
-        for (size_t i = 0; i < r->n; i++) dst[i] = (float)((double)r->fixed[i] * inv);
-    }
+    if (r->reproducible) from_fixed_(r->net->reduced, r->fixed, r->n);
 }

@@ -278,13 +278,13 @@ static void on_layer_done_(int layer, void *ctx) { reducer_layer_ready(ctx, laye
  * rank's last chunk, also start that layer's reduction. */
 typedef struct {
     nn_reducer *reducer;
-    int last_chunk;
+    int first_chunk, last_chunk;
 } chunk_ctx;
 
 static void on_chunk_layer_done_(int layer, void *ctx)
 {
     chunk_ctx *c = ctx;
-    reducer_accumulate(c->reducer, layer);
+    reducer_accumulate(c->reducer, layer, c->first_chunk);
     if (c->last_chunk) reducer_layer_ready(c->reducer, layer);
 }
 
@@ -336,13 +336,14 @@ step_outcome trainer_step(nn_trainer *t, int epoch, int step)
         /* Whole chunks per rank; chunk shapes depend on the batch only, never on the rank count. */
         int n_chunks = slice_chunk_count(rows, t->chunk), c_lo, c_hi;
         slice_part(n_chunks, t->rank, t->nranks, &c_lo, &c_hi);
-        chunk_ctx ctx = {&t->reducer, 0};
+        chunk_ctx ctx = {&t->reducer, 1, 0};
         if (c_lo == c_hi) { /* no chunk here: contribute zeros, still join every reduction */
             ctx.last_chunk = 1;
             compute_rows_(t, batch_idx, 0, 0, stop_vote, on_chunk_layer_done_, &ctx);
         }
         for (int c = c_lo; c < c_hi; c++) {
             int lo = c * t->chunk, hi = lo + t->chunk < rows ? lo + t->chunk : rows;
+            ctx.first_chunk = c == c_lo;
             ctx.last_chunk = c == c_hi - 1;
             compute_rows_(t, batch_idx, lo, hi, c == c_lo ? stop_vote : 0.0f, on_chunk_layer_done_, &ctx);
         }
