@@ -8,6 +8,7 @@
  *   overlap    one in-place non-blocking allreduce per layer, started as soon as
  *              backward has finished that layer, completed before the update;
  *              the control slots ride with layer 0, which finishes last;
+ *              a layer under NN_FUSE_ELEMENTS is fused with the next to finish;
  *   fixed      (--reproducible) every chunk's float gradient is rounded to
  *              64-bit fixed point and added into `fixed`; integer sums are
  *              associative, so the result does not depend on which rank
@@ -26,6 +27,10 @@
  * one step's sum stays below 2^51 in magnitude (see fixed_limit). */
 #define NN_FIXED_FRAC_BITS 32
 
+/* Overlap: a layer with fewer gradient elements than this (64 KB of floats)
+ * is not worth a collective of its own and joins the next layer's. */
+#define NN_FUSE_ELEMENTS 16384
+
 typedef struct {
     MPI_Comm comm;
     int nranks;
@@ -34,7 +39,8 @@ typedef struct {
     size_t n;                              /* elements reduced: NN_CTRL + net->n_params */
     size_t seg_lo[NN_MAX_SIZES];           /* layer l's segment [seg_lo, seg_hi) of the buffer */
     size_t seg_hi[NN_MAX_SIZES];
-    MPI_Request req[NN_MAX_SIZES];         /* one per layer, overlap mode (persistent where MPI allows) */
+    size_t group_hi[NN_MAX_SIZES];         /* overlap: layer l starts [seg_lo[l], group_hi[l]); 0 = fused into the next */
+    MPI_Request req[NN_MAX_SIZES];         /* one per group, overlap mode (persistent where MPI allows) */
     MPI_Request req_all;                   /* the whole buffer, blocking mode */
     int64_t *fixed;                        /* (n) fixed-point sums, --reproducible only */
     double fixed_limit;                    /* largest |value| one chunk may add without risking overflow */

@@ -151,12 +151,14 @@ static void overlap_is_bitwise_blocking(void **state)
         nn_options opt;
         base_options(&opt);
         opt.reproducible = reproducible;
-        opt.layers_given = 1, opt.n_sizes = 4, opt.sizes[1] = 40, opt.sizes[2] = 20, opt.sizes[3] = 10;
+        /* layer 2 (2570 gradients) is fused with layer 1 (16640), layer 0 is its own group */
+        opt.layers_given = 1, opt.n_sizes = 4, opt.sizes[1] = 64, opt.sizes[2] = 256, opt.sizes[3] = 10;
         nn_trainer on, off;
         opt.overlap = 1;
         setup_or_fail(&on, &opt, MPI_COMM_WORLD);
         opt.overlap = 0;
         setup_or_fail(&off, &opt, MPI_COMM_WORLD);
+        assert_true(on.reducer.group_hi[2] == 0 && on.reducer.group_hi[1] > 0 && on.reducer.group_hi[0] > 0);
         run_epoch(&on, 0), run_epoch(&off, 0);
         assert_memory_equal(on.net.params, off.net.params, sizeof(float) * on.net.n_params);
         trainer_free(&on);

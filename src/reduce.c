@@ -53,6 +53,20 @@ void reducer_create(nn_reducer *r, nn_net *net, MPI_Comm comm, int overlap, int 
         r->seg_hi[l] = NN_CTRL + net->w_off[l + 1];
         r->req[l] = MPI_REQUEST_NULL;
     }
+    /* Overlap groups: backward finishes layers from the last to the first; a
+     * layer too small to be worth a collective of its own (under
+     * NN_FUSE_ELEMENTS) rides with the next layer to finish. Layer 0 always
+     * closes a group, since it finishes last. group_hi[l] > 0 marks layer l as
+     * the one whose completion starts the group [seg_lo[l], group_hi[l]). */
+    size_t pending_hi = 0;
+    for (int l = net->n_layers - 1; l >= 0; l--) {
+        if (pending_hi == 0) pending_hi = r->seg_hi[l];
+        r->group_hi[l] = 0;
+        if (l == 0 || pending_hi - r->seg_lo[l] >= NN_FUSE_ELEMENTS) {
+            r->group_hi[l] = pending_hi;
+            pending_hi = 0;
+        }
+    }
     r->req_all = MPI_REQUEST_NULL;
     if (reproducible) {
         r->fixed = NN_MALLOC(sizeof(int64_t) * r->n);
@@ -130,8 +144,9 @@ void reducer_accumulate(nn_reducer *r, int layer, int first_chunk)
 void reducer_layer_ready(nn_reducer *r, int layer)
 {
     if (!r->overlap || r->nranks == 1) return;
+    if (r->group_hi[layer] == 0) return; /* fused into the next layer's group */
     double t0 = MPI_Wtime();
-    start_(r, r->seg_lo[layer], r->seg_hi[layer], &r->req[layer]);
+    start_(r, r->seg_lo[layer], r->group_hi[layer], &r->req[layer]);
     /* Open MPI progresses non-blocking collectives only inside MPI calls: poke
      * the ones in flight so they advance while backward goes on. */
     int flag = 0;
