@@ -484,14 +484,9 @@ static void print_startup_(const nn_trainer *t)
     fflush(stdout);
 }
 
-/* Evaluation, epoch line, metrics; collective. */
-static void finish_epoch_(nn_trainer *t, int epoch)
+/* The epoch line and metrics record, after evaluation and checkpoint; collective (gathers the timers). */
+static void report_epoch_(nn_trainer *t, int epoch, int correct, double test_loss)
 {
-    double t0 = MPI_Wtime();
-    int correct = 0;
-    double test_loss = 0.0;
-    trainer_evaluate(t, &correct, &test_loss);
-    t->timers.sec[PH_EVAL] += MPI_Wtime() - t0;
     timers_gather(&t->timers, &t->spread, t->comm);
     if (t->rank != 0) return;
     const nn_timer_spread *s = &t->spread;
@@ -505,9 +500,12 @@ static void finish_epoch_(nn_trainer *t, int epoch)
         hidden = hidden < 0.0 ? 0.0 : hidden > 1.0 ? 1.0 : hidden;
     }
     if (!t->opt.quiet) {
-        printf("Epoch %d: %d/%d (%.2f%%)  loss %.4f  epoch %.2f s  compute %.2f s  allreduce %.2f s  %.0f samples/s\n",
-               epoch + 1, correct, t->test.count, 100.0 * correct / t->test.count, train_loss, epoch_s, compute_s,
-               s->max[PH_ALLREDUCE], epoch_s > 0 ? t->epoch_samples / epoch_s : 0.0);
+        printf("Epoch %d: %d/%d (%.2f%%)  loss %.4f  epoch %.2f s  compute %.2f s  allreduce %.2f s", epoch + 1, correct,
+               t->test.count, 100.0 * correct / t->test.count, train_loss, epoch_s, compute_s, s->max[PH_ALLREDUCE]);
+        if (hidden >= 0.0) printf(" (%.0f%% hidden)", 100.0 * hidden);
+        printf("  %.0f samples/s  [fwd %.2f bwd %.2f upd %.2f eval %.2f ckpt %.2f s]\n",
+               epoch_s > 0 ? t->epoch_samples / epoch_s : 0.0, s->max[PH_FORWARD], s->max[PH_BACKWARD],
+               s->max[PH_UPDATE], s->max[PH_EVAL], s->max[PH_CHECKPOINT]);
         fflush(stdout);
     }
     if (t->metrics) {
@@ -579,10 +577,15 @@ int trainer_run(nn_trainer *t)
         }
         t->timers.sec[PH_EPOCH] = MPI_Wtime() - t0;
         if (status != NN_EXIT_OK) break;
-        finish_epoch_(t, epoch);
+        double t1 = MPI_Wtime();
+        int correct = 0;
+        double test_loss = 0.0;
+        trainer_evaluate(t, &correct, &test_loss);
+        t->timers.sec[PH_EVAL] += MPI_Wtime() - t1;
         int last = epoch + 1 == o->epochs;
         if (o->checkpoint_path && ((epoch + 1) % o->checkpoint_every == 0 || last))
             status = write_checkpoint_(t, epoch + 1, 0);
+        report_epoch_(t, epoch, correct, test_loss);
     }
     if (status == NN_EXIT_OK && trainer_replica_check(t) != 0) status = NN_EXIT_ERROR;
 
