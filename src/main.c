@@ -13,6 +13,8 @@
 
 int main(int argc, char **argv)
 {
+    /* Before MPI_Init: a SIGUSR1 from Slurm during start-up must not kill the rank. */
+    trainer_install_signal_handlers();
     MPI_Init(&argc, &argv);
     /* Errors come back as codes; MPI_CHECK reports them and aborts the job. */
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
@@ -29,8 +31,6 @@ int main(int argc, char **argv)
         MPI_Finalize();
         return parsed == OPTIONS_ERROR ? NN_EXIT_USAGE : NN_EXIT_OK;
     }
-    trainer_install_signal_handlers();
-
     nn_trainer trainer;
     int status = trainer_setup(&trainer, &opt, MPI_COMM_WORLD);
     if (status == NN_EXIT_OK) status = trainer_run(&trainer);

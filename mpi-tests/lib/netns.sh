@@ -66,13 +66,13 @@ netns_in() {
 
 # Kills every process in namespace NS (TERM, then KILL after 5 s) by PID.
 netns_kill_all_() {
-    local ns=$1 pids i
+    local ns=$1 pids
     pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
     [ -n "${pids// /}" ] || return 0
     netns_log "stopping processes left in $ns: $pids"
     # shellcheck disable=SC2086
     kill -TERM $pids 2>/dev/null || true
-    for i in $(seq 50); do
+    for _ in $(seq 50); do
         pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
         [ -n "${pids// /}" ] || return 0
         sleep 0.1
@@ -100,6 +100,7 @@ netns_down() {
         netns_kill_all_ "$ns"
         ip netns del "$ns" 2>/dev/null || netns_log "could not delete $ns"
     fi
+    rmdir /etc/netns 2>/dev/null || true    # only when nothing else is in it
     return 0
 }
 
@@ -142,10 +143,10 @@ netns_up() {
 # is no ping here). Retries for up to 10 s.
 netns_wait_reachable() {
     local subnet=$1 first=$2; shift 2
-    local k=1 node i ok out
+    local k=1 node ok out
     for node in "$@"; do
         k=$((k + 1)); ok=0
-        for i in $(seq 50); do
+        for _ in $(seq 50); do
             out=$(timeout 2 nsenter --net="$(netns_path "$first")" /bin/bash -c \
                 "exec 3<>/dev/tcp/$subnet.$k/9" 2>&1) && { ok=1; break; }
             # "Connection refused" means the host answered: reachable.

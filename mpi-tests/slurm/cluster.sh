@@ -47,11 +47,11 @@ _pid_alive() {
 # _stop_pid PID NAME: TERM the process if its command line contains NAME,
 # wait up to 10 s, then KILL.
 _stop_pid() {
-    local pid=$1 name=$2 i
+    local pid=$1 name=$2
     [ -n "$pid" ] && _pid_alive "$pid" || return 0
     tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$name" || return 0
     kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 100); do _pid_alive "$pid" || return 0; sleep 0.1; done
+    for _ in $(seq 100); do _pid_alive "$pid" || return 0; sleep 0.1; done
     slurm_log "$name ($pid) ignored SIGTERM, SIGKILL"
     kill -KILL "$pid" 2>/dev/null || true
 }
@@ -169,10 +169,10 @@ slurm_cluster_down() {
 }
 
 slurm_cluster_up() {
-    local s=$SLURM_TEST_STATE n i states ok
+    local s=$SLURM_TEST_STATE n states ok
     _slurm_install || return 1
     slurm_cluster_down           # leftovers of an earlier run, if any
-    mkdir -p -m 755 "$s" "$s/munge" "$s/ctld" || return 1
+    mkdir -p "$s/munge" "$s/ctld" && chmod 755 "$s" "$s/munge" || return 1
     for n in "${SLURM_TEST_NODES[@]}"; do
         mkdir -p "$s/spool-$n" "$s/tmp-$n" || return 1
     done
@@ -197,7 +197,7 @@ slurm_cluster_up() {
         netns_in "$n" slurmd -N "$n" \
             || { slurm_log "slurmd $n failed: $(tail -5 "$s/slurmd-$n.log" 2>/dev/null)"; return 1; }
     done
-    for i in $(seq 150); do
+    for _ in $(seq 150); do
         states=$(slurm_client sinfo -h -N -o '%N=%T' 2>/dev/null | sort -u | tr '\n' ' ')
         ok=1
         for n in "${SLURM_TEST_NODES[@]}"; do

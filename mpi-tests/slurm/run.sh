@@ -10,16 +10,21 @@
 #
 # Checks, each printed as PASS or FAIL:
 #   1. a 2-node x 2-task job finishes (exit 0) with ranks on both nodes, a
-#      valid checkpoint and valid JSON Lines metrics;
+#      valid checkpoint and valid JSON Lines metrics; the same through
+#      mpirun instead of srun (NNMPI_LAUNCH=mpirun) gives the same weights;
 #   2. a longer job, sent SIGUSR1 through its batch shell
 #      (scancel --signal=USR1 --batch, the path of #SBATCH --signal=B:USR1@T)
 #      after epoch 1, stops with exit 75 and a checkpoint before the end;
+#      the same when the signal comes as soon as the job runs (the script
+#      holds it until nnmpi is ready);
 #   3. resubmitted with the same RUN_DIR and NNMPI_REQUEUE=1, it resumes by
 #      itself; stopped once more, it requeues itself (scontrol requeue),
 #      resumes again and finishes with exit 0;
 #   4. its final weights equal bitwise those of an uninterrupted job of the
 #      same configuration and rank count;
-#   5. jobs/scaling.sh (if present) with 1, 2, 4 ranks writes its files.
+#   5. a job with --time=2 --signal=B:USR1@50 is signalled by Slurm itself
+#      before its time limit and stops with exit 75 and a checkpoint;
+#   6. jobs/scaling.sh (if present) with 1, 2, 4 ranks writes its files.
 # Exit status: 0 all passed, 1 a check failed, 77 skipped (not root, no
 # "ip netns", no nnmpi or data). Cleans up on any exit: every daemon it
 # started is stopped by PID, the namespaces are removed. The work directory
@@ -43,6 +48,9 @@ if reason=$(netns_skip_reason); then skip "$reason"; fi
 [ -x "$NNMPI" ] || skip "no nnmpi binary at $NNMPI"
 [ -s "$DATA/train-images-idx3-ubyte" ] || skip "no MNIST data in $DATA (data/fetch-mnist.sh)"
 [ -f "$SBATCH_SCRIPT" ] || { echo "FAIL: no $SBATCH_SCRIPT"; exit 1; }
+if ! command -v slurmctld >/dev/null 2>&1 && ! command -v apt-get >/dev/null 2>&1; then
+    skip "Slurm is not installed and there is no apt-get to install it"
+fi
 NNMPI=$(cd "$(dirname "$NNMPI")" && pwd)/$(basename "$NNMPI")
 DATA=$(cd "$DATA" && pwd)
 
@@ -50,6 +58,10 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/nnmpi-slurm-test.XXXXXX")
 N_PASS=0 N_FAIL=0
 cleanup() {
     local rc=$?
+    if [ "$N_FAIL" -ne 0 ] || [ "$rc" -ne 0 ]; then
+        mkdir -p "$WORK/daemon-logs"
+        cp -r "$SLURM_TEST_STATE"/*.log "$SLURM_TEST_STATE/slurm.conf" "$WORK/daemon-logs/" 2>/dev/null
+    fi
     echo "== stopping the cluster"
     slurm_cluster_down
     if [ "$N_FAIL" -eq 0 ] && [ "$rc" -eq 0 ]; then rm -rf "$WORK"
@@ -77,7 +89,6 @@ echo "== nnmpi $NNMPI, data $DATA, work dir $WORK"
 echo "== building the cluster"
 if ! slurm_cluster_up; then
     fail "cluster up"
-    cp -r "$SLURM_TEST_STATE"/*.log "$WORK"/ 2>/dev/null
     finish
 fi
 pass "cluster up: 2 nodes idle ($(elapsed))"
@@ -90,12 +101,18 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # when it does not know it is oversubscribed), each allreduce waits for
 # time slices and training is about 25 times slower.
 export OMPI_MCA_mpi_yield_when_idle=1
-unset RUN_DIR NNMPI_REQUEUE NNMPI_LAUNCH SLURM_JOB_ID
+unset RUN_DIR NNMPI_REQUEUE NNMPI_LAUNCH NNMPI_MPIRUN_MAP
+# Settings of an outer Slurm (SBATCH_ACCOUNT, SLURM_JOB_ID...) are not ours.
+for v in $(compgen -e | grep -E '^(SLURM_|SBATCH_|SRUN_|SALLOC_)'); do
+    [ "$v" = SLURM_CONF ] || unset "$v"
+done
 
 SMALL=(--train-size 3000 --test-size 1000)
+j1b='' j2='' j2b='' j3='' j4='' j5='' j6=''   # job ids, set by submit
 LONG_EPOCHS=30
 
-# submit OUT_VAR SBATCH_ARGS... -- SCRIPT_ARGS: sbatch --parsable, job id in OUT_VAR.
+# submit OUT_VAR SBATCH_ARGS... [SCRIPT [SCRIPT_ARGS...]]: sbatch --parsable
+# from the work directory (the jobs' submit directory); job id in OUT_VAR.
 submit() {
     local var=$1 id; shift
     id=$(cd "$WORK" && slurm_client sbatch --parsable "$@") || return 1
@@ -116,7 +133,7 @@ job_field() {
 # intervals, which would add up to half a minute per job here.
 wait_job() {
     local id=$1 limit=$2 start=$SECONDS ec
-    JOB_STATE= JOB_EXIT=
+    JOB_STATE='' JOB_EXIT=''
     while [ $((SECONDS - start)) -lt "$limit" ]; do
         JOB_STATE=$(job_field "$id" JobState)
         case $JOB_STATE in
@@ -167,6 +184,21 @@ check "job 1 checkpoint: h5py finds /layers/0/weights, epoch 2" \
 check "job 1 log in its run directory" grep -q 'nnmpi exited with status 0' "$RUN1/job.log"
 check "job 1 output file slurm-small-$j1.out" test -s "$WORK/slurm-small-$j1.out"
 
+echo "== 1b. the same through mpirun inside the allocation (NNMPI_LAUNCH=mpirun) ($(elapsed))"
+RUN1B=$WORK/run-mpirun
+if RUN_DIR=$RUN1B NNMPI_LAUNCH=mpirun submit j1b -N 2 --ntasks-per-node=2 --job-name=mpirun \
+    "$SBATCH_SCRIPT" "${SMALL[@]}" --epochs 2; then
+    wait_job "$j1b" 180
+    if [ "$JOB_EXIT" = 0 ]; then pass "job 1b (mpirun) exited 0"
+    else fail "job 1b (mpirun) exit $JOB_EXIT"; show_output "$j1b"; fi
+    check "job 1b metrics: 4 ranks on 2 nodes, completed" \
+        "$PY" "$CHECK" metrics "$RUN1B/metrics.jsonl" --ranks 4 --nodes 2 --status completed --epochs 2
+    check "job 1b (mpirun) weights == job 1 (srun)" \
+        "$PY" "$CHECK" same "$RUN1/checkpoint.h5" "$RUN1B/checkpoint.h5"
+else
+    fail "job 1b not submitted"
+fi
+
 # ---------------------------------------------------------------- 2 ------
 echo "== 2. stop a job through its batch shell (scancel --signal=USR1 --batch) ($(elapsed))"
 RUN2=$WORK/run-resume
@@ -187,6 +219,27 @@ if RUN_DIR=$RUN2 submit j2 -N 2 --ntasks-per-node=2 --job-name=resume "$SBATCH_S
         "$PY" "$CHECK" metrics "$RUN2/metrics.jsonl" --ranks 4 --nodes 2 --status stopped
 else
     fail "job 2 not submitted"
+fi
+
+echo "== 2b. SIGUSR1 as soon as the job runs, while nnmpi is starting ($(elapsed))"
+RUN2B=$WORK/run-early
+if RUN_DIR=$RUN2B submit j2b -N 2 --ntasks-per-node=2 --job-name=early "$SBATCH_SCRIPT" "${ARGS2[@]}"; then
+    # The first line the script logs comes after its traps are set; a signal
+    # before the batch shell runs at all would be lost (scancel -b on a job
+    # whose batch step is not there yet does nothing).
+    for _ in $(seq 600); do
+        grep -q '^== run dir' "$RUN2B/job.log" 2>/dev/null && break
+        sleep 0.05
+    done
+    slurm_client scancel --signal=USR1 --batch "$j2b"
+    echo "   sent SIGUSR1 to the batch shell of job $j2b as soon as it logged its first line"
+    wait_job "$j2b" 120
+    if [ "$JOB_EXIT" = 75 ]; then pass "job 2b: the early signal was held, then stopped nnmpi (exit 75)"
+    else fail "job 2b exit $JOB_EXIT (expected 75)"; show_output "$j2b"; fi
+    check "job 2b checkpoint before the end" \
+        "$PY" "$CHECK" ckpt "$RUN2B/checkpoint.h5" --before "$LONG_EPOCHS"
+else
+    fail "job 2b not submitted"
 fi
 
 # ---------------------------------------------------------------- 3 ------
@@ -235,20 +288,49 @@ else
 fi
 
 # ---------------------------------------------------------------- 5 ------
-echo "== 5. jobs/scaling.sh with 1, 2, 4 ranks ($(elapsed))"
+echo "== 5. a time limit: --time=2 --signal=B:USR1@50, Slurm signals by itself ($(elapsed))"
+RUN5=$WORK/run-timelimit
+# Slurm sends the warning up to 60 s earlier than asked: with 2 minutes and
+# @50 it comes 10 to 70 s after the start, never before the batch shell has
+# set its traps (a signal then would be lost).
+if RUN_DIR=$RUN5 submit j5 -N 2 --ntasks-per-node=2 --job-name=timelimit --time=2 \
+    --signal=B:USR1@50 "$SBATCH_SCRIPT" "${SMALL[@]}" --epochs 100000 --quiet; then
+    wait_job "$j5" 150
+    if [ "$JOB_EXIT" = 75 ] && grep -q 'got SIGUSR1' "$RUN5/job.log"; then
+        pass "job 5 got SIGUSR1 before its time limit and exited 75 (state $JOB_STATE)"
+    else
+        fail "job 5 exit $JOB_EXIT, state $JOB_STATE (expected 75 after SIGUSR1)"; show_output "$j5"
+    fi
+    check "job 5 checkpoint and metrics (stopped)" bash -c \
+        '"$1" "$2" ckpt "$3/checkpoint.h5" --before 100000 && "$1" "$2" metrics "$3/metrics.jsonl" --status stopped' \
+        _ "$PY" "$CHECK" "$RUN5"
+else
+    fail "job 5 not submitted"
+fi
+
+# ---------------------------------------------------------------- 6 ------
+echo "== 6. jobs/scaling.sh with 1, 2, 4 ranks ($(elapsed))"
 if [ -f "$REPO/jobs/scaling.sh" ]; then
     SC=$WORK/scaling
     # Inside a 2-node allocation, like a user would run it.
-    if submit j5 -N 2 --ntasks-per-node=2 --job-name=scaling \
-        --wrap "bash '$REPO/jobs/scaling.sh' --ranks 1,2,4 --repeats 1 --out '$SC' -- --data '$DATA' --train-size 1000 --test-size 500 --epochs 1"; then
-        wait_job "$j5" 240
+    if submit j6 -N 2 --ntasks-per-node=2 --job-name=scaling \
+        --wrap "bash '$REPO/jobs/scaling.sh' --ranks 1,2,4 --repeats 1 --nnmpi '$NNMPI' --data '$DATA' --out '$SC' -- --train-size 1000 --test-size 500 --epochs 2"; then
+        wait_job "$j6" 240
         if [ "$JOB_EXIT" = 0 ]; then pass "scaling.sh exited 0"
-        else fail "scaling.sh exit $JOB_EXIT"; show_output "$j5" 30; fi
+        else fail "scaling.sh exit $JOB_EXIT"; show_output "$j6" 30; fi
         for f in scaling.csv summary.txt scaling.png scaling.svg; do
             check "scaling.sh wrote $f" test -s "$SC/$f"
         done
-        check "scaling.csv has rows for 1, 2 and 4 ranks" \
-            bash -c 'for p in 1 2 4; do grep -Eq "(^|,)$p," "$1" || exit 1; done' _ "$SC/scaling.csv"
+        check "scaling.csv: ok rows for 1, 2 and 4 ranks, 4 ranks on 2 nodes" \
+            "$PY" -c '
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+ok = [r for r in rows if r.get("status") == "ok"]
+ranks = sorted({int(r["ranks"]) for r in ok})
+nodes4 = {r.get("nodes") for r in ok if r["ranks"] == "4"}
+print("%d rows, %d ok, ranks %s, nodes at 4 ranks %s" % (len(rows), len(ok), ranks, sorted(nodes4)))
+sys.exit(0 if ranks == [1, 2, 4] and len(ok) == len(rows) and nodes4 == {"2"} else 1)
+' "$SC/scaling.csv"
     else
         fail "scaling job not submitted"
     fi

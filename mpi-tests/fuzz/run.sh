@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# run.sh: build the libFuzzer harnesses with clang and run each for a bounded
+# time, one after the other, each on one core. Exits non-zero on any finding in
+# nnmpi's code (crash, sanitizer report, leak, timeout, out-of-memory, or a
+# broken contract check in a harness).
+#
+# Usage: mpi-tests/fuzz/run.sh [SECONDS]      seconds per harness (default 60)
+#        mpi-tests/fuzz/run.sh --seeds        rewrite corpus/ with gen_seeds, then stop
+#
+# Harnesses (mpi-tests/fuzz/, details in docs/reliability.md "Fuzzing"):
+#   idx                 idx_parse_images + idx_parse_labels on the raw bytes
+#   checkpoint_fields   the bytes choose a checkpoint's contents; the harness
+#                       writes that well-formed HDF5 file, checkpoint_read reads it
+#   checkpoint_raw      the bytes are the HDF5 file image. HDF5 1.10 crashes on
+#                       malformed files by itself, so this one runs in a loop that
+#                       restarts after each finding, and triage.py sorts the
+#                       findings: nnmpi's fail the run; HDF5's are listed and
+#                       counted but pass (NNMPI_FUZZ_STRICT=1: they fail too).
+# Env:
+#   NNMPI_FUZZ_BUILD_DIR  build and work directory (default <repo>/build-fuzz):
+#                         binaries, the growing corpora corpus-<name>/, the
+#                         findings artifacts-<name>/ and logs logs-<name>/
+#   NNMPI_FUZZ_SECONDS    seconds per harness, when no argument is given
+#   NNMPI_FUZZ_ONLY       a subset, e.g. "idx checkpoint_fields"
+#   NNMPI_FUZZ_RSS_MB     -rss_limit_mb (default 2048); -malloc_limit_mb is half
+#   NNMPI_FUZZ_STRICT=1   HDF5's findings in checkpoint_raw fail the run too
+#   NNMPI_FUZZ_SRC        directory of nnmpi's sources (default <repo>/src), to
+#                         fuzz a proposed patch without touching the tree
+#   CC                    a clang with libFuzzer (default clang)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+root=$(cd "$here/../.." && pwd -P)
+build=$(realpath -m -- "${NNMPI_FUZZ_BUILD_DIR:-$root/build-fuzz}")
+src=$(realpath -m -- "${NNMPI_FUZZ_SRC:-$root/src}")
+cc=${CC:-clang}
+rss=${NNMPI_FUZZ_RSS_MB:-2048}
+only=${NNMPI_FUZZ_ONLY:-idx checkpoint_fields checkpoint_raw}
+
+say() { printf 'fuzz: %s\n' "$*"; }
+die() { printf 'fuzz: error: %s\n' "$*" >&2; exit 2; }
+
+seeds_only=0
+seconds=${NNMPI_FUZZ_SECONDS:-60}
+case ${1:-} in
+  --seeds) seeds_only=1 ;;
+  -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+  '') ;;
+  *) [[ $1 =~ ^[0-9]+$ && $1 -gt 0 ]] || die "SECONDS must be a positive integer, not '$1'"; seconds=$1 ;;
+esac
+
+# ---------- build ----------
+command -v "$cc" >/dev/null || die "$cc not found (apt-get install clang libclang-rt-14-dev)"
+command -v mpicc >/dev/null || die "mpicc not found (apt-get install libopenmpi-dev)"
+mkdir -p "$build"
+echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; (void)n; return 0; }' >"$build/probe.c"
+"$cc" -fsanitize=fuzzer,address,undefined "$build/probe.c" -o "$build/probe" 2>"$build/probe.log" ||
+  die "$cc cannot build libFuzzer targets (apt-get install libclang-rt-14-dev): $(head -3 "$build/probe.log")"
+
+hdf5_cflags=$(pkg-config --cflags hdf5 2>/dev/null || echo -I/usr/include/hdf5/serial)
+hdf5_libs=$(pkg-config --libs hdf5 2>/dev/null || echo -lhdf5_serial)
+read -r -a mpi_cflags <<<"$(mpicc --showme:compile)"
+read -r -a mpi_libs <<<"$(mpicc --showme:link)"
+read -r -a h5c <<<"$hdf5_cflags"
+read -r -a h5l <<<"$hdf5_libs"
+# The library's own flags (CMakeLists.txt) plus libFuzzer and the sanitizers;
+# -O1 -g as libFuzzer recommends; UBSan findings are fatal.
+common=(-std=gnu11 -g -O1 -Wall -Wextra -ffp-contract=off -fno-omit-frame-pointer -I"$root/include"
+        "${mpi_cflags[@]}" "${h5c[@]}")
+fuzz=(-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
+libs=("${mpi_libs[@]}" "${h5l[@]}" -lm)
+ck_src=("$src/checkpoint.c" "$src/options.c" "$src/check.c")
+
+say "building in $build ($($cc --version | head -1))"
+"$cc" "${common[@]}" "${fuzz[@]}" "$here/fuzz_idx.c" "$src/idx.c" "$src/check.c" -o "$build/fuzz_idx" "${libs[@]}"
+"$cc" "${common[@]}" "${fuzz[@]}" "$here/fuzz_checkpoint.c" "${ck_src[@]}" -o "$build/fuzz_checkpoint_raw" "${libs[@]}"
+"$cc" "${common[@]}" "${fuzz[@]}" -DFUZZ_FIELDS "$here/fuzz_checkpoint.c" "${ck_src[@]}" \
+  -o "$build/fuzz_checkpoint_fields" "${libs[@]}"
+"$cc" "${common[@]}" -fsanitize=address,undefined "$here/gen_seeds.c" "$src/idx.c" "${ck_src[@]}" \
+  -o "$build/gen_seeds" "${libs[@]}"
+
+if ((seeds_only)); then
+  rm -f "$here"/corpus/idx/* "$here"/corpus/checkpoint/*
+  "$build/gen_seeds" "$here/corpus/idx" "$here/corpus/checkpoint"
+  say "seeds written to $here/corpus"
+  exit 0
+fi
+
+# ---------- run ----------
+# Sanitizer settings for every run: leaks are findings; a smaller quarantine
+# keeps HDF5's large transient buffers from tripping the RSS limit.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:quarantine_size_mb=64:malloc_context_size=30:symbolize=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+limits=(-rss_limit_mb="$rss" -malloc_limit_mb=$((rss / 2)) -print_final_stats=1)
+
+declare -A execs runs_s found hdf5_found
+status=0
+
+# Executions reported by a libFuzzer log (final stats, else the last status line).
+count_execs() {
+  local n
+  n=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$1" | tail -1 | grep -o '[0-9]*$' || true)
+  [[ -n $n ]] || n=$(grep -o '^#[0-9]*' "$1" | tail -1 | tr -d '#' || true)
+  echo "${n:-0}"
+}
+
+# run_plain NAME MAX_LEN TIMEOUT CORPUS...: one run; any finding fails.
+run_plain() {
+  local name=$1 max_len=$2 tmo=$3; shift 3
+  local bin=$build/fuzz_$name work=$build/corpus-$name art=$build/artifacts-$name/ log=$build/logs-$name
+  mkdir -p "$work" "$art" "$log"
+  say "$name: ${seconds}s"
+  local t0=$SECONDS rc=0
+  "$bin" "${limits[@]}" -max_len="$max_len" -timeout="$tmo" -max_total_time="$seconds" \
+    -artifact_prefix="$art" "$work" "$@" >"$log/run.log" 2>&1 || rc=$?
+  runs_s[$name]=$((SECONDS - t0))
+  execs[$name]=$(count_execs "$log/run.log")
+  found[$name]=0 hdf5_found[$name]=0
+  if ((rc != 0)); then
+    found[$name]=1
+    status=1
+    say "$name: FINDING (exit $rc); the report:"
+    grep -E 'ERROR|runtime error|contract broken|refused|leaked|SUMMARY|^    #[0-9]+ .*(/src/|/fuzz/|libhdf5)|Test unit written' \
+      "$log/run.log" | head -40 | sed 's/^/    /'
+    python3 "$here/triage.py" --root "$root" "$log/run.log" | sed 's/^/    triage: /' || true
+  fi
+}
+
+# run_loop NAME MAX_LEN TIMEOUT CORPUS...: runs until the time is used, restarting
+# after each finding; triage.py decides whose each finding is.
+run_loop() {
+  local name=$1 max_len=$2 tmo=$3; shift 3
+  local bin=$build/fuzz_$name work=$build/corpus-$name art=$build/artifacts-$name/ log=$build/logs-$name
+  mkdir -p "$work" "$art" "$log"
+  rm -f "$log"/run-*.log
+  say "$name: ${seconds}s (restarting after each finding)"
+  local t0=$SECONDS i=0 total=0 ours=0 theirs=0 rc left
+  while left=$((seconds - (SECONDS - t0))); ((left > 0)); do
+    i=$((i + 1))
+    rc=0
+    "$bin" "${limits[@]}" -max_len="$max_len" -timeout="$tmo" -max_total_time="$left" \
+      -artifact_prefix="$art" "$work" "$@" >"$log/run-$i.log" 2>&1 || rc=$?
+    total=$((total + $(count_execs "$log/run-$i.log")))
+    ((rc != 0)) || break
+    if python3 "$here/triage.py" --root "$root" "$log/run-$i.log" >"$log/triage-$i.txt"; then
+      theirs=$((theirs + 1))
+    else
+      ours=$((ours + 1))
+      say "$name: FINDING in nnmpi: $(cat "$log/triage-$i.txt")"
+      grep -E 'ERROR|runtime error|contract broken|SUMMARY|^    #[0-9]+ ' "$log/run-$i.log" | head -30 | sed 's/^/    /'
+    fi
+    ((i < 2000)) || break
+  done
+  runs_s[$name]=$((SECONDS - t0))
+  execs[$name]=$total
+  found[$name]=$ours hdf5_found[$name]=$theirs
+  ((ours == 0)) || status=1
+  if ((theirs > 0)); then
+    say "$name: $theirs finding(s) inside libhdf5 on malformed files (not nnmpi's code), by kind and place:"
+    cat "$log"/triage-*.txt | awk '$1 == "hdf5" { print "    " $2 " in " $3 }' | sort | uniq -c | sort -rn
+    [[ ${NNMPI_FUZZ_STRICT:-0} != 1 ]] || status=1
+  fi
+}
+
+for h in $only; do
+  case $h in
+    idx) run_plain idx 4096 5 "$here/corpus/idx" ;;
+    checkpoint_fields) run_plain checkpoint_fields 1024 10 ;;
+    checkpoint_raw) run_loop checkpoint_raw 32768 5 "$here/corpus/checkpoint" ;;
+    *) die "unknown harness '$h' (idx, checkpoint_fields, checkpoint_raw)" ;;
+  esac
+done
+
+say "summary (executions in seconds; findings in nnmpi / inside libhdf5):"
+for h in $only; do
+  e=${execs[$h]} s=${runs_s[$h]}
+  printf 'fuzz:   %-18s %10s execs in %4ss (%s/s)   findings: %s nnmpi, %s hdf5\n' "$h" "$e" "$s" \
+    "$((s > 0 ? e / s : e))" "${found[$h]}" "${hdf5_found[$h]}"
+done
+((status == 0)) && say "PASS" || say "FAIL: see the logs in $build/logs-*"
+exit "$status"
