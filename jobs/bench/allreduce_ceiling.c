@@ -1,0 +1,139 @@
+/*
+ * allreduce_ceiling: MPI_Allreduce time for nnmpi's gradient sizes, OSU style.
+ *
+ * For each COUNT on the command line (default: 23860 = the 784-30-10 net's parameters,
+ * 1863690 = 784-1024-1024-10's): MPI_Allreduce(MPI_IN_PLACE, MPI_FLOAT, MPI_SUM) on
+ * MPI_COMM_WORLD. First a validation round (rank r contributes r + 1 everywhere, every
+ * element must come back as P(P+1)/2; a mismatch makes the program exit 1), then warm-up
+ * iterations, then ITERS timed iterations, each: MPI_Barrier, MPI_Wtime, MPI_Allreduce,
+ * MPI_Wtime. Each iteration's time is reduced with MAX over ranks to rank 0 (the slowest
+ * rank is what a synchronous SGD step waits for); rank 0 prints min, median, mean, max.
+ * This is the floor under nnmpi's per-step communication (without overlap).
+ *
+ * Usage: mpirun -n 2 allreduce_ceiling [COUNT ...]
+ * Output: JSON Lines on rank 0's stdout: one "header", one "allreduce" per COUNT.
+ * Build:  mpicc -O2 allreduce_ceiling.c -o allreduce_ceiling
+ */
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define MPI_CHECK(call)                                                                  \
+    do {                                                                                 \
+        int rc_ = (call);                                                                \
+        if (rc_ != MPI_SUCCESS)                                                          \
+            mpi_fail(rc_, #call, __FILE__, __LINE__);                                    \
+    } while (0)
+
+static void mpi_fail(int rc, const char *call, const char *file, int line)
+{
+    char msg[MPI_MAX_ERROR_STRING];
+    int len = 0, rank = -1;
+    MPI_Error_string(rc, msg, &len);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    fprintf(stderr, "allreduce_ceiling: rank %d: %s failed at %s:%d: %s\n", rank, call, file,
+            line, msg);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+}
+
+static void *alloc_check(size_t bytes)
+{
+    void *p = malloc(bytes);
+    if (p == NULL) {
+        fprintf(stderr, "allreduce_ceiling: out of memory (%zu bytes)\n", bytes);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    return p;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Iterations for a message of `bytes`: about 0.2 GB moved in total, 100..2000. */
+static int iterations_for(size_t bytes)
+{
+    size_t n = 200000000 / (bytes + 1);
+    return n < 100 ? 100 : n > 2000 ? 2000 : (int)n;
+}
+
+/* Returns 0 if the validation round passed on every rank, 1 otherwise. */
+static int measure(long count, int rank, int nranks)
+{
+    float *buf = alloc_check((size_t)count * sizeof *buf);
+    int iters = iterations_for((size_t)count * sizeof(float)), warmup = iters / 10 + 2;
+    double *t = alloc_check((size_t)iters * sizeof *t), *tmax = alloc_check((size_t)iters * sizeof *tmax);
+
+    /* validation, as OSU's --validation: values computable by arithmetic */
+    for (long i = 0; i < count; i++)
+        buf[i] = (float)(rank + 1);
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf, (int)count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD));
+    float want = (float)nranks * (float)(nranks + 1) / 2.0f;
+    int bad = 0, any_bad = 0;
+    for (long i = 0; i < count; i++)
+        bad |= buf[i] != want;
+    MPI_CHECK(MPI_Allreduce(&bad, &any_bad, 1, MPI_INT, MPI_LOR, MPI_COMM_WORLD));
+
+    for (int i = 0; i < warmup + iters; i++) {
+        MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
+        double t0 = MPI_Wtime();
+        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf, (int)count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD));
+        if (i >= warmup)
+            t[i - warmup] = MPI_Wtime() - t0;
+    }
+    MPI_CHECK(MPI_Reduce(t, tmax, iters, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD));
+    if (rank == 0) {
+        double sum = 0;
+        for (int i = 0; i < iters; i++)
+            sum += tmax[i];
+        qsort(tmax, (size_t)iters, sizeof tmax[0], cmp_double);
+        double bytes = (double)count * sizeof(float);
+        printf("{\"type\":\"allreduce\",\"floats\":%ld,\"bytes\":%.0f,\"ranks\":%d,\"iters\":%d,"
+               "\"valid\":%s,\"min_s\":%.9f,\"median_s\":%.9f,\"mean_s\":%.9f,\"max_s\":%.9f,"
+               "\"busbw_gb_s\":%.3f}\n",
+               count, bytes, nranks, iters, any_bad ? "false" : "true", tmax[0], tmax[iters / 2],
+               sum / iters, tmax[iters - 1],
+               /* OSU/NCCL bus bandwidth of an allreduce: 2(P-1)/P * bytes / time */
+               2.0 * (nranks - 1) / nranks * bytes / tmax[iters / 2] * 1e-9);
+        fflush(stdout);
+    }
+    free(buf);
+    free(t);
+    free(tmax);
+    return any_bad;
+}
+
+int main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    int rank, nranks, len;
+    char lib[MPI_MAX_LIBRARY_VERSION_STRING];
+    MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
+    MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &nranks));
+    MPI_CHECK(MPI_Get_library_version(lib, &len));
+    for (int i = 0; i < len; i++)
+        if (lib[i] == '\n' || lib[i] == '"' || lib[i] == '\\')
+            lib[i] = ' ';
+    if (rank == 0)
+        printf("{\"type\":\"header\",\"ranks\":%d,\"mpi_library\":\"%s\"}\n", nranks, lib);
+
+    long defaults[] = {23860, 1863690};
+    int n = argc > 1 ? argc - 1 : 2, failed = 0;
+    for (int i = 0; i < n; i++) {
+        long count = argc > 1 ? atol(argv[i + 1]) : defaults[i];
+        if (count < 1 || count > 1L << 30) {
+            if (rank == 0)
+                fprintf(stderr, "allreduce_ceiling: bad COUNT '%s'\n", argv[i + 1]);
+            MPI_Finalize();
+            return 2;
+        }
+        failed |= measure(count, rank, nranks);
+    }
+    if (failed && rank == 0)
+        fprintf(stderr, "allreduce_ceiling: validation FAILED: wrong allreduce result\n");
+    MPI_Finalize();
+    return failed;
+}

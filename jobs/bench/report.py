@@ -1,0 +1,348 @@
+#!/usr/bin/python3
+"""The tables of jobs/bench/run.sh (standard library only).
+
+  report.py last-epoch FILE EPOCH   print "epoch_s,samples_per_s,accuracy" from the JSON line
+                                    {"type":"epoch","epoch":EPOCH,...} in FILE (nnmpi's --metrics
+                                    or a peer's stdout); exit 1 if there is none
+  report.py table OUTDIR            print the results, ceilings and targets of a run.sh output
+                                    directory (env.txt, workloads.csv, runs.csv and the
+                                    ceilings' raw/<workload>.{sgemm,allreduce}.<round>.jsonl)
+"""
+import csv
+import glob
+import json
+import math
+import os
+import statistics
+import sys
+import textwrap
+
+CONTENDERS = [  # (name in runs.csv, label, cores used)
+    ("nnmpi-n1", "nnmpi -n 1", 1),
+    ("nnmpi-n2", "nnmpi -n 2", 2),
+    ("numpy", "numpy", 1),
+    ("torch-t1", "torch 1 thread", 1),
+    ("torch-t2", "torch 2 threads", 2),
+    ("ddp-p2", "DDP gloo 2 procs", 2),
+]
+LABEL = {name: label for name, label, _ in CONTENDERS}
+CORES = {name: cores for name, _, cores in CONTENDERS}
+
+
+def json_lines(path):
+    """The JSON objects of a JSON Lines file; other lines are skipped. [] if no file."""
+    objs = []
+    if not os.path.exists(path):
+        return objs
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("{"):
+                try:
+                    objs.append(json.loads(line))
+                except json.JSONDecodeError:
+                    pass
+    return objs
+
+
+def last_epoch(path, epoch):
+    for o in json_lines(path):
+        if o.get("type") == "epoch" and o.get("epoch") == epoch and o.get("epoch_s", 0) > 0:
+            print(f'{o["epoch_s"]:.6f},{o["samples_per_s"]:.1f},{o.get("accuracy", "")}')
+            return 0
+    print(f"report.py: no epoch {epoch} line in {path}", file=sys.stderr)
+    return 1
+
+
+def fmt_s(t):
+    if t is None:
+        return "-"
+    return f"{t:.4f}" if t < 1 else f"{t:.3f}" if t < 10 else f"{t:.2f}"
+
+
+def fmt_x(x):
+    return "-" if x is None else f"{x:.2f}x"
+
+
+def note(text):
+    """A parenthesised remark, wrapped to 100 columns."""
+    return textwrap.fill(f"({text})", width=100)
+
+
+def fmt_us(t):
+    return f"{t * 1e6:.1f} us" if t < 1e-3 else f"{t * 1e3:.3f} ms"
+
+
+def loadavg():
+    """The 1, 5 and 15 minute load averages now, as /proc/loadavg gives them."""
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
+
+
+class Run:
+    """Everything in one run.sh output directory."""
+
+    def __init__(self, out):
+        self.out = out
+        self.env = {}
+        with open(os.path.join(out, "env.txt")) as f:
+            for line in f:
+                k, _, v = line.rstrip("\n").partition("=")
+                self.env[k] = v
+        self.train_size = int(self.env["train_size"])
+        self.workloads = []
+        with open(os.path.join(out, "workloads.csv")) as f:
+            for name, layers, act, loss, init, batch, lr, params in csv.reader(f):
+                self.workloads.append(dict(name=name, layers=layers, act=act, loss=loss, init=init,
+                                           batch=int(batch), lr=lr, params=int(params)))
+        with open(os.path.join(out, "runs.csv")) as f:
+            self.runs = list(csv.DictReader(f))
+        # ceilings, measured once per round of each workload (raw/<workload>.<kind>.<round>.jsonl)
+        self.sgemm_header = None
+        self.square = []       # 2048^3 best GFLOP/s, one per round
+        self.step_best = {}    # (layers, batch) -> [best seconds per step, one per round]
+        self.step_flops = {}   # (layers, batch) -> matrix-product flops of one step
+        for path in sorted(glob.glob(os.path.join(out, "raw", "*.sgemm.*.jsonl"))):
+            for o in json_lines(path):
+                if o["type"] == "header":
+                    self.sgemm_header = o
+                elif o.get("role") == "square":
+                    self.square.append(o["gflops_best"])
+                elif o["type"] == "step":
+                    key = (o["layers"], o["batch"])
+                    self.step_best.setdefault(key, []).append(o["best_s"])
+                    self.step_flops[key] = o["flops"]
+        self.mpi = {}
+        self.allreduce_invalid = False
+        self.allreduce = {}    # floats -> [median seconds, one per round]
+        for path in sorted(glob.glob(os.path.join(out, "raw", "*.allreduce.*.jsonl"))):
+            for o in json_lines(path):
+                if o["type"] == "header":
+                    self.mpi = o
+                elif o["type"] == "allreduce" and o["valid"]:
+                    self.allreduce.setdefault(o["floats"], []).append(o["median_s"])
+                elif o["type"] == "allreduce":
+                    self.allreduce_invalid = True
+
+    def times(self, workload, contender):
+        """Steady-epoch times of the successful runs."""
+        return [float(r["epoch_s"]) for r in self.runs
+                if r["workload"] == workload and r["contender"] == contender and r["status"] == "ok"]
+
+    def median(self, workload, contender):
+        t = self.times(workload, contender)
+        return statistics.median(t) if t else None
+
+    def nnmpi_split(self, workload, contender):
+        """Medians over the successful runs of nnmpi's compute_s, allreduce_s and
+        allreduce_hidden in the timed epoch (from its --metrics files); None where absent."""
+        epoch = int(self.env["epochs"])
+        vals = {"compute_s": [], "allreduce_s": [], "allreduce_hidden": []}
+        for r in self.runs:
+            if r["workload"] != workload or r["contender"] != contender or r["status"] != "ok":
+                continue
+            path = os.path.join(self.out, "raw", f'{workload}.{contender}.{r["run"]}.metrics.jsonl')
+            for o in json_lines(path):
+                if o.get("type") == "epoch" and o.get("epoch") == epoch:
+                    for k in vals:
+                        if isinstance(o.get(k), (int, float)):
+                            vals[k].append(o[k])
+        return {k: statistics.median(v) if v else None for k, v in vals.items()}
+
+    def peak_gflops(self):
+        """Median over the rounds of the 2048^3 single-thread sgemm GFLOP/s; None if absent."""
+        return statistics.median(self.square) if self.square else None
+
+    def ceiling_epoch_s(self, w, ranks):
+        """Epoch time if every matrix product ran at the measured single-thread sgemm ceiling
+        (per rank, ranks in parallel, no communication): the median over the rounds of the
+        step's best time, times train_size / batch steps; None if not measured."""
+        b = (w["batch"] + ranks - 1) // ranks
+        best = self.step_best.get((w["layers"], b))
+        return None if not best else self.train_size / w["batch"] * statistics.median(best)
+
+    def gemm_flops_per_sample(self, w):
+        flops = self.step_flops.get((w["layers"], w["batch"]))
+        return None if flops is None else flops / w["batch"]
+
+
+def ratio(a, b):
+    return None if a is None or b is None else a / b
+
+
+def table_workload(run, w, lines):
+    n = run.train_size
+    t1, t2 = run.median(w["name"], "nnmpi-n1"), run.median(w["name"], "nnmpi-n2")
+    lines.append(f'== {w["name"]}: {w["layers"].replace(",", "-")} {w["act"]}/{w["loss"]}, '
+                 f'init {w["init"]}, batch {w["batch"]}, lr {w["lr"]}, {n} samples ==')
+    lines.append(f'{"contender":<17} {"cores":>5} {"runs":>5}  {"epoch s: median [min .. max]":<30}'
+                 f' {"samples/s":>10} {"vs -n 1":>8} {"vs -n 2":>8} {"test acc":>8}')
+    for name, label, cores in CONTENDERS:
+        rows = [r for r in run.runs if r["workload"] == w["name"] and r["contender"] == name]
+        if not rows:
+            continue
+        t = run.times(w["name"], name)
+        if t:
+            med = statistics.median(t)
+            acc = statistics.median([float(r["accuracy"]) for r in rows
+                                     if r["status"] == "ok" and r["accuracy"]] or [math.nan])
+            span = f"{fmt_s(med)} [{fmt_s(min(t))} .. {fmt_s(max(t))}]"
+            vs2 = fmt_x(ratio(med, t2)) if cores == 2 else ""
+            lines.append(f"{label:<17} {cores:>5} {len(t):>2}/{len(rows):<2}  {span:<30}"
+                         f" {n / med:>10,.0f} {fmt_x(ratio(med, t1)):>8} {vs2:>8} {acc:>8.4f}")
+        else:
+            why = next(r["status"] for r in rows if r["status"] != "ok")
+            why = why[len("failed: "):] if why.startswith("failed: ") else why
+            lines.append(f"{label:<17} {cores:>5} {0:>2}/{len(rows):<2}  FAILED: {why}")
+    lines.append(note("vs -n 1 = median epoch time / nnmpi -n 1's: above 1 means nnmpi -n 1 is "
+                      "that many times faster; vs -n 2 likewise, for the 2-core contenders"))
+    lines.append("")
+
+
+def spread(values, fmt):
+    """'median [min .. max]' of a list of numbers, each formatted with fmt."""
+    if len(values) == 1:
+        return fmt(values[0])
+    return f"{fmt(statistics.median(values))} [{fmt(min(values))} .. {fmt(max(values))}]"
+
+
+def table_ceilings(run, lines):
+    lines.append("== ceilings, measured before each round (median [min .. max] over the rounds) ==")
+    if not run.square:
+        lines.append("sgemm: NOT MEASURED (see raw/sgemm*.err)")
+    else:
+        h = run.sgemm_header or {}
+        lines.append(f'sgemm, 1 thread, OpenBLAS core {h.get("openblas_core", "?")}: 2048^3 '
+                     f'{spread(run.square, lambda g: f"{g:.1f}")} GFLOP/s (best of each round)')
+        for w in run.workloads:
+            for ranks in (1, 2):
+                b = (w["batch"] + ranks - 1) // ranks
+                best = run.step_best.get((w["layers"], b))
+                if best:
+                    gflops = run.step_flops[(w["layers"], b)] / statistics.median(best) * 1e-9
+                    lines.append(f'  {w["name"]:<8} batch {b:>4} ({"1 rank" if ranks == 1 else "per rank at -n 2"}):'
+                                 f' products {spread(best, fmt_us)}/step ({gflops:.1f} GFLOP/s)'
+                                 f' = {fmt_s(run.ceiling_epoch_s(w, ranks))} s/epoch')
+    if not run.allreduce:
+        lines.append("allreduce: NOT MEASURED (see raw/*.allreduce.*.err)")
+    else:
+        lib = run.mpi.get("mpi_library", "?").split(",")[0]
+        lines.append(f'MPI_Allreduce in place, float sum, {run.mpi.get("ranks", "?")} ranks, {lib}'
+                     f' (median of each round\'s iterations):')
+        for w in run.workloads:
+            t = run.allreduce.get(w["params"])
+            if t:
+                steps = math.ceil(run.train_size / w["batch"])
+                lines.append(f'  {w["name"]:<8} {w["params"]:>9,} floats: {spread(t, fmt_us)};'
+                             f' x {steps} steps = {fmt_s(steps * statistics.median(t))} s/epoch')
+    if run.allreduce_invalid:
+        lines.append("  MPI_Allreduce VALIDATION FAILED in some round: wrong sums (see raw/*.allreduce.*)")
+    lines.append("")
+    lines.append("== nnmpi's achieved compute rate ==")
+    lines.append(f'{"workload":<9} {"contender":<11} {"epoch s":>8} {"GFLOP/s 6P":>10} {"GFLOP/s mm":>10}'
+                 f' {"% 2048^3 peak":>13} {"% step ceiling":>14} {"compute s":>9} {"allreduce s":>11}'
+                 f' {"hidden":>6}')
+    for w in run.workloads:
+        for name, ranks in (("nnmpi-n1", 1), ("nnmpi-n2", 2)):
+            t = run.median(w["name"], name)
+            if t is None:
+                continue
+            g6 = 6 * w["params"] * run.train_size / t * 1e-9
+            fps = run.gemm_flops_per_sample(w)
+            gmm = None if fps is None else fps * run.train_size / t * 1e-9
+            peak = None if gmm is None or not run.square else gmm / (ranks * run.peak_gflops())
+            ceil = ratio(run.ceiling_epoch_s(w, ranks), t)
+            split = run.nnmpi_split(w["name"], name)
+            hidden = split["allreduce_hidden"]
+            lines.append(f'{w["name"]:<9} {LABEL[name]:<11} {fmt_s(t):>8} {g6:>10.1f} '
+                         f'{"-" if gmm is None else f"{gmm:.1f}":>10} '
+                         f'{"-" if peak is None else f"{100 * peak:.0f}%":>13} '
+                         f'{"-" if ceil is None else f"{100 * ceil:.0f}%":>14} '
+                         f'{fmt_s(split["compute_s"]):>9} {fmt_s(split["allreduce_s"]):>11} '
+                         f'{"-" if hidden is None else f"{100 * hidden:.0f}%":>6}')
+    lines.append(note("GFLOP/s 6P = 6 x parameters x samples / epoch s, the usual rule; it counts a "
+                      "delta product for the input layer that is never computed. GFLOP/s mm = the "
+                      "flops of the matrix products a step really does. % step ceiling = the epoch "
+                      "time at the single-thread sgemm ceiling for this net and per-rank batch "
+                      "(ranks in parallel, no communication, no activations) / nnmpi's epoch time. "
+                      "compute, allreduce = nnmpi's own split of the epoch (max over ranks), "
+                      "hidden = share of the allreduce overlapped with the backward pass."))
+    lines.append("")
+
+
+def targets(run):
+    """[(description, met or None when not measured, what was measured)]."""
+    names = {w["name"]: w for w in run.workloads}
+    out = []
+
+    def med(w, c):
+        return run.median(w, c) if w in names else None
+
+    def add(workload, text, value, ok, shown):
+        if workload not in names:
+            out.append((text, "SKIPPED", "workload not run"))
+        elif value is None:
+            out.append((text, "NOT MET", "not measured (a contender failed or was not run)"))
+        else:
+            out.append((text, "MET" if ok(value) else "NOT MET", shown(value)))
+
+    c1, c2 = med("classic", "nnmpi-n1"), med("classic", "nnmpi-n2")
+    l1, l2 = med("large", "nnmpi-n1"), med("large", "nnmpi-n2")
+    add("classic", "classic, 1 rank: epoch <= 0.10 s for 50,000 samples",
+        None if c1 is None else c1 * 50000 / run.train_size, lambda v: v <= 0.10,
+        lambda v: f"{v:.4f} s per 50,000 samples")
+    add("classic", "classic, 1 rank: >= 2.5x numpy", ratio(med("classic", "numpy"), c1),
+        lambda v: v >= 2.5, lambda v: f"numpy / nnmpi = {v:.2f}x")
+    add("classic", "classic, 1 rank: >= 10x torch (1 thread)", ratio(med("classic", "torch-t1"), c1),
+        lambda v: v >= 10, lambda v: f"torch / nnmpi = {v:.2f}x")
+    add("large", "large, 1 rank 1 thread: >= 1.1x torch 1 thread", ratio(med("large", "torch-t1"), l1),
+        lambda v: v >= 1.1, lambda v: f"torch / nnmpi = {v:.2f}x")
+    add("large", "large, 1 rank 1 thread: >= 85% of sgemm ceiling",
+        ratio(run.ceiling_epoch_s(names["large"], 1), l1) if "large" in names else None,
+        lambda v: v >= 0.85, lambda v: f"{100 * v:.1f}% of the step ceiling")
+    add("large", "large, -n 2 vs -n 1: speedup >= 1.8x", ratio(l1, l2),
+        lambda v: v >= 1.8, lambda v: f"speedup {v:.2f}x")
+    add("large", "large, -n 2: faster than torch 2 threads", ratio(med("large", "torch-t2"), l2),
+        lambda v: v > 1.0, lambda v: f"torch 2 threads / nnmpi -n 2 = {v:.2f}x")
+    add("classic", "classic, -n 2: >= 20x faster than DDP 2 procs", ratio(med("classic", "ddp-p2"), c2),
+        lambda v: v >= 20, lambda v: f"DDP / nnmpi -n 2 = {v:.2f}x")
+    return out
+
+
+def table(out):
+    run = Run(out)
+    e = run.env
+    lines = [f'nnmpi benchmark, {e.get("date", "?")}, host {e.get("host", "?")}: {e.get("cpu", "?")}, '
+             f'{e.get("cores", "?")} cores, {e.get("kernel", "?")}',
+             f'{e.get("nnmpi_version") or "nnmpi not found at " + e.get("nnmpi", "?")}, repo {e.get("repo_rev", "?")};'
+             f' python {e.get("python", "?")}, torch {e.get("torch", "?")}'
+             f'; OPENBLAS_CORETYPE={e.get("openblas_coretype_env") or "(unset)"}',
+             f'{run.train_size} training samples, {e.get("epochs")} epoch(s) per run (the last one timed), '
+             f'{e.get("repeats")} run(s) per contender, contenders interleaved; load average '
+             f'{e.get("loadavg_start", "?")} at the start, {loadavg()} at the end (2 cores: above 2 means '
+             'other work was competing)',
+             ""]
+    for w in run.workloads:
+        table_workload(run, w, lines)
+    table_ceilings(run, lines)
+    lines.append("== targets ==")
+    for text, verdict, shown in targets(run):
+        lines.append(f"[{verdict:^7}] {text:<52} {shown}")
+    print("\n".join(lines))
+    return 0
+
+
+def main(argv):
+    if len(argv) == 4 and argv[1] == "last-epoch":
+        return last_epoch(argv[2], int(argv[3]))
+    if len(argv) == 3 and argv[1] == "table":
+        return table(argv[2])
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
