@@ -58,8 +58,8 @@ int trainer_run(nn_trainer *t);
 /* Computes the sample order of `epoch` (identity with --shuffle off). */
 void trainer_begin_epoch(nn_trainer *t, int epoch);
 
-/* Collective: one SGD step on the global minibatch `step` of the current epoch. */
-step_outcome trainer_step(nn_trainer *t, int epoch, int step);
+/* Collective: one SGD step on the global minibatch `step` of the epoch begun last. */
+step_outcome trainer_step(nn_trainer *t, int step);
 
 /* Collective: test-set accuracy, sharded across ranks. */
 void trainer_evaluate(nn_trainer *t, int *correct, double *loss_sum);

@@ -176,8 +176,6 @@ int main(void)
         cmocka_unit_test(failed_write_leaves_the_old_file_and_no_temporary),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    test_remove_tree(dir);
     return failed;
 }

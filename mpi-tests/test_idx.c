@@ -130,8 +130,6 @@ int main(void)
         cmocka_unit_test(pixel_scaling_is_exact_division),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    test_remove_tree(dir);
     return failed;
 }

@@ -75,10 +75,10 @@ static long count_in_steps(nn_options *opt, int steps, long *by_mpi)
     if (trainer_setup(&t, opt, MPI_COMM_WORLD) != 0) fail_msg("setup failed");
     trainer_begin_epoch(&t, 0);
     int step = 0;
-    for (; step < 5; step++) assert_int_equal(trainer_step(&t, 0, step), STEP_OK); /* MPI and BLAS warm up */
+    for (; step < 5; step++) assert_int_equal(trainer_step(&t, step), STEP_OK); /* MPI and BLAS warm up */
     allocations = mpi_allocations = 0;
     counting = 1;
-    for (int i = 0; i < steps; i++, step++) trainer_step(&t, 0, step % t.steps_per_epoch);
+    for (int i = 0; i < steps; i++, step++) trainer_step(&t, step % t.steps_per_epoch);
     counting = 0;
     long mine[2] = {allocations, mpi_allocations}, most[2];
     MPI_Allreduce(mine, most, 2, MPI_LONG, MPI_MAX, MPI_COMM_WORLD);

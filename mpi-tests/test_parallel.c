@@ -41,7 +41,7 @@ static void setup_or_fail(nn_trainer *t, const nn_options *opt, MPI_Comm comm)
 static void run_epoch(nn_trainer *t, int epoch)
 {
     trainer_begin_epoch(t, epoch);
-    for (int s = 0; s < t->steps_per_epoch; s++) assert_int_equal(trainer_step(t, epoch, s), STEP_OK);
+    for (int s = 0; s < t->steps_per_epoch; s++) assert_int_equal(trainer_step(t, s), STEP_OK);
 }
 
 static double max_abs(const float *v, size_t n)
@@ -61,8 +61,8 @@ static void gradient_and_weights_match_one_process(void **state)
     setup_or_fail(&self, &opt, MPI_COMM_SELF);
     trainer_begin_epoch(&world, 0);
     trainer_begin_epoch(&self, 0);
-    assert_int_equal(trainer_step(&world, 0, 0), STEP_OK);
-    assert_int_equal(trainer_step(&self, 0, 0), STEP_OK);
+    assert_int_equal(trainer_step(&world, 0), STEP_OK);
+    assert_int_equal(trainer_step(&self, 0), STEP_OK);
     /* One step: the same 10 per-sample gradients summed in another order; float
      * rounding bounds the difference by a few ulps of the largest entry. */
     size_t n = world.net.n_params;
@@ -75,8 +75,8 @@ static void gradient_and_weights_match_one_process(void **state)
     for (size_t i = 0; i < n; i++) assert_true(fabs(world.net.params[i] - self.net.params[i]) <= 1e-5 * (1 + fabs(self.net.params[i])));
     /* The rest of the epoch, including the short last batch of 7. */
     for (int s = 1; s < world.steps_per_epoch; s++) {
-        assert_int_equal(trainer_step(&world, 0, s), STEP_OK);
-        assert_int_equal(trainer_step(&self, 0, s), STEP_OK);
+        assert_int_equal(trainer_step(&world, s), STEP_OK);
+        assert_int_equal(trainer_step(&self, s), STEP_OK);
     }
     /* 10 steps of lr 3: rounding differences grow but stay far below 1e-3. */
     for (size_t i = 0; i < n; i++)

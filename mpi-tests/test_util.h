@@ -31,6 +31,14 @@ static inline char *test_tmpdir(void)
     return mkdtemp(dir);
 }
 
+/* Removes a test's temporary directory tree; reports but does not fail. */
+static inline void test_remove_tree(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+}
+
 /* The MNIST directory the tests read (set by CMake). */
 static inline const char *test_mnist_dir(void)
 {

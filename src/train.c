@@ -311,11 +311,10 @@ static void compute_rows_(nn_trainer *t, const int *batch_idx, int lo, int hi, f
     t->timers.sec[PH_BACKWARD] += (t3 - t2) - post;
 }
 
-step_outcome trainer_step(nn_trainer *t, int epoch, int step)
+step_outcome trainer_step(nn_trainer *t, int step)
 {
     nn_net *net = &t->net;
     const nn_options *opt = &t->opt;
-    (void)epoch;
 
     /* Testing hooks: a signal or a NaN at a chosen global step. */
     if (opt->debug_signal_at == t->global_step && t->rank == t->nranks - 1) raise(SIGUSR1);
@@ -402,9 +401,9 @@ int trainer_replica_check(nn_trainer *t)
     if (t->opt.debug_perturb_rank == t->rank) t->net.params[t->net.n_params / 2] += 1e-3f; /* testing hook */
     uint64_t h = fnv1a_(0xcbf29ce484222325ull, t->net.params, sizeof(float) * t->net.n_params);
     if (t->net.velocity) h = fnv1a_(h, t->net.velocity, sizeof(float) * t->net.n_params);
+    /* One allreduce gives max(h) and max(~h) = ~min(h): all agree when they meet. */
     uint64_t v[2] = {h, ~h}, maxes[2];
     MPI_CHECK(MPI_Allreduce(v, maxes, 2, MPI_UINT64_T, MPI_MAX, t->comm));
-    if (maxes[0] == h && ~maxes[1] == h) return 0; /* max == min == mine: all agree */
     if (maxes[0] == ~maxes[1]) return 0;
     /* Rare path: name the ranks that differ from rank 0. */
     uint64_t *all = t->rank == 0 ? NN_MALLOC(sizeof(uint64_t) * (size_t)t->nranks) : NULL;
@@ -553,7 +552,7 @@ int trainer_run(nn_trainer *t)
         int first = epoch == t->start_epoch ? t->start_step : 0;
         double t0 = MPI_Wtime();
         for (int step = first; step < t->steps_per_epoch; step++) {
-            step_outcome out = trainer_step(t, epoch, step);
+            step_outcome out = trainer_step(t, step);
             if (out == STEP_DIVERGED) {
                 if (t->rank == 0)
                     fprintf(stderr,
