@@ -20,6 +20,9 @@ import textwrap
 CONTENDERS = [  # (name in runs.csv, label, cores used)
     ("nnmpi-n1", "nnmpi -n 1", 1),
     ("nnmpi-n2", "nnmpi -n 2", 2),
+    ("nnmpi-n1-t2", "nnmpi -n 1 x 2 thr", 2),
+    ("nnmpi-n1-repro", "nnmpi -n 1 repro", 1),
+    ("nnmpi-n2-repro", "nnmpi -n 2 repro", 2),
     ("numpy", "numpy", 1),
     ("torch-t1", "torch 1 thread", 1),
     ("torch-t2", "torch 2 threads", 2),

@@ -36,7 +36,8 @@ usage: jobs/bench/run.sh [options]
   --train-size N     training samples (default 50000)
   --workloads LIST   comma-separated, of: classic,large (default both)
   --contenders LIST  comma-separated, of: nnmpi-n1,nnmpi-n2,numpy,torch-t1,torch-t2,ddp-p2
-                     (default all)
+                     (the default), and nnmpi-n1-t2 (1 rank x 2 OpenBLAS threads),
+                     nnmpi-n1-repro, nnmpi-n2-repro (--reproducible)
   --nnmpi PATH       nnmpi binary (default $REPO/build/nnmpi)
   --data DIR         MNIST IDX directory (default $REPO/data/mnist)
   --out DIR          output directory (default $HERE/results/<timestamp>)
@@ -111,7 +112,7 @@ for w in "${WORKLOADS[@]}"; do
     [ -n "${W_LAYERS[$w]:-}" ] || { echo "run.sh: unknown workload '$w'" >&2; exit 2; }
 done
 for c in "${CONTENDERS[@]}"; do
-    case $c in nnmpi-n1|nnmpi-n2|numpy|torch-t1|torch-t2|ddp-p2) ;;
+    case $c in nnmpi-n1|nnmpi-n2|nnmpi-n1-t2|nnmpi-n1-repro|nnmpi-n2-repro|numpy|torch-t1|torch-t2|ddp-p2) ;;
         *) echo "run.sh: unknown contender '$c'" >&2; exit 2 ;; esac
 done
 
@@ -204,10 +205,17 @@ run_one() {  # workload contender run-index
           --train-size "$train_size" --seed 1)
     result=$raw.out
     case $c in
-        nnmpi-n1|nnmpi-n2)
+        nnmpi-*)
+            # nnmpi-n<ranks>[-t<threads>|-repro]: ranks x 1 thread, 1 rank x threads, --reproducible
+            local ranks=${c#nnmpi-n} threads=1
+            local -a extra=()
+            ranks=${ranks%%-*}
+            [[ $c == *-t2 ]] && threads=2
+            [[ $c == *-repro ]] && extra=(--reproducible)
             result=$raw.metrics.jsonl
             # shellcheck disable=SC2206  # MPIRUN_FLAGS is a list of flags
-            cmd=("$MPIRUN" $MPIRUN_FLAGS -n "${c#nnmpi-n}" "$nnmpi" "${args[@]}" --threads 1 --metrics "$result") ;;
+            cmd=(env OPENBLAS_NUM_THREADS="$threads" "$MPIRUN" $MPIRUN_FLAGS -n "$ranks" "$nnmpi" "${args[@]}"
+                 --threads "$threads" "${extra[@]}" --metrics "$result") ;;
         numpy) cmd=("$PY" "$HERE/peer_numpy.py" "${args[@]}" --threads 1) ;;
         torch-t1|torch-t2) cmd=("$PY" "$HERE/peer_torch.py" "${args[@]}" --threads "${c#torch-t}") ;;
         ddp-p2) cmd=("$PY" "$HERE/peer_ddp.py" "${args[@]}" --procs 2 --threads 1) ;;
