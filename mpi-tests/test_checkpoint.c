@@ -129,6 +129,17 @@ static void bad_files_are_refused(void **state)
     memset(&err, 0, sizeof err);
     assert_int_equal(checkpoint_read(path_in_dir("shape.h5"), NULL, 0, &back, &err), -1);
     assert_non_null(strstr(err.msg, "has shape 12x784, expected 13x784"));
+
+    /* layer sizes promising more parameters than the file can hold: refused before allocating */
+    fid = H5Fopen(path_in_dir("shape.h5"), H5F_ACC_RDWR, H5P_DEFAULT);
+    int huge[3] = {784, 1000000, 10};
+    attr = H5Aopen(fid, "layer_sizes", H5P_DEFAULT);
+    H5Awrite(attr, H5T_NATIVE_INT, huge);
+    H5Aclose(attr);
+    H5Fclose(fid);
+    memset(&err, 0, sizeof err);
+    assert_int_equal(checkpoint_read(path_in_dir("shape.h5"), NULL, 0, &back, &err), -1);
+    assert_non_null(strstr(err.msg, "promise 795000010 parameters"));
     net_free(&net);
 }
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "idx.h"
@@ -360,7 +361,8 @@ static int read_layers_(hid_t file, const char *top, nn_checkpoint *ck, float *b
     return 0;
 }
 
-static int read_contents_(hid_t file, nn_checkpoint *ck, const char *path, nn_err *err)
+/* file_bytes: the size of the file or image, which bounds what it can hold. */
+static int read_contents_(hid_t file, size_t file_bytes, nn_checkpoint *ck, const char *path, nn_err *err)
 {
     char text[64];
     if (read_str_attr_(file, "format", text, sizeof text, path, err) != 0) return -1;
@@ -406,8 +408,12 @@ static int read_contents_(hid_t file, nn_checkpoint *ck, const char *path, nn_er
 
     size_t n = 0;
     for (int l = 0; l + 1 < ck->n_sizes; l++) n += (size_t)ck->sizes[l + 1] * ((size_t)ck->sizes[l] + 1);
-    if (n > ((size_t)1 << 31)) {
-        nn_err_set(err, "%s: the network is implausibly large (%zu parameters)", path, n);
+    /* nnmpi writes contiguous, uncompressed float32 datasets: a file too small to
+     * hold the parameters its layer_sizes promise is damaged, and is refused
+     * before anything that size is allocated. */
+    if (n > file_bytes / sizeof(float)) {
+        nn_err_set(err, "%s: layer_sizes promise %zu parameters (%zu bytes) but the file is only %zu bytes", path, n,
+                   n * sizeof(float), file_bytes);
         return -1;
     }
     ck->n_params = n;
@@ -423,13 +429,16 @@ static int read_contents_(hid_t file, nn_checkpoint *ck, const char *path, nn_er
 int checkpoint_read(const char *path, const void *image, size_t image_len, nn_checkpoint *ck, nn_err *err)
 {
     hid_t fapl = H5I_INVALID_HID, file = H5I_INVALID_HID;
+    size_t file_bytes = image_len;
     memset(ck, 0, sizeof *ck);
     if (image == NULL) {
+        struct stat st;
         errno = 0;
-        if (access(path, R_OK) != 0) {
+        if (access(path, R_OK) != 0 || stat(path, &st) != 0) {
             nn_err_set(err, "cannot read checkpoint '%s': %s", path, strerror(errno));
             return -1;
         }
+        file_bytes = (size_t)st.st_size;
         if (H5Fis_hdf5(path) <= 0) {
             nn_err_set(err, "%s: not an HDF5 file (truncated, or not a checkpoint)", path);
             return -1;
@@ -441,7 +450,7 @@ int checkpoint_read(const char *path, const void *image, size_t image_len, nn_ch
         H5_TRY(err, H5Pset_file_image(fapl, (void *)image, image_len));
         H5_TRY(err, file = H5Fopen(path, H5F_ACC_RDONLY, fapl));
     }
-    if (read_contents_(file, ck, path, err) != 0) goto error;
+    if (read_contents_(file, file_bytes, ck, path, err) != 0) goto error;
     H5_TRY(err, H5Fclose(file));
     if (fapl >= 0) H5Pclose(fapl);
     return 0;

@@ -7,7 +7,7 @@
  *   fuzz_checkpoint_raw  (default) the fuzzer's bytes ARE the HDF5 file image,
  *       handed to checkpoint_read() through the core driver. This fuzzes
  *       libhdf5's parser as much as ours, and HDF5 1.10 is not hardened
- *       against malformed files: see docs/reliability.md (fuzzing) for what
+ *       against malformed files: see docs/reliability.md ("Fuzzing") for what
  *       its findings mean and how run.sh treats them.
  *
  *   fuzz_checkpoint_fields  (-DFUZZ_FIELDS) the fuzzer's bytes choose the
@@ -15,7 +15,8 @@
  *       right or a wrong type, with chosen values; each dataset of the right
  *       or a wrong shape, type, kind, or unwritten; the optimizer group; the
  *       HDF5 format version), the harness writes that file with the HDF5 API
- *       into memory, and checkpoint_read() reads it. HDF5 only ever parses
+ *       (the core driver, saved once to a scratch file on close), and
+ *       checkpoint_read() reads its image. HDF5 only ever parses
  *       files it wrote itself, so every finding here is in nnmpi's code. All
  *       choices at 0 (an empty input) give a valid checkpoint.
  *
@@ -67,10 +68,10 @@ static void *read_whole(const char *path, size_t *len)
     return buf;
 }
 
-/* A scratch file for this process (tmpfs when there is one), removed at exit. */
+/* A scratch file name for this process (tmpfs when there is one). The file
+ * is removed as soon as it has been read, so that a crash (the raw harness
+ * crashes inside HDF5 often) leaves nothing behind. */
 static char scratch[256];
-
-static void remove_scratch(void) { unlink(scratch); }
 
 static void make_scratch(void)
 {
@@ -79,7 +80,6 @@ static void make_scratch(void)
     int fd = mkstemp(scratch);
     CHECK(fd >= 0);
     close(fd);
-    atexit(remove_scratch);
 }
 
 /* Reads one valid checkpoint, from a file and from its image, so that HDF5's
@@ -100,6 +100,7 @@ static void warm_up(void)
     checkpoint_free(&back);
     size_t len = 0;
     void *image = read_whole(scratch, &len);
+    unlink(scratch);
     CHECK(checkpoint_read(NAME, image, len, &back, &err) == 0);
     checkpoint_free(&back);
     CHECK(checkpoint_read(NAME, image, len / 2, &back, &err) == -1);
@@ -259,7 +260,8 @@ static uint64_t take64(bytes *b)
 static long long take_int(bytes *b)
 {
     static const long long pick[] = {0, 1, -1, 2, 7, 10, 784, 1000000, 1000001, 2147483647LL, 2147483648LL,
-                                     -2147483648LL, 4294967296LL, 9223372036854775807LL, (-9223372036854775807LL - 1)};
+                                     -2147483648LL, 4294967296LL, 9223372036854775807LL, (-9223372036854775807LL - 1),
+                                     700000 /* a hidden layer of gigabytes, inside the reader's limits */};
     unsigned c = take8(b);
     if (c < sizeof pick / sizeof pick[0]) return pick[c];
     return (long long)take64(b);
@@ -598,6 +600,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     H5Pclose(fapl);
     size_t len = 0;
     void *image = read_whole(scratch, &len);
+    unlink(scratch);
 
     w.expect_ok = ok && n_sizes == 3;
     w.n_sizes = n_sizes; /* -1: chosen by fuzz_attr, not known here */

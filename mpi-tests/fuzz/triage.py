@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """mpi-tests/fuzz/triage.py - says whose bug a libFuzzer finding is.
 
-  triage.py --root REPO LOG [LOG...]        classify the reports in these logs
+  triage.py --root REPO [--binary BINARY] LOG [LOG...]
+                                            classify the reports in these logs
   triage.py --root REPO --rerun BINARY ARTIFACT [--timeout S] [--rss MB]
                                             run the harness on one input first
 
@@ -35,7 +36,7 @@ FRAME = re.compile(r"^\s*#\d+ 0x[0-9a-f]+ ")
 RUNTIME = ("in fuzzer::", "__sanitizer", "__asan", "__lsan", "__ubsan", "__interceptor_", "__libc_start",
            " in _start", "in main (", "libstdc++", "libc.so", "libpthread", "ld-linux", "in malloc ",
            "in calloc ", "in realloc ", "in free ", "in operator new", "in strdup ", "in __strdup ",
-           "nptl/", "signal/", "stdlib/", "csu/")
+           "nptl/", "signal/", "stdlib/", "csu/", "string/", "sysdeps/", "libio/")
 # HDF5 calls whose results the caller must free with H5free_memory() or H5Dvlen_reclaim().
 CALLER_OWNED = ("H5Aread", "H5Dread", "H5Aget_name", "H5Iget_name", "H5Fget_name", "H5Lget_name_by_idx",
                 "H5Tget_member_name", "H5Tget_tag", "H5Pget_class_name")
@@ -167,6 +168,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--root", required=True, help="repository root: frames under it are nnmpi's")
     ap.add_argument("--rerun", metavar="BINARY", help="run BINARY on each artifact and classify its report")
+    ap.add_argument("--binary", help="with logs: run leaking inputs again with BINARY for whole stacks")
     ap.add_argument("--timeout", type=int, default=10)
     ap.add_argument("--rss", type=int, default=2048)
     ap.add_argument("files", nargs="+", help="logs, or artifacts with --rerun")
@@ -189,6 +191,12 @@ def main():
             m = re.search(r"Test unit written to (\S+)", text)
             artifact = m.group(1) if m else f
             binary = None
+            if a.binary and m and os.path.exists(artifact) and "ERROR: LeakSanitizer" in text:
+                # the fuzzing run unwinds malloc stacks fast, and libhdf5 has no frame
+                # pointers: run the leaking input again with whole stacks
+                again, rc = rerun(a.binary, artifact, a.timeout, a.rss, slow_unwind=True)
+                if "ERROR: LeakSanitizer" in again:
+                    text, binary = again, os.path.realpath(a.binary)
         o, kind, where = classify(text, root, binary)
         print("%-7s %-24s %s %s" % (o, kind, where, artifact))
         bad += o != "hdf5"
