@@ -146,7 +146,10 @@ run_plain() {
   runs_s[$name]=$((SECONDS - t0))
   execs[$name]=$(count_execs "$log/run.log")
   found[$name]=0 hdf5_found[$name]=0
-  if ((rc != 0)); then
+  if ((rc != 0)) && grep -q 'libFuzzer: run interrupted' "$log/run.log"; then
+    say "$name: interrupted by a signal"
+    status=1
+  elif ((rc != 0)); then
     found[$name]=1
     status=1
     say "$name: FINDING (exit $rc); the report:"
@@ -172,6 +175,11 @@ run_loop() {
       -artifact_prefix="$art" "$work" "$@" >"$log/run-$i.log" 2>&1 || rc=$?
     total=$((total + $(count_execs "$log/run-$i.log")))
     ((rc != 0)) || break
+    if grep -q 'libFuzzer: run interrupted' "$log/run-$i.log"; then
+      say "$name: interrupted by a signal"
+      status=1
+      break
+    fi
     # An input already in the corpus can crash when replayed at the next start
     # (HDF5 keeps state, e.g. cached conversion paths, from earlier inputs):
     # drop it from the corpus (libFuzzer names both by the input's SHA-1), or

@@ -45,14 +45,16 @@ CALLER_OWNED = ("H5Aread", "H5Dread", "H5Aget_name", "H5Iget_name", "H5Fget_name
 def owner(frame, root, binary):
     if "libhdf5" in frame:
         return "hdf5"
+    # Unsymbolized libFuzzer/ASan code inside the harness binary: checked before
+    # `root`, since the build directory may lie inside the repository (CI).
+    if binary and "(" + binary + "+" in frame:
+        return "runtime"
+    m = re.search(r"\((/[^+)]+)\+0x", frame)
+    if m and os.path.basename(m.group(1)).startswith("fuzz_"):
+        return "runtime"
     if root in frame:
         return "nnmpi"
     if any(r in frame for r in RUNTIME):
-        return "runtime"
-    if binary and "(" + binary + "+" in frame:
-        return "runtime"  # unsymbolized libFuzzer/ASan code inside the harness binary
-    m = re.search(r"\((/[^+)]+)\+0x", frame)
-    if m and os.path.basename(m.group(1)).startswith("fuzz_"):
         return "runtime"
     return "other"
 
