@@ -15,7 +15,7 @@
 #include "nn_check.h"
 
 #define NN_CHECKPOINT_FORMAT "nnmpi-checkpoint"
-#define NN_CHECKPOINT_FORMAT_VERSION 1
+#define NN_CHECKPOINT_FORMAT_VERSION 2
 
 typedef struct {
     int format_version;

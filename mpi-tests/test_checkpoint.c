@@ -1,6 +1,8 @@
 /*
- * test_checkpoint.c: HDF5 checkpoint write/read round trip, atomic replace,
- * and refusal of truncated, foreign, newer-format and inconsistent files.
+ * test_checkpoint.c: HDF5 checkpoint write/read round trip, the format written
+ * (format_version 2), reading a format-1 file written by an older nnmpi,
+ * atomic replace, and refusal of truncated, foreign, newer-format and
+ * inconsistent files.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -66,6 +68,87 @@ static void round_trip_is_exact(void **state)
     }
 }
 
+/* The attribute `name` of / is a string; returns 1 when it is variable-length. */
+static int str_attr_is_vlen(hid_t file, const char *name)
+{
+    hid_t attr = H5Aopen(file, name, H5P_DEFAULT);
+    assert_true(attr >= 0);
+    hid_t type = H5Aget_type(attr);
+    assert_int_equal(H5Tget_class(type), H5T_STRING);
+    int vlen = H5Tis_variable_str(type) > 0;
+    H5Tclose(type);
+    H5Aclose(attr);
+    return vlen;
+}
+
+/* Format 2: fixed-length strings (no global heap) in the HDF5 1.8 file format
+ * (superblock version 2, with a checksum). */
+static void writes_format_2(void **state)
+{
+    (void)state;
+    nn_net net;
+    nn_checkpoint ck;
+    nn_err err = {0};
+    make_checkpoint(&ck, &net, 1);
+    const char *path = path_in_dir("v2.h5");
+    if (checkpoint_write(path, &ck, &err) != 0) fail_msg("%s", err.msg);
+    hid_t fid = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    assert_true(fid >= 0);
+    H5F_info2_t info;
+    assert_true(H5Fget_info2(fid, &info) >= 0);
+    assert_int_equal(info.super.version, 2);
+    const char *strings[] = {"format", "nnmpi_version", "activation", "loss"};
+    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) assert_false(str_attr_is_vlen(fid, strings[i]));
+    long long version = 0;
+    hid_t attr = H5Aopen(fid, "format_version", H5P_DEFAULT);
+    H5Aread(attr, H5T_NATIVE_LLONG, &version);
+    H5Aclose(attr);
+    assert_int_equal(version, 2);
+    H5Fclose(fid);
+    net_free(&net);
+}
+
+/* mpi-tests/fixtures/checkpoint-format1.h5 was written by nnmpi's format-1
+ * writer (variable-length strings, the oldest HDF5 file format): the seed
+ * ck-784-2-10-momentum.h5 of mpi-tests/fuzz/gen_seeds.c built at 61ca095,
+ * 784,2,10, relu/xent, with momentum. It must still load, with every value. */
+static void reads_format_1(void **state)
+{
+    (void)state;
+    const char *path = NNMPI_TEST_FIXTURE_DIR "/checkpoint-format1.h5";
+    hid_t fid = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    assert_true(fid >= 0);
+    assert_true(str_attr_is_vlen(fid, "format")); /* really the old layout */
+    H5Fclose(fid);
+    nn_checkpoint back;
+    nn_err err = {0};
+    if (checkpoint_read(path, NULL, 0, &back, &err) != 0) fail_msg("%s", err.msg);
+    assert_int_equal(back.format_version, 1);
+    assert_string_equal(back.nnmpi_version, "0.1.0");
+    assert_int_equal(back.n_sizes, 3);
+    assert_int_equal(back.sizes[0], 784);
+    assert_int_equal(back.sizes[1], 2);
+    assert_int_equal(back.sizes[2], 10);
+    assert_int_equal(back.activation, ACT_RELU);
+    assert_int_equal(back.loss, LOSS_XENT);
+    assert_int_equal(back.epoch, 2);
+    assert_int_equal(back.step, 3);
+    assert_int_equal(back.seed, 42);
+    assert_int_equal(back.batch, 10);
+    assert_int_equal(back.train_size, 100);
+    assert_int_equal(back.shuffle, 1);
+    assert_int_equal(back.reproducible, 1);
+    assert_int_equal(back.chunk, 2);
+    assert_true(back.lr == 0.1 && back.momentum == 0.9);
+    assert_int_equal(back.n_params, 2 * 785 + 10 * 3);
+    assert_non_null(back.velocity);
+    for (size_t i = 0; i < back.n_params; i++) {
+        assert_true(back.params[i] == (float)((int)(i % 17) - 8) / 64.0f);
+        assert_true(back.velocity[i] == (float)(i % 5) / 1024.0f);
+    }
+    checkpoint_free(&back);
+}
+
 static void bad_files_are_refused(void **state)
 {
     (void)state;
@@ -107,17 +190,53 @@ static void bad_files_are_refused(void **state)
     assert_int_equal(checkpoint_read(path_in_dir("foreign.h5"), NULL, 0, &back, &err), -1);
     assert_non_null(strstr(err.msg, "attribute 'format' is missing"));
 
-    /* newer format version, and a weights dataset of the wrong shape */
+    /* not HDF5 at all, as an in-memory image */
+    memset(&err, 0, sizeof err);
+    assert_int_equal(checkpoint_read("image.h5", "hello, world", 12, &back, &err), -1);
+    assert_non_null(strstr(err.msg, "image.h5: not an HDF5 file"));
+
+    /* the next format version: refused with a hint */
     assert_int_equal(checkpoint_write(path_in_dir("newer.h5"), &ck, &err), 0);
     fid = H5Fopen(path_in_dir("newer.h5"), H5F_ACC_RDWR, H5P_DEFAULT);
-    long long version = 7;
+    long long version = NN_CHECKPOINT_FORMAT_VERSION + 1;
     hid_t attr = H5Aopen(fid, "format_version", H5P_DEFAULT);
     H5Awrite(attr, H5T_NATIVE_LLONG, &version);
     H5Aclose(attr);
     H5Fclose(fid);
     memset(&err, 0, sizeof err);
     assert_int_equal(checkpoint_read(path_in_dir("newer.h5"), NULL, 0, &back, &err), -1);
-    assert_non_null(strstr(err.msg, "this build"));
+    assert_non_null(strstr(err.msg, "in checkpoint format 3; this build"));
+    assert_non_null(strstr(err.msg, "reads format 2: use a newer nnmpi"));
+
+    /* a number attribute of a type HDF5 would have to convert unchecked (a bitfield) */
+    assert_int_equal(checkpoint_write(path_in_dir("type.h5"), &ck, &err), 0);
+    fid = H5Fopen(path_in_dir("type.h5"), H5F_ACC_RDWR, H5P_DEFAULT);
+    H5Adelete(fid, "epoch");
+    hid_t scalar = H5Screate(H5S_SCALAR);
+    attr = H5Acreate2(fid, "epoch", H5T_STD_B64LE, scalar, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(attr, H5T_NATIVE_B64, &version);
+    H5Aclose(attr);
+    H5Sclose(scalar);
+    H5Fclose(fid);
+    memset(&err, 0, sizeof err);
+    assert_int_equal(checkpoint_read(path_in_dir("type.h5"), NULL, 0, &back, &err), -1);
+    assert_non_null(strstr(err.msg, "attribute 'epoch' should be a single number"));
+
+    /* a dataset created but never written */
+    assert_int_equal(checkpoint_write(path_in_dir("unwritten.h5"), &ck, &err), 0);
+    fid = H5Fopen(path_in_dir("unwritten.h5"), H5F_ACC_RDWR, H5P_DEFAULT);
+    H5Ldelete(fid, "/layers/1/biases", H5P_DEFAULT);
+    hsize_t ten = 10;
+    hid_t space = H5Screate_simple(1, &ten, NULL);
+    hid_t dset = H5Dcreate2(fid, "/layers/1/biases", H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dclose(dset);
+    H5Sclose(space);
+    H5Fclose(fid);
+    memset(&err, 0, sizeof err);
+    assert_int_equal(checkpoint_read(path_in_dir("unwritten.h5"), NULL, 0, &back, &err), -1);
+    assert_non_null(strstr(err.msg, "dataset '/layers/1/biases' holds no data"));
+
+    /* a weights dataset of the wrong shape */
 
     assert_int_equal(checkpoint_write(path_in_dir("shape.h5"), &ck, &err), 0);
     fid = H5Fopen(path_in_dir("shape.h5"), H5F_ACC_RDWR, H5P_DEFAULT);
@@ -139,7 +258,26 @@ static void bad_files_are_refused(void **state)
     H5Fclose(fid);
     memset(&err, 0, sizeof err);
     assert_int_equal(checkpoint_read(path_in_dir("shape.h5"), NULL, 0, &back, &err), -1);
-    assert_non_null(strstr(err.msg, "promise 795000010 parameters"));
+    assert_non_null(strstr(err.msg, "promise 795000010 parameters (3180000040 bytes)"));
+    net_free(&net);
+
+    /* with momentum the file must hold the velocity too: a 784,12,10
+     * checkpoint with a velocity, whose layer_sizes then say 784,20,10, which
+     * the file could hold without a velocity but not with one */
+    make_checkpoint(&ck, &net, 1);
+    assert_int_equal(checkpoint_write(path_in_dir("velocity.h5"), &ck, &err), 0);
+    fid = H5Fopen(path_in_dir("velocity.h5"), H5F_ACC_RDWR, H5P_DEFAULT);
+    int bigger[3] = {784, 20, 10};
+    attr = H5Aopen(fid, "layer_sizes", H5P_DEFAULT);
+    H5Awrite(attr, H5T_NATIVE_INT, bigger);
+    H5Aclose(attr);
+    H5Fclose(fid);
+    struct stat st;
+    assert_int_equal(stat(path_in_dir("velocity.h5"), &st), 0);
+    assert_true((size_t)st.st_size > 15910 * sizeof(float) && (size_t)st.st_size < 2 * 15910 * sizeof(float));
+    memset(&err, 0, sizeof err);
+    assert_int_equal(checkpoint_read(path_in_dir("velocity.h5"), NULL, 0, &back, &err), -1);
+    assert_non_null(strstr(err.msg, "promise 15910 parameters and as many velocities (127280 bytes)"));
     net_free(&net);
 }
 
@@ -183,6 +321,8 @@ int main(void)
     snprintf(dir, sizeof dir, "%s", d);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(round_trip_is_exact),
+        cmocka_unit_test(writes_format_2),
+        cmocka_unit_test(reads_format_1),
         cmocka_unit_test(bad_files_are_refused),
         cmocka_unit_test(failed_write_leaves_the_old_file_and_no_temporary),
     };

@@ -32,13 +32,17 @@ error:
     return -1;
 }
 
+/* Strings are fixed-length, stored inside the attribute: a variable-length
+ * string lives in HDF5's global heap, the part of HDF5 1.10 that crashes most
+ * readily on a damaged file (docs/reliability.md, "Fuzzing"). */
 static int write_str_attr_(hid_t obj, const char *name, const char *value, nn_err *err)
 {
     hid_t type = H5I_INVALID_HID;
     H5_TRY(err, type = H5Tcopy(H5T_C_S1));
-    H5_TRY(err, H5Tset_size(type, H5T_VARIABLE));
+    H5_TRY(err, H5Tset_size(type, strlen(value) + 1));
+    H5_TRY(err, H5Tset_strpad(type, H5T_STR_NULLTERM));
     H5_TRY(err, H5Tset_cset(type, H5T_CSET_UTF8));
-    if (write_attr_(obj, name, type, 0, 1, &value, err) != 0) goto error;
+    if (write_attr_(obj, name, type, 0, 1, value, err) != 0) goto error;
     H5_TRY(err, H5Tclose(type));
     return 0;
 error:
@@ -140,17 +144,23 @@ static int fsync_path_(const char *path, int flags)
 int checkpoint_write(const char *path, const nn_checkpoint *ck, nn_err *err)
 {
     char tmp[4096], dir_buf[4096];
-    hid_t file = H5I_INVALID_HID;
+    hid_t fapl = H5I_INVALID_HID, file = H5I_INVALID_HID;
     int made_tmp = 0;
     errno = 0;
     FILE_TRY(err, snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) < (int)sizeof tmp,
              "checkpoint path '%s' is too long", path);
-    H5_TRY(err, file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
+    /* The HDF5 1.8 file format: its superblock and object headers carry
+     * checksums, so HDF5 refuses a damaged file instead of parsing it. */
+    H5_TRY(err, fapl = H5Pcreate(H5P_FILE_ACCESS));
+    H5_TRY(err, H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18));
+    H5_TRY(err, file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl));
     made_tmp = 1;
     if (write_contents_(file, ck, err) != 0) goto error;
     H5_TRY(err, H5Fflush(file, H5F_SCOPE_GLOBAL));
     H5_TRY(err, H5Fclose(file));
     file = H5I_INVALID_HID;
+    H5Pclose(fapl);
+    fapl = H5I_INVALID_HID;
     errno = 0;
     FILE_TRY(err, fsync_path_(tmp, O_RDONLY) == 0, "cannot sync checkpoint '%s'", tmp);
     FILE_TRY(err, rename(tmp, path) == 0, "cannot rename '%s' to '%s'", tmp, path);
@@ -161,6 +171,7 @@ int checkpoint_write(const char *path, const nn_checkpoint *ck, nn_err *err)
     return 0;
 error:
     if (file >= 0) H5Fclose(file);
+    if (fapl >= 0) H5Pclose(fapl);
     if (made_tmp) unlink(tmp);
     if (err->failed && strstr(err->msg, path) == NULL) nn_err_prefix(err, "writing checkpoint '%s': ", path);
     return -1;
@@ -183,6 +194,23 @@ error:
 
 /* ---------- reading ---------- */
 
+/* 1: `type` is one of HDF5's standard integer (ints != 0) or IEEE float
+ * (floats != 0) types, which is all nnmpi writes. HDF5 1.10 converts a value
+ * from the file's type without checking that type (a damaged precision or
+ * offset makes its converters read out of bounds), so the reader hands it
+ * only types it knows. */
+static int standard_type_(hid_t type, int ints, int floats)
+{
+    const hid_t known[] = {H5T_STD_I8LE,   H5T_STD_I8BE,   H5T_STD_I16LE,  H5T_STD_I16BE,  H5T_STD_I32LE,
+                           H5T_STD_I32BE,  H5T_STD_I64LE,  H5T_STD_I64BE,  H5T_STD_U8LE,   H5T_STD_U8BE,
+                           H5T_STD_U16LE,  H5T_STD_U16BE,  H5T_STD_U32LE,  H5T_STD_U32BE,  H5T_STD_U64LE,
+                           H5T_STD_U64BE,  H5T_IEEE_F32LE, H5T_IEEE_F32BE, H5T_IEEE_F64LE, H5T_IEEE_F64BE};
+    const size_t n_ints = 16;
+    for (size_t i = ints ? 0 : n_ints; i < (floats ? sizeof known / sizeof known[0] : n_ints); i++)
+        if (H5Tequal(type, known[i]) > 0) return 1;
+    return 0;
+}
+
 static int attr_exists_(hid_t obj, const char *name, const char *path, nn_err *err)
 {
     htri_t e = H5Aexists(obj, name);
@@ -201,7 +229,7 @@ static int read_num_attr_(hid_t obj, const char *name, hid_t mem_type, void *out
     H5_TRY(err, attr = H5Aopen(obj, name, H5P_DEFAULT));
     H5_TRY(err, space = H5Aget_space(attr));
     H5_TRY(err, type = H5Aget_type(attr));
-    if (H5Sget_simple_extent_npoints(space) != 1 || H5Tget_class(type) == H5T_STRING) {
+    if (H5Sget_simple_extent_npoints(space) != 1 || !standard_type_(type, 1, 1)) {
         nn_err_set(err, "%s: attribute '%s' should be a single number", path, name);
         goto error;
     }
@@ -276,12 +304,13 @@ error:
 
 static int read_sizes_(hid_t file, nn_checkpoint *ck, const char *path, nn_err *err)
 {
-    hid_t attr = H5I_INVALID_HID, space = H5I_INVALID_HID;
+    hid_t attr = H5I_INVALID_HID, space = H5I_INVALID_HID, type = H5I_INVALID_HID;
     if (attr_exists_(file, "layer_sizes", path, err) != 0) return -1;
     H5_TRY(err, attr = H5Aopen(file, "layer_sizes", H5P_DEFAULT));
     H5_TRY(err, space = H5Aget_space(attr));
+    H5_TRY(err, type = H5Aget_type(attr));
     hssize_t n = H5Sget_simple_extent_npoints(space);
-    if (n < 2 || n > NN_MAX_SIZES || H5Sget_simple_extent_ndims(space) != 1) {
+    if (n < 2 || n > NN_MAX_SIZES || H5Sget_simple_extent_ndims(space) != 1 || !standard_type_(type, 1, 0)) {
         nn_err_set(err, "%s: attribute 'layer_sizes' should hold 2 to %d sizes", path, NN_MAX_SIZES);
         goto error;
     }
@@ -297,16 +326,18 @@ static int read_sizes_(hid_t file, nn_checkpoint *ck, const char *path, nn_err *
         nn_err_set(err, "%s: layer sizes must start at %d and end at %d", path, IDX_PIXELS, IDX_CLASSES);
         goto error;
     }
+    H5Tclose(type);
     H5Sclose(space);
     H5Aclose(attr);
     return 0;
 error:
+    if (type >= 0) H5Tclose(type);
     if (space >= 0) H5Sclose(space);
     if (attr >= 0) H5Aclose(attr);
     return -1;
 }
 
-/* Reads one float dataset that must have exactly the given shape. */
+/* Reads one float dataset that must have exactly the given shape and hold data. */
 static int read_floats_(hid_t file, const char *name, int rank, const hsize_t *want, float *out, const char *path,
                         nn_err *err)
 {
@@ -319,7 +350,7 @@ static int read_floats_(hid_t file, const char *name, int rank, const hsize_t *w
     H5_TRY(err, dset = H5Dopen2(file, name, H5P_DEFAULT));
     H5_TRY(err, space = H5Dget_space(dset));
     H5_TRY(err, type = H5Dget_type(dset));
-    if (H5Tget_class(type) != H5T_FLOAT || H5Sget_simple_extent_ndims(space) != rank) {
+    if (!standard_type_(type, 0, 1) || H5Sget_simple_extent_ndims(space) != rank) {
         nn_err_set(err, "%s: dataset '%s' should be a %d-dimensional float array", path, name, rank);
         goto error;
     }
@@ -331,6 +362,13 @@ static int read_floats_(hid_t file, const char *name, int rank, const hsize_t *w
                        (unsigned long long)want[0], rank == 2 ? "x" : "", rank == 2 ? (unsigned long long)want[1] : 0ull);
             goto error;
         }
+    }
+    /* Created but never written (fill values only): HDF5 would read zeros.
+     * (Not H5Dget_space_status: it calls a compressed dataset "partly
+     * allocated".) */
+    if (H5Dget_storage_size(dset) == 0) {
+        nn_err_set(err, "%s: dataset '%s' holds no data (created but never written)", path, name);
+        goto error;
     }
     H5_TRY(err, H5Dread(dset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out));
     H5Tclose(type);
@@ -408,18 +446,23 @@ static int read_contents_(hid_t file, size_t file_bytes, nn_checkpoint *ck, cons
 
     size_t n = 0;
     for (int l = 0; l + 1 < ck->n_sizes; l++) n += (size_t)ck->sizes[l + 1] * ((size_t)ck->sizes[l] + 1);
-    /* nnmpi writes contiguous, uncompressed float32 datasets: a file too small to
-     * hold the parameters its layer_sizes promise is damaged, and is refused
-     * before anything that size is allocated. */
-    if (n > file_bytes / sizeof(float)) {
-        nn_err_set(err, "%s: layer_sizes promise %zu parameters (%zu bytes) but the file is only %zu bytes", path, n,
-                   n * sizeof(float), file_bytes);
+    /* The one check before allocating: nnmpi writes contiguous, uncompressed
+     * float32 datasets, so a file too small to hold every float its
+     * layer_sizes promise (twice that with momentum) is damaged, and is refused
+     * before anything that size is allocated; what is allocated is never more
+     * than the file's size. Each dataset's shape and data are checked as it is
+     * read. */
+    int has_velocity = H5Lexists(file, "/optimizer", H5P_DEFAULT) > 0;
+    size_t floats = has_velocity ? 2 * n : n;
+    if (floats > file_bytes / sizeof(float)) {
+        nn_err_set(err, "%s: layer_sizes promise %zu parameters%s (%zu bytes) but the file is only %zu bytes", path, n,
+                   has_velocity ? " and as many velocities" : "", floats * sizeof(float), file_bytes);
         return -1;
     }
     ck->n_params = n;
     ck->params = NN_MALLOC(sizeof(float) * n);
     if (read_layers_(file, "/layers", ck, ck->params, path, err) != 0) return -1;
-    if (H5Lexists(file, "/optimizer", H5P_DEFAULT) > 0) {
+    if (has_velocity) {
         ck->velocity = NN_MALLOC(sizeof(float) * n);
         if (read_layers_(file, "/optimizer/velocity", ck, ck->velocity, path, err) != 0) return -1;
     }
@@ -445,6 +488,12 @@ int checkpoint_read(const char *path, const void *image, size_t image_len, nn_ch
         }
         H5_TRY(err, file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT));
     } else {
+        /* nnmpi writes no user block: the signature is at offset 0 */
+        static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+        if (image_len < sizeof sig || memcmp(image, sig, sizeof sig) != 0) {
+            nn_err_set(err, "%s: not an HDF5 file (truncated, or not a checkpoint)", path);
+            return -1;
+        }
         H5_TRY(err, fapl = H5Pcreate(H5P_FILE_ACCESS));
         H5_TRY(err, H5Pset_fapl_core(fapl, 1 << 16, 0));
         H5_TRY(err, H5Pset_file_image(fapl, (void *)image, image_len));

@@ -8,12 +8,18 @@ import h5py
 import numpy as np
 
 
+def text(value):
+    """A string attribute as str: h5py returns format 2's fixed-length strings
+    as bytes (numpy.bytes_), format 1's variable-length ones as str."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def main():
     path, data = sys.argv[1], sys.argv[2]
     test_size = int(sys.argv[3]) if len(sys.argv) > 3 else 10000
     with h5py.File(path, "r") as f:
-        assert f.attrs["format"] == "nnmpi-checkpoint", "not an nnmpi checkpoint"
-        activation, loss = f.attrs["activation"], f.attrs["loss"]
+        assert text(f.attrs["format"]) == "nnmpi-checkpoint", "not an nnmpi checkpoint"
+        activation = text(f.attrs["activation"])
         n_layers = len(f.attrs["layer_sizes"]) - 1
         layers = [(f[f"layers/{i}/weights"][()], f[f"layers/{i}/biases"][()]) for i in range(n_layers)]
     images = np.fromfile(f"{data}/t10k-images-idx3-ubyte", dtype=np.uint8)[16:].reshape(-1, 784)[:test_size]
