@@ -320,14 +320,16 @@ static int fuzz_attr(hid_t file, bytes *b, const char *name, attr_kind kind, con
     switch (mode) {
     case 0: /* as nnmpi writes it, valid value */
     case 1: /* as nnmpi writes it, fuzzed value */
-        if (kind == K_STR) {
+        if (kind == K_STR) { /* fixed-length, null-terminated UTF-8 (format 2); fuzzed: or variable-length (format 1) */
+            int vlen = 0;
             if (mode == 0) snprintf(s, sizeof s, "%s", valid_str);
-            else take_string(b, valid_str, s, sizeof s);
+            else vlen = take8(b) & 1, take_string(b, valid_str, s, sizeof s);
             hid_t t = H5Tcopy(H5T_C_S1);
-            H5Tset_size(t, H5T_VARIABLE);
+            H5Tset_size(t, vlen ? H5T_VARIABLE : strlen(s) + 1);
+            H5Tset_strpad(t, H5T_STR_NULLTERM);
             H5Tset_cset(t, H5T_CSET_UTF8);
             const char *p = s;
-            put_attr(file, name, t, t, scalar, &p);
+            put_attr(file, name, t, t, scalar, vlen ? (const void *)&p : s);
             H5Tclose(t);
         } else if (kind == K_DOUBLE) {
             if (mode == 1) d = take_double(b);
@@ -507,14 +509,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&w, 0, sizeof w);
     w.values_known = 1;
 
-    /* The file, in the oldest or a newer format: built in memory by the core
-     * driver and written once on close to a scratch file (tmpfs when there is
-     * one), then read back as the image. (H5Fget_file_image() cannot be used:
-     * in HDF5 1.10.8 it returns v2/v3 superblocks with a stale checksum.) */
+    /* The file, in the HDF5 1.8 format as nnmpi writes it (0), the oldest
+     * format (1: as nnmpi wrote format-1 checkpoints) or the newest (2): built
+     * in memory by the core driver and written once on close to a scratch
+     * file (tmpfs when there is one), then read back as the image.
+     * (H5Fget_file_image() cannot be used: in HDF5 1.10.8 it returns v2/v3
+     * superblocks with a stale checksum.) */
     unsigned lib = take8(&b) % 3;
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5Pset_fapl_core(fapl, 1 << 16, 1);
-    if (lib == 1) H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
+    if (lib == 0) H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18);
     if (lib == 2) H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST);
     hid_t file = H5Fcreate(scratch, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     CHECK(file >= 0);
