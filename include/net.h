@@ -56,17 +56,30 @@ void net_free(nn_net *net);
 /* Draws the initial weights and biases from `seed` (see docs/design.md for the scheme). */
 void net_init_params(nn_net *net, nn_init init, uint64_t seed);
 
-/* Forward pass over act[0][0..rows); fills act[1..n_layers]. */
-void net_forward(nn_net *net, int rows);
+/* Forward pass over rows [lo, hi) of act[0]; fills those rows of act[1..n_layers].
+ * A row's outputs depend on that row and the weights only. */
+void net_forward(nn_net *net, int lo, int hi);
+/* One layer of it: rows [lo, hi) of act[layer + 1] from act[layer]. */
+void net_forward_layer(nn_net *net, int layer, int lo, int hi);
 
-/* After net_forward: the summed loss of the rows against net->labels, and the
- * output layer's delta (unscaled: the gradient of the summed loss). */
-double net_output_delta(nn_net *net, int rows);
+/* After net_forward: the summed loss of rows [lo, hi) against net->labels, and
+ * those rows of the output layer's delta (unscaled: the gradient of the summed loss). */
+double net_output_delta(nn_net *net, int lo, int hi);
 
-/* Backward pass: writes the gradient of the summed loss over the rows into
- * grad (n_params, params layout), calling done(l, ctx) after each layer from
- * the last to the first. rows == 0 gives a zero gradient. done may be NULL. */
+/* Backward pass over rows [0, rows): writes the gradient of the summed loss
+ * into grad (n_params, params layout), calling done(l, ctx) after each layer
+ * from the last to the first. rows == 0 gives a zero gradient. done may be NULL. */
 void net_backward(nn_net *net, int rows, float *grad, nn_layer_done_fn done, void *ctx);
+
+/* The pieces of net_backward, for callers that sum the gradient their own way
+ * (--reproducible). Rows [lo, hi) of delta[layer] must be final.
+ * net_weight_grad: dw (out_hi - out_lo, sizes[layer]) = the weight gradient
+ * of output units [out_lo, out_hi) of `layer` over those rows.
+ * net_bias_grad: db (sizes[layer + 1]) = the bias gradient of `layer` over those rows.
+ * net_backprop_delta (layer >= 1): rows [lo, hi) of delta[layer - 1]. */
+void net_weight_grad(const nn_net *net, int layer, int lo, int hi, int out_lo, int out_hi, float *dw);
+void net_bias_grad(const nn_net *net, int layer, int lo, int hi, float *db);
+void net_backprop_delta(nn_net *net, int layer, int lo, int hi);
 
 /* After net_forward: the number of rows whose arg-max output equals the label,
  * and (added to *loss_sum) their summed loss. */

@@ -43,7 +43,7 @@ typedef struct {
     MPI_Request req[NN_MAX_SIZES];         /* one per group, overlap mode (persistent where MPI allows) */
     MPI_Request req_all;                   /* the whole buffer, blocking mode */
     int64_t *fixed;                        /* (n) fixed-point sums, --reproducible only */
-    double fixed_limit;                    /* largest |value| one chunk may add without risking overflow */
+    float fixed_limit;                     /* |value| one chunk may add must stay below this (no overflow) */
     int bad_local;                         /* this rank saw a value outside fixed_limit (or NaN) this step */
     double t_post;                         /* seconds spent starting reductions (inside backward) this step */
 } nn_reducer;
@@ -56,11 +56,15 @@ void reducer_free(nn_reducer *r);
 /* Starts a step. */
 void reducer_begin_step(nn_reducer *r);
 
-/* --reproducible: adds segment l of net->reduced (one chunk's floats) into the
- * fixed-point sums; the rank's first chunk of a step overwrites them instead. */
-void reducer_accumulate(nn_reducer *r, int layer, int first_chunk);
+/* --reproducible: fixed[at, at + n) += round(src * 2^FRAC) (= instead of +=
+ * when `assign`, which spares clearing the buffer first); `at` counts elements
+ * of the reduced buffer (control slots first). A value outside the fixed-point
+ * range, or NaN, is left out and raises this rank's bad-value vote. */
+void reducer_add_fixed(nn_reducer *r, size_t at, const float *src, size_t n, int assign);
 
-/* Layer l of the buffer is final on this rank: in overlap mode its reduction starts now. */
+/* Layer l of the buffer is final on this rank: in overlap mode its reduction
+ * starts now. Layers finish from the last to layer 0, which carries the
+ * control slots (with --reproducible, the bad-value vote is written into them here). */
 void reducer_layer_ready(nn_reducer *r, int layer);
 
 /* Completes the step's reduction; afterwards net->reduced holds the sums on every rank, as floats. */

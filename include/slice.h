@@ -26,4 +26,14 @@ static inline void slice_part(int n, int rank, int nranks, int *lo, int *hi)
 /* Chunks of at most `chunk` rows that a batch of `rows` is cut into (--reproducible). */
 static inline int slice_chunk_count(int rows, int chunk) { return (rows + chunk - 1) / chunk; }
 
+/* --reproducible: the rows [*lo, *hi) of a batch of `rows` that rank `rank`
+ * takes as whole chunks (slice_part over the chunks; empty when the rank gets none). */
+static inline void slice_chunk_rows(int rows, int chunk, int rank, int nranks, int *lo, int *hi)
+{
+    int c_lo, c_hi;
+    slice_part(slice_chunk_count(rows, chunk), rank, nranks, &c_lo, &c_hi);
+    *lo = c_lo * chunk < rows ? c_lo * chunk : rows;
+    *hi = c_hi * chunk < rows ? c_hi * chunk : rows;
+}
+
 #endif

@@ -21,6 +21,7 @@
 #include "net.h"
 #include "options.h"
 #include "reduce.h"
+#include "repro.h"
 #include "timers.h"
 
 typedef enum { STEP_OK, STEP_STOP, STEP_DIVERGED } step_outcome;
@@ -32,6 +33,7 @@ typedef struct {
     idx_set train, test;       /* raw bytes, every rank its own copy */
     nn_net net;
     nn_reducer reducer;
+    nn_repro repro;            /* --reproducible only */
     int *perm;                 /* (train.count) this epoch's sample order, identical on every rank */
     int chunk;                 /* --reproducible rows per chunk */
     int steps_per_epoch;

@@ -93,8 +93,8 @@ static void fill_batch(nn_net *net, nn_rng *rng)
 /* Summed loss of the batch now in act[0] (forward again: act[0] is kept). */
 static double batch_loss(nn_net *net)
 {
-    net_forward(net, ROWS);
-    return net_output_delta(net, ROWS);
+    net_forward(net, 0, ROWS);
+    return net_output_delta(net, 0, ROWS);
 }
 
 static void check_combination(nn_activation activation, nn_loss loss)

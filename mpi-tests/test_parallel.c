@@ -5,7 +5,9 @@
  *     1-process result up to float rounding (tolerances below);
  *   - all ranks hold bitwise-identical weights after training;
  *   - every training index is used exactly once per epoch;
- *   - --reproducible gives bitwise the 1-process weights at any rank count;
+ *   - --reproducible gives bitwise the 1-process weights at any rank count,
+ *     the float path's gradient to rounding, and the same bits with its
+ *     batched products forced back to chunk-sized calls;
  *   - the overlapped allreduce gives bitwise the blocking path's weights.
  * The training set (97 images, batch 10) is chosen so that neither the rank
  * count divides the batch nor the batch the training size.
@@ -141,6 +143,59 @@ static void reproducible_is_bitwise_one_process(void **state)
     trainer_free(&self);
 }
 
+/* The fixed-point path computes the same gradient as the float path (to float
+ * rounding): its blockwise, chunkwise weight gradients sum what net_backward
+ * sums, which test_grad checks against a per-sample loop. A hidden layer of
+ * 100 units makes layer 0's gradient three blocks of output units. */
+static void reproducible_gradient_matches_float_path(void **state)
+{
+    (void)state;
+    nn_options opt;
+    base_options(&opt);
+    opt.layers_given = 1, opt.n_sizes = 3, opt.sizes[1] = 100, opt.sizes[2] = 10;
+    nn_trainer repro, plain;
+    opt.reproducible = 1, opt.chunk = 3;
+    setup_or_fail(&repro, &opt, MPI_COMM_WORLD);
+    opt.reproducible = 0, opt.chunk = 0;
+    setup_or_fail(&plain, &opt, MPI_COMM_SELF);
+    assert_true(NN_REPRO_BLOCK_ELEMS / 784 < 100); /* the blocks this test means to cover */
+    trainer_begin_epoch(&repro, 0), trainer_begin_epoch(&plain, 0);
+    assert_int_equal(trainer_step(&repro, 0), STEP_OK);
+    assert_int_equal(trainer_step(&plain, 0), STEP_OK);
+    size_t n = plain.net.n_params;
+    double scale = max_abs(plain.net.grad, n);
+    assert_true(scale > 0);
+    for (size_t i = 0; i < n; i++)
+        if (fabs(repro.net.grad[i] - plain.net.grad[i]) > 1e-5 * scale)
+            fail_msg("rank %d: reproducible grad[%zu] %g vs float path %g", rank, i, repro.net.grad[i],
+                     plain.net.grad[i]);
+    float loss = plain.net.reduced[NN_CTRL_LOSS];
+    assert_true(fabs(repro.net.reduced[NN_CTRL_LOSS] - loss) <= 1e-5 * fabs(loss));
+    trainer_free(&repro);
+    trainer_free(&plain);
+}
+
+/* The products that start-up found row-independent run over all the rank's
+ * rows in one call; forced back to chunk-sized calls they give the same bits. */
+static void reproducible_batched_products_are_bitwise_per_chunk(void **state)
+{
+    (void)state;
+    nn_options opt;
+    base_options(&opt);
+    opt.reproducible = 1, opt.chunk = 2; /* chunks 2,2,2,2,2; the last batch 2,2,2,1 */
+    nn_trainer batched, per_chunk;
+    setup_or_fail(&batched, &opt, MPI_COMM_WORLD);
+    setup_or_fail(&per_chunk, &opt, MPI_COMM_WORLD);
+    per_chunk.repro.forward_batched = per_chunk.repro.delta_batched = 0;
+    if (rank == 0)
+        print_message("%d ranks: batched products: forward layers 0x%x, delta layers 0x%x\n", nranks,
+                      batched.repro.forward_batched, batched.repro.delta_batched);
+    run_epoch(&batched, 0), run_epoch(&per_chunk, 0);
+    assert_memory_equal(batched.net.params, per_chunk.net.params, sizeof(float) * batched.net.n_params);
+    trainer_free(&batched);
+    trainer_free(&per_chunk);
+}
+
 /* Overlapped and blocking reductions sum the same numbers; with two ranks a+b
  * is the only possible order, and in fixed point any order gives the same bits. */
 static void overlap_is_bitwise_blocking(void **state)
@@ -177,6 +232,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(gradient_and_weights_match_one_process),
         cmocka_unit_test(every_index_used_once_per_epoch),
         cmocka_unit_test(reproducible_is_bitwise_one_process),
+        cmocka_unit_test(reproducible_gradient_matches_float_path),
+        cmocka_unit_test(reproducible_batched_products_are_bitwise_per_chunk),
         cmocka_unit_test(overlap_is_bitwise_blocking),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);

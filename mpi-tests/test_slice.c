@@ -54,14 +54,23 @@ static void chunks_cover_the_batch_for_any_rank_count(void **state)
             int n_chunks = slice_chunk_count(rows, chunk);
             assert_true((n_chunks - 1) * chunk < rows && n_chunks * chunk >= rows);
             for (int nranks = 1; nranks <= 12; nranks++) {
-                int covered = 0;
+                int covered = 0, covered_rows = 0;
                 for (int rank = 0; rank < nranks; rank++) {
-                    int lo, hi;
+                    int lo, hi, row_lo, row_hi;
                     slice_part(n_chunks, rank, nranks, &lo, &hi);
                     assert_int_equal(lo, covered);
                     covered = hi;
+                    /* the rows of those chunks: contiguous, chunk-aligned, only the batch's last chunk short */
+                    slice_chunk_rows(rows, chunk, rank, nranks, &row_lo, &row_hi);
+                    assert_int_equal(row_lo, covered_rows);
+                    assert_true(row_lo <= row_hi);
+                    if (row_hi > row_lo) assert_int_equal(row_lo, lo * chunk);
+                    if (row_hi < rows) assert_int_equal((row_hi - row_lo) % chunk, 0);
+                    assert_int_equal(row_hi - row_lo == 0, hi == lo);
+                    covered_rows = row_hi;
                 }
                 assert_int_equal(covered, n_chunks);
+                assert_int_equal(covered_rows, rows);
             }
         }
 }

@@ -119,34 +119,35 @@ static void bias_softmax_(float *z, const float *b, int rows, int n)
     }
 }
 
-void net_forward(nn_net *net, int rows)
+void net_forward_layer(nn_net *net, int layer, int lo, int hi)
 {
+    int rows = hi - lo, n_in = net->sizes[layer], n_out = net->sizes[layer + 1];
     if (rows <= 0) return;
-    for (int l = 0; l < net->n_layers; l++) {
-        int n_in = net->sizes[l], n_out = net->sizes[l + 1];
-        const float *w = net->params + net->w_off[l], *b = net->params + net->b_off[l];
-        /* act[l+1] (rows, n_out) = act[l] (rows, n_in) * W^T (n_in, n_out) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n_out, n_in, 1.0f, net->act[l], n_in, w, n_in, 0.0f,
-                    net->act[l + 1], n_out);
-        int is_output = l == net->n_layers - 1;
-        if (!is_output)
-            bias_activate_(net->act[l + 1], b, rows, n_out, net->activation);
-        else if (net->loss == LOSS_XENT)
-            bias_softmax_(net->act[l + 1], b, rows, n_out);
-        else
-            bias_activate_(net->act[l + 1], b, rows, n_out, ACT_SIGMOID);
-    }
+    const float *w = net->params + net->w_off[layer], *b = net->params + net->b_off[layer];
+    const float *in = net->act[layer] + (size_t)lo * n_in;
+    float *out = net->act[layer + 1] + (size_t)lo * n_out;
+    /* out (rows, n_out) = in (rows, n_in) * W^T (n_in, n_out) */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n_out, n_in, 1.0f, in, n_in, w, n_in, 0.0f, out, n_out);
+    if (layer < net->n_layers - 1)
+        bias_activate_(out, b, rows, n_out, net->activation);
+    else if (net->loss == LOSS_XENT)
+        bias_softmax_(out, b, rows, n_out);
+    else
+        bias_activate_(out, b, rows, n_out, ACT_SIGMOID);
 }
 
-double net_output_delta(nn_net *net, int rows)
+void net_forward(nn_net *net, int lo, int hi)
+{
+    for (int l = 0; l < net->n_layers; l++) net_forward_layer(net, l, lo, hi);
+}
+
+double net_output_delta(nn_net *net, int lo, int hi)
 {
     int L = net->n_layers, n = net->sizes[L];
-    const float *a = net->act[L];
-    float *d = net->delta[L - 1];
     double loss = 0.0;
-    for (int r = 0; r < rows; r++) {
-        const float *ar = a + (size_t)r * n;
-        float *dr = d + (size_t)r * n;
+    for (int r = lo; r < hi; r++) {
+        const float *ar = net->act[L] + (size_t)r * n;
+        float *dr = net->delta[L - 1] + (size_t)r * n;
         int y = net->labels[r];
         if (net->loss == LOSS_MSE) {
             float row_loss = 0.0f;
@@ -181,6 +182,33 @@ NN_VECTOR_CLONES static void times_derivative_(float *delta, const float *a, int
     }
 }
 
+void net_weight_grad(const nn_net *net, int layer, int lo, int hi, int out_lo, int out_hi, float *dw)
+{
+    int n_in = net->sizes[layer], n_out = net->sizes[layer + 1];
+    /* dw (out_hi - out_lo, n_in) = delta^T (units out_lo.., rows) * act[layer] (rows, n_in) */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out_hi - out_lo, n_in, hi - lo, 1.0f,
+                net->delta[layer] + (size_t)lo * n_out + out_lo, n_out, net->act[layer] + (size_t)lo * n_in, n_in,
+                0.0f, dw, n_in);
+}
+
+void net_bias_grad(const nn_net *net, int layer, int lo, int hi, float *db)
+{
+    int n_out = net->sizes[layer + 1];
+    /* db (n_out) = delta^T (n_out, rows) * 1 (rows) */
+    cblas_sgemv(CblasRowMajor, CblasTrans, hi - lo, n_out, 1.0f, net->delta[layer] + (size_t)lo * n_out, n_out,
+                net->ones, 1, 0.0f, db, 1);
+}
+
+void net_backprop_delta(nn_net *net, int layer, int lo, int hi)
+{
+    int n_in = net->sizes[layer], n_out = net->sizes[layer + 1];
+    float *prev = net->delta[layer - 1] + (size_t)lo * n_in;
+    /* prev (rows, n_in) = delta[layer] (rows, n_out) * W (n_out, n_in), times f'(z) */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, hi - lo, n_in, n_out, 1.0f,
+                net->delta[layer] + (size_t)lo * n_out, n_out, net->params + net->w_off[layer], n_in, 0.0f, prev, n_in);
+    times_derivative_(prev, net->act[layer] + (size_t)lo * n_in, hi - lo, n_in, net->activation);
+}
+
 void net_backward(nn_net *net, int rows, float *grad, nn_layer_done_fn done, void *ctx)
 {
     for (int l = net->n_layers - 1; l >= 0; l--) {
@@ -191,18 +219,10 @@ void net_backward(nn_net *net, int rows, float *grad, nn_layer_done_fn done, voi
             if (done) done(l, ctx);
             continue;
         }
-        /* dW (n_out, n_in) = delta^T (n_out, rows) * act[l] (rows, n_in) */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_out, n_in, rows, 1.0f, net->delta[l], n_out,
-                    net->act[l], n_in, 0.0f, dw, n_in);
-        /* db (n_out) = delta^T (n_out, rows) * 1 (rows) */
-        cblas_sgemv(CblasRowMajor, CblasTrans, rows, n_out, 1.0f, net->delta[l], n_out, net->ones, 1, 0.0f, db, 1);
+        net_weight_grad(net, l, 0, rows, 0, n_out, dw);
+        net_bias_grad(net, l, 0, rows, db);
         if (done) done(l, ctx); /* layer l is final: its reduction can start while we go on */
-        if (l > 0) {
-            /* delta[l-1] (rows, n_in) = delta[l] (rows, n_out) * W (n_out, n_in), times f'(z) */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, n_in, n_out, 1.0f, net->delta[l], n_out,
-                        net->params + net->w_off[l], n_in, 0.0f, net->delta[l - 1], n_in);
-            times_derivative_(net->delta[l - 1], net->act[l], rows, n_in, net->activation);
-        }
+        if (l > 0) net_backprop_delta(net, l, 0, rows);
     }
 }
 

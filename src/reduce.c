@@ -73,7 +73,9 @@ void reducer_create(nn_reducer *r, nn_net *net, MPI_Comm comm, int overlap, int 
         memset(r->fixed, 0, sizeof(int64_t) * r->n);
         /* All chunks of a step together must stay below 2^51 in magnitude, the
          * range of the exact conversions: max_chunks * limit * 2^FRAC < 2^51. */
-        r->fixed_limit = ldexp(1.0, 51 - NN_FIXED_FRAC_BITS) / (max_chunks > 0 ? max_chunks : 1);
+        double limit = ldexp(1.0, 51 - NN_FIXED_FRAC_BITS) / (max_chunks > 0 ? max_chunks : 1);
+        r->fixed_limit = (float)limit;
+        if ((double)r->fixed_limit > limit) r->fixed_limit = nextafterf(r->fixed_limit, 0.0f); /* never above */
     }
 }
 
@@ -93,30 +95,27 @@ void reducer_begin_step(nn_reducer *r)
 }
 
 /*
- * Conversions with the "magic number" 1.5 * 2^52: for |x| < 2^51, the double
- * x + 1.5*2^52 holds round-to-nearest(x) in its low mantissa bits, so the
- * integer is its bit pattern minus that of 1.5*2^52. Exact, deterministic, and
- * vectorizable with plain AVX2 (no int64 <-> double instructions needed).
+ * Conversions, exact and the same in every vector clone: v * 2^32 is exact in
+ * float (a power of two), and rounding it to the nearest integer (ties to
+ * even, rintf) and converting to int64 is exact for |v| below the limit. Back,
+ * an int64 below 2^51 in magnitude is exact as a double, so the float is that
+ * value times 2^-32 rounded once. With AVX-512DQ both are single instructions
+ * on 8 values (vcvtps2qq, vcvtqq2pd).
  */
-#define MAGIC_D 0x1.8p52
-#define MAGIC_I INT64_C(0x4338000000000000)
 
 /* dst (+)= round(src * 2^FRAC) for values inside +-limit (dst = when
  * `assign`, which spares clearing the buffer first); returns 1 when any value
  * was outside (or NaN) and was left out instead of wrapping around. */
-NN_VECTOR_CLONES static int to_fixed_(int64_t *restrict dst, const float *restrict src, size_t n, double limit,
+NN_VECTOR_CLONES static int to_fixed_(int64_t *restrict dst, const float *restrict src, size_t n, float limit,
                                       int assign)
 {
     int bad = 0;
     const int64_t keep = assign ? 0 : -1; /* mask: add to the old value or not */
     for (size_t i = 0; i < n; i++) {
-        double v = (double)src[i];
-        int ok = fabs(v) < limit; /* false for NaN */
+        float v = src[i];
+        int ok = fabsf(v) < limit; /* false for NaN */
         bad |= !ok;
-        double t = (ok ? v * 0x1p32 : 0.0) + MAGIC_D;
-        int64_t bits;
-        memcpy(&bits, &t, sizeof bits);
-        dst[i] = (dst[i] & keep) + (bits - MAGIC_I);
+        dst[i] = (dst[i] & keep) + (int64_t)rintf(ok ? v * 0x1p32f : 0.0f);
     }
     return bad;
 }
@@ -124,25 +123,19 @@ NN_VECTOR_CLONES static int to_fixed_(int64_t *restrict dst, const float *restri
 /* dst = src * 2^-FRAC, rounded to float; |src| < 2^51 by the limit above. */
 NN_VECTOR_CLONES static void from_fixed_(float *restrict dst, const int64_t *restrict src, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        int64_t bits = src[i] + MAGIC_I;
-        double t;
-        memcpy(&t, &bits, sizeof t);
-        dst[i] = (float)((t - MAGIC_D) * 0x1p-32);
-    }
+    for (size_t i = 0; i < n; i++) dst[i] = (float)((double)src[i] * 0x1p-32);
 }
 
-void reducer_accumulate(nn_reducer *r, int layer, int first_chunk)
+void reducer_add_fixed(nn_reducer *r, size_t at, const float *src, size_t n, int assign)
 {
-    size_t lo = r->seg_lo[layer], n = r->seg_hi[layer] - lo;
-    if (to_fixed_(r->fixed + lo, r->net->reduced + lo, n, r->fixed_limit, first_chunk)) r->bad_local = 1;
-    /* Every rank must learn of a bad value: the vote rides in layer 0's
-     * segment, the last one accumulated and reduced. */
-    if (layer == 0 && r->bad_local) r->fixed[NN_CTRL_BAD] = (int64_t)1 << NN_FIXED_FRAC_BITS;
+    if (to_fixed_(r->fixed + at, src, n, r->fixed_limit, assign)) r->bad_local = 1;
 }
 
 void reducer_layer_ready(nn_reducer *r, int layer)
 {
+    /* Every rank must learn of a bad value: the vote rides in layer 0's
+     * segment, the last one to be finished and reduced. */
+    if (r->reproducible && layer == 0) r->fixed[NN_CTRL_BAD] = r->bad_local ? (int64_t)1 << NN_FIXED_FRAC_BITS : 0;
     if (!r->overlap || r->nranks == 1) return;
     if (r->group_hi[layer] == 0) return; /* fused into the next layer's group */
     double t0 = MPI_Wtime();

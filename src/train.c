@@ -51,6 +51,16 @@ static void data_path_(char *out, size_t len, const char *dir, const char *file)
     snprintf(out, len, "%s/%s", dir, file);
 }
 
+/* The rows [lo, hi) of a step's batch of `rows` that this rank computes:
+ * its share of the rows, or with --reproducible its share of whole chunks. */
+static void my_rows_(const nn_trainer *t, int rows, int *lo, int *hi)
+{
+    if (t->opt.reproducible)
+        slice_chunk_rows(rows, t->chunk, t->rank, t->nranks, lo, hi);
+    else
+        slice_part(rows, t->rank, t->nranks, lo, hi);
+}
+
 /* Loads (rank 0) and broadcasts a --resume checkpoint, and reconciles it with the options. */
 static int resume_load_(nn_trainer *t, nn_checkpoint *ck, nn_err *err)
 {
@@ -203,11 +213,17 @@ int trainer_setup(nn_trainer *t, const nn_options *opt, MPI_Comm comm)
         return status;
     }
 
-    /* Buffers, sized once for the most rows any pass computes. */
+    /* Buffers, sized once for the most rows any pass computes: this rank's
+     * part of a full batch (it is never smaller than the epoch's last one). */
     t->chunk = options_chunk(&t->opt);
     t->steps_per_epoch = t->train.count > 0 ? slice_steps_per_epoch(t->train.count, t->opt.batch) : 0;
-    int rows = t->opt.reproducible ? t->chunk : (t->opt.batch + t->nranks - 1) / t->nranks;
-    if (rows < EVAL_ROWS) rows = EVAL_ROWS;
+    int step_rows[2] = {0, 0}; /* this rank's rows in a full step and in the epoch's last step */
+    for (int i = 0; i < 2 && t->steps_per_epoch > 0; i++) {
+        int rows = slice_batch_rows(t->train.count, t->opt.batch, i == 0 ? 0 : t->steps_per_epoch - 1), lo, hi;
+        my_rows_(t, rows, &lo, &hi);
+        step_rows[i] = hi - lo;
+    }
+    int rows = step_rows[0] > EVAL_ROWS ? step_rows[0] : EVAL_ROWS;
     net_create(&t->net, t->opt.sizes, t->opt.n_sizes, t->opt.activation, t->opt.loss, rows, t->opt.momentum > 0.0);
     int max_chunks = slice_chunk_count(t->opt.batch, t->chunk);
     reducer_create(&t->reducer, &t->net, comm, t->opt.overlap, t->opt.reproducible, max_chunks);
@@ -221,6 +237,7 @@ int trainer_setup(nn_trainer *t, const nn_options *opt, MPI_Comm comm)
     } else {
         net_init_params(&t->net, t->opt.init, t->opt.seed);
     }
+    if (t->opt.reproducible) repro_create(&t->repro, &t->net, &t->reducer, t->chunk, step_rows, 2);
     t->global_step = (long)t->start_epoch * t->steps_per_epoch + t->start_step;
 
     /* What the metrics header records. */
@@ -244,6 +261,7 @@ void trainer_free(nn_trainer *t)
     if (t->metrics) fclose(t->metrics);
     timer_spread_free(&t->spread);
     free(t->perm);
+    if (t->opt.reproducible) repro_free(&t->repro);
     reducer_free(&t->reducer);
     net_free(&t->net);
     idx_free(&t->train);
@@ -274,36 +292,30 @@ static void gather_rows_(nn_trainer *t, const int *batch_idx, int lo, int hi)
 /* The backward pass's per-layer hook: start that layer's reduction. */
 static void on_layer_done_(int layer, void *ctx) { reducer_layer_ready(ctx, layer); }
 
-/* --reproducible hook: add the chunk's layer into the fixed-point sums; on the
- * rank's last chunk, also start that layer's reduction. */
-typedef struct {
-    nn_reducer *reducer;
-    int first_chunk, last_chunk;
-} chunk_ctx;
-
-static void on_chunk_layer_done_(int layer, void *ctx)
-{
-    chunk_ctx *c = ctx;
-    reducer_accumulate(c->reducer, layer, c->first_chunk);
-    if (c->last_chunk) reducer_layer_ready(c->reducer, layer);
-}
-
-/* Forward and backward over rows [lo, hi) of the batch, with the control votes. */
-static void compute_rows_(nn_trainer *t, const int *batch_idx, int lo, int hi, float stop_vote, nn_layer_done_fn done,
-                          void *ctx)
+/* Forward and backward over rows [lo, hi) of the batch, with the control votes:
+ * the float gradient into net->reduced, or with --reproducible the chunks'
+ * fixed-point sums. Each layer's reduction starts as backward finishes it. */
+static void compute_rows_(nn_trainer *t, const int *batch_idx, int lo, int hi, float stop_vote)
 {
     nn_net *net = &t->net;
+    int rows = hi - lo;
     double t0 = MPI_Wtime();
     gather_rows_(t, batch_idx, lo, hi);
     double t1 = MPI_Wtime();
-    net_forward(net, hi - lo);
-    double loss = hi > lo ? net_output_delta(net, hi - lo) : 0.0;
+    if (t->opt.reproducible) {
+        repro_forward(&t->repro, rows, stop_vote);
+    } else {
+        net_forward(net, 0, rows);
+        net->reduced[NN_CTRL_LOSS] = rows > 0 ? (float)net_output_delta(net, 0, rows) : 0.0f;
+        net->reduced[NN_CTRL_STOP] = stop_vote;
+        net->reduced[NN_CTRL_BAD] = 0.0f;
+    }
     double t2 = MPI_Wtime();
-    net->reduced[NN_CTRL_LOSS] = (float)loss;
-    net->reduced[NN_CTRL_STOP] = stop_vote;
-    net->reduced[NN_CTRL_BAD] = 0.0f;
     double posted = t->reducer.t_post;
-    net_backward(net, hi - lo, net->grad, done, ctx);
+    if (t->opt.reproducible)
+        repro_backward(&t->repro, rows);
+    else
+        net_backward(net, rows, net->grad, on_layer_done_, &t->reducer);
     double t3 = MPI_Wtime();
     double post = t->reducer.t_post - posted;
     t->timers.sec[PH_GATHER] += t1 - t0;
@@ -326,27 +338,10 @@ step_outcome trainer_step(nn_trainer *t, int step)
      * every rank learns of it in the same step without a second collective. */
     float stop_vote = nn_stop_signal ? 1.0f : 0.0f;
     reducer_begin_step(&t->reducer);
-
-    if (!opt->reproducible) {
-        int lo, hi;
-        slice_part(rows, t->rank, t->nranks, &lo, &hi);
-        compute_rows_(t, batch_idx, lo, hi, stop_vote, on_layer_done_, &t->reducer);
-    } else {
-        /* Whole chunks per rank; chunk shapes depend on the batch only, never on the rank count. */
-        int n_chunks = slice_chunk_count(rows, t->chunk), c_lo, c_hi;
-        slice_part(n_chunks, t->rank, t->nranks, &c_lo, &c_hi);
-        chunk_ctx ctx = {&t->reducer, 1, 0};
-        if (c_lo == c_hi) { /* no chunk here: contribute zeros, still join every reduction */
-            ctx.last_chunk = 1;
-            compute_rows_(t, batch_idx, 0, 0, stop_vote, on_chunk_layer_done_, &ctx);
-        }
-        for (int c = c_lo; c < c_hi; c++) {
-            int lo = c * t->chunk, hi = lo + t->chunk < rows ? lo + t->chunk : rows;
-            ctx.first_chunk = c == c_lo;
-            ctx.last_chunk = c == c_hi - 1;
-            compute_rows_(t, batch_idx, lo, hi, c == c_lo ? stop_vote : 0.0f, on_chunk_layer_done_, &ctx);
-        }
-    }
+    /* With --reproducible, whole chunks: their shapes depend on the batch only, never on the rank count. */
+    int lo, hi;
+    my_rows_(t, rows, &lo, &hi);
+    compute_rows_(t, batch_idx, lo, hi, stop_vote);
     double t0 = MPI_Wtime();
     reducer_finish(&t->reducer);
     double t1 = MPI_Wtime();
@@ -381,7 +376,7 @@ void trainer_evaluate(nn_trainer *t, int *correct, double *loss_sum)
         for (int r = 0; r < n; r++) idx[r] = start + r;
         idx_gather_rows(&t->test, idx, n, t->net.act[0]);
         for (int r = 0; r < n; r++) t->net.labels[r] = t->test.labels[start + r];
-        net_forward(&t->net, n);
+        net_forward(&t->net, 0, n);
         sums[0] += net_count_correct(&t->net, n, &sums[1]);
     }
     MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, t->comm));
