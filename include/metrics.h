@@ -16,6 +16,7 @@ typedef struct {
     const char *node_names;  /* comma-separated distinct processor names */
     const char *openblas_core, *openblas_config, *mpi_library;
     double allreduce_ref_s;  /* one blocking allreduce of the gradient, measured at start-up */
+    unsigned repro_forward_batched, repro_delta_batched; /* --reproducible: rank 0's nn_repro masks */
 } nn_run_info;
 
 /* One epoch's results, as printed on the epoch line. */

@@ -52,6 +52,13 @@ void metrics_header(FILE *f, const nn_options *opt, const nn_run_info *info, int
     json_str_(f, info->mpi_library);
     fprintf(f, ",\"layers\":[");
     for (int i = 0; i < opt->n_sizes; i++) fprintf(f, "%s%d", i ? "," : "", opt->sizes[i]);
+    /* --reproducible: the layers whose forward / delta product run over all of rank 0's rows per call */
+    for (int kind = 0; kind < 2 && opt->reproducible; kind++) {
+        unsigned mask = kind == 0 ? info->repro_forward_batched : info->repro_delta_batched;
+        fprintf(f, "],\"%s\":[", kind == 0 ? "batched_forward_layers" : "batched_delta_layers");
+        for (int l = 0, first = 1; l + 1 < opt->n_sizes; l++)
+            if ((mask >> l) & 1u) fprintf(f, "%s%d", first ? "" : ",", l), first = 0;
+    }
     fprintf(f,
             "],\"activation\":\"%s\",\"loss\":\"%s\",\"init\":\"%s\",\"batch\":%d,\"lr\":%.17g,\"momentum\":%.17g,"
             "\"epochs\":%d,\"train_size\":%d,\"test_size\":%d,\"shuffle\":%s,\"seed\":%llu,\"reproducible\":%s,"

@@ -253,6 +253,8 @@ int trainer_setup(nn_trainer *t, const nn_options *opt, MPI_Comm comm)
     t->info.openblas_config = openblas_get_config();
     t->info.mpi_library = t->mpi_library;
     t->info.allreduce_ref_s = t->opt.overlap ? measure_allreduce_(t) : 0.0;
+    t->info.repro_forward_batched = t->repro.forward_batched;
+    t->info.repro_delta_batched = t->repro.delta_batched;
     return 0;
 }
 
