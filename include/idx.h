@@ -46,4 +46,8 @@ void idx_free(idx_set *set);
 /* Converts rows idx[0..n) of `set` to floats in [0,1]: out is (n, IDX_PIXELS). */
 void idx_gather_rows(const idx_set *set, const int *idx, int n, float *out);
 
+/* Asks the CPU to start loading rows idx[0..n) into cache (a hint; no effect
+ * on results), so that a later idx_gather_rows of them does not wait on memory. */
+void idx_prefetch_rows(const idx_set *set, const int *idx, int n);
+
 #endif

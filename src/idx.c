@@ -184,3 +184,12 @@ NN_VECTOR_CLONES void idx_gather_rows(const idx_set *set, const int *idx, int n,
         for (int j = 0; j < IDX_PIXELS; j++) dst[j] = (float)((double)src[j] * inv255);
     }
 }
+
+void idx_prefetch_rows(const idx_set *set, const int *idx, int n)
+{
+    for (int r = 0; r < n; r++) {
+        const uint8_t *src = set->pixels + (size_t)idx[r] * IDX_PIXELS;
+        for (int j = 0; j < IDX_PIXELS; j += 64) __builtin_prefetch(src + j, 0, 3);
+        __builtin_prefetch(src + IDX_PIXELS - 1, 0, 3); /* an image straddles 13 or 14 cache lines */
+    }
+}
