@@ -146,7 +146,7 @@ static void reproducible_is_bitwise_one_process(void **state)
 /* The fixed-point path computes the same gradient as the float path (to float
  * rounding): its blockwise, chunkwise weight gradients sum what net_backward
  * sums, which test_grad checks against a per-sample loop. A hidden layer of
- * 100 units makes layer 0's gradient three blocks of output units. */
+ * 100 units makes layer 0's gradient several blocks of output units. */
 static void reproducible_gradient_matches_float_path(void **state)
 {
     (void)state;
