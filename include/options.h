@@ -21,6 +21,9 @@ enum {
     NN_EXIT_STOPPED = 75  /* stopped by SIGTERM/SIGUSR1 after writing a checkpoint (EX_TEMPFAIL) */
 };
 
+/* --overlap auto: on when the ranks span several nodes (see docs/design.md). */
+#define NN_OVERLAP_AUTO (-1)
+
 typedef struct {
     const char *data_dir;
     int sizes[NN_MAX_SIZES], n_sizes;
@@ -40,7 +43,7 @@ typedef struct {
     const char *resume_path;
     int eval_only;
     int reproducible, chunk; /* chunk: rows per chunk, 0 until resolved */
-    int overlap;
+    int overlap;             /* 1 on, 0 off, NN_OVERLAP_AUTO until the trainer resolves it */
     int quiet;
     /* Testing hooks (see docs/reliability.md): -1 when unused. */
     long debug_signal_at;   /* the last rank raises SIGUSR1 before this global step */

@@ -4,7 +4,7 @@
  * The reduced buffer is net->reduced: NN_CTRL control slots (loss sum, stop
  * votes, bad-value votes) followed by the gradient of all layers, one
  * contiguous block. Three ways to sum it, chosen by the options:
- *   blocking   one in-place allreduce over the whole buffer after backward;
+ *   blocking   one in-place MPI_Allreduce over the whole buffer after backward;
  *   overlap    one in-place non-blocking allreduce per layer, started as soon as
  *              backward has finished that layer, completed before the update;
  *              the control slots ride with layer 0, which finishes last;
@@ -41,7 +41,6 @@ typedef struct {
     size_t seg_hi[NN_MAX_SIZES];
     size_t group_hi[NN_MAX_SIZES];         /* overlap: layer l starts [seg_lo[l], group_hi[l]); 0 = fused into the next */
     MPI_Request req[NN_MAX_SIZES];         /* one per group, overlap mode (persistent where MPI allows) */
-    MPI_Request req_all;                   /* the whole buffer, blocking mode */
     int64_t *fixed;                        /* (n) fixed-point sums, --reproducible only */
     float fixed_limit;                     /* |value| one chunk may add must stay below this (no overflow) */
     int bad_local;                         /* this rank saw a value outside fixed_limit (or NaN) this step */

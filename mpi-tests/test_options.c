@@ -71,6 +71,13 @@ static void defaults_are_the_classic_network(void **state)
     assert_true(opt.lr == 3.0 && opt.momentum == 0.0);
     assert_int_equal(opt.seed, 1);
     assert_int_equal(opt.shuffle, 1);
+    assert_int_equal(opt.overlap, NN_OVERLAP_AUTO);
+    const char *overlap_words[] = {"on", "off", "auto"};
+    const int overlap_values[] = {1, 0, NN_OVERLAP_AUTO};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(parse2("--overlap", overlap_words[i], &opt, &err), OPTIONS_RUN);
+        assert_int_equal(opt.overlap, overlap_values[i]);
+    }
     assert_int_equal(parse2("--layers", "784,100,50,10", &opt, &err), OPTIONS_RUN);
     assert_int_equal(opt.n_sizes, 4);
     assert_int_equal(opt.sizes[2], 50);

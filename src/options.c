@@ -26,7 +26,7 @@ void options_defaults(nn_options *opt)
     opt->seed = 1;
     opt->threads = 1;
     opt->checkpoint_every = 1;
-    opt->overlap = 1;
+    opt->overlap = NN_OVERLAP_AUTO;
     opt->debug_signal_at = -1;
     opt->debug_nan_at = -1;
     opt->debug_perturb_rank = -1;
@@ -59,7 +59,8 @@ static void print_help_(FILE *out)
             "  --reproducible        bitwise-identical weights for any rank count\n"
             "                        (chunked gradients summed in fixed point)\n"
             "  --chunk C             rows per chunk with --reproducible          [ceil(B/8)]\n"
-            "  --overlap on|off      overlap the gradient allreduce with backward [on]\n"
+            "  --overlap on|off|auto overlap the gradient allreduce with backward;\n"
+            "                        auto: on when the ranks span several nodes    [auto]\n"
             "Performance:\n"
             "  --threads T           OpenBLAS threads per rank                   [1]\n"
             "Output and state:\n"
@@ -285,7 +286,14 @@ options_result options_parse(int argc, char **argv, nn_options *opt, FILE *out, 
         case OPT_EVAL_ONLY: opt->eval_only = 1; break;
         case OPT_REPRODUCIBLE: opt->reproducible = 1; break;
         case OPT_CHUNK: rc = parse_int_("--chunk", arg, 1, &opt->chunk, err); break;
-        case OPT_OVERLAP: rc = parse_on_off_("--overlap", arg, &opt->overlap, err); break;
+        case OPT_OVERLAP:
+            if (strcmp(arg, "auto") == 0)
+                opt->overlap = NN_OVERLAP_AUTO;
+            else if (strcmp(arg, "on") != 0 && strcmp(arg, "off") != 0)
+                nn_err_set(err, "--overlap: expected on, off or auto, got '%s'", arg), rc = -1;
+            else
+                rc = parse_on_off_("--overlap", arg, &opt->overlap, err);
+            break;
         case OPT_QUIET: opt->quiet = 1; break;
         case OPT_HELP:
             if (out) print_help_(out);

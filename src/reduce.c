@@ -9,8 +9,8 @@
 
 _Static_assert(NN_FIXED_FRAC_BITS == 32, "to_fixed_/from_fixed_ spell out 2^32");
 
-/* Persistent collectives (MPI 4, or Open MPI's MPIX extension): the schedule is
- * built once, so a step's reduction allocates nothing (test_noalloc). */
+/* Persistent collectives for overlap mode (MPI 4, or Open MPI's MPIX
+ * extension): the schedule is built once, not at every step. */
 #if defined(OPEN_MPI) && OPEN_MPI
 #include <mpi-ext.h>
 #endif
@@ -67,7 +67,6 @@ void reducer_create(nn_reducer *r, nn_net *net, MPI_Comm comm, int overlap, int 
             pending_hi = 0;
         }
     }
-    r->req_all = MPI_REQUEST_NULL;
     if (reproducible) {
         r->fixed = NN_MALLOC(sizeof(int64_t) * r->n);
         memset(r->fixed, 0, sizeof(int64_t) * r->n);
@@ -83,7 +82,6 @@ void reducer_free(nn_reducer *r)
 {
     for (int l = 0; r->net && l < r->net->n_layers; l++)
         if (r->req[l] != MPI_REQUEST_NULL) MPI_Request_free(&r->req[l]);
-    if (r->req_all != MPI_REQUEST_NULL) MPI_Request_free(&r->req_all);
     free(r->fixed);
     memset(r, 0, sizeof *r);
 }
@@ -153,8 +151,10 @@ void reducer_finish(nn_reducer *r)
         if (r->overlap) {
             MPI_CHECK(MPI_Waitall(r->net->n_layers, r->req, MPI_STATUSES_IGNORE));
         } else {
-            start_(r, 0, r->n, &r->req_all);
-            MPI_CHECK(MPI_Wait(&r->req_all, MPI_STATUS_IGNORE));
+            /* The blocking collective itself, not a persistent request: Open
+             * MPI 4.1 runs those through libnbc, slower than its tuned
+             * blocking algorithms (docs/benchmarks.md). */
+            MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, base_(r), (int)r->n, type_(r), MPI_SUM, r->comm));
         }
     }
     if (r->reproducible) from_fixed_(r->net->reduced, r->fixed, r->n);

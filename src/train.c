@@ -213,6 +213,13 @@ int trainer_setup(nn_trainer *t, const nn_options *opt, MPI_Comm comm)
         return status;
     }
 
+    /* --overlap auto: within one node the reduction is memory copies by the
+     * cores that compute, so nothing can be hidden, and Open MPI's blocking
+     * allreduce is faster than its non-blocking one (docs/benchmarks.md);
+     * across nodes the network moves the data while backward computes. */
+    t->info.nodes = gather_node_names_(t);
+    if (t->opt.overlap == NN_OVERLAP_AUTO) t->opt.overlap = t->info.nodes > 1;
+
     /* Buffers, sized once for the most rows any pass computes: this rank's
      * part of a full batch (it is never smaller than the epoch's last one). */
     t->chunk = options_chunk(&t->opt);
@@ -246,7 +253,6 @@ int trainer_setup(nn_trainer *t, const nn_options *opt, MPI_Comm comm)
     for (char *c = t->mpi_library; *c; c++)
         if (*c == '\n') *c = ' ';
     t->info.ranks = t->nranks;
-    t->info.nodes = gather_node_names_(t);
     t->info.node_names = t->node_names;
     t->info.threads = t->opt.threads;
     t->info.openblas_core = openblas_get_corename();
