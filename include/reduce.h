@@ -40,6 +40,7 @@ typedef struct {
     size_t seg_lo[NN_MAX_SIZES];           /* layer l's segment [seg_lo, seg_hi) of the buffer */
     size_t seg_hi[NN_MAX_SIZES];
     size_t group_hi[NN_MAX_SIZES];         /* overlap: layer l starts [seg_lo[l], group_hi[l]); 0 = fused into the next */
+    int n_groups;                          /* overlap: 1 means one reduction after backward, nothing to hide behind */
     MPI_Request req[NN_MAX_SIZES];         /* one per group, overlap mode (persistent where MPI allows) */
     int64_t *fixed;                        /* (n) fixed-point sums, --reproducible only */
     float fixed_limit;                     /* |value| one chunk may add must stay below this (no overflow) */

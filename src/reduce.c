@@ -65,6 +65,7 @@ void reducer_create(nn_reducer *r, nn_net *net, MPI_Comm comm, int overlap, int 
         if (l == 0 || pending_hi - r->seg_lo[l] >= NN_FUSE_ELEMENTS) {
             r->group_hi[l] = pending_hi;
             pending_hi = 0;
+            r->n_groups++;
         }
     }
     if (reproducible) {

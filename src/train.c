@@ -508,7 +508,10 @@ static void report_epoch_(nn_trainer *t, int epoch, int correct, double test_los
     double compute_s = s->max[PH_GATHER] + s->max[PH_FORWARD] + s->max[PH_BACKWARD] + s->max[PH_UPDATE];
     double train_loss = t->epoch_samples ? t->epoch_loss / t->epoch_samples : 0.0;
     double hidden = -1.0;
-    if (t->opt.overlap && t->nranks > 1 && t->info.allreduce_ref_s > 0.0 && t->epoch_steps > 0) {
+    /* Only when a reduction can run while backward goes on: with every layer
+     * fused into one group (small nets) it starts after backward. */
+    if (t->opt.overlap && t->reducer.n_groups > 1 && t->nranks > 1 && t->info.allreduce_ref_s > 0.0 &&
+        t->epoch_steps > 0) {
         double wait_per_step = s->median[PH_ALLREDUCE] / t->epoch_steps;
         hidden = 1.0 - wait_per_step / t->info.allreduce_ref_s;
         hidden = hidden < 0.0 ? 0.0 : hidden > 1.0 ? 1.0 : hidden;
