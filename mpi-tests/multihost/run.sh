@@ -11,9 +11,12 @@
 #
 # Checks, each printed as PASS or FAIL:
 #   1. 4 ranks, 2 per host (mpirun runs inside host mhost1): exit 0, the
-#      metrics name both hosts, and the TCP BTL connected mhost1 to mhost2;
-#   2. its final weights equal bitwise those of 4 ranks on one host;
-#   3. with --reproducible, 4 ranks on 2 hosts equal 1 rank bitwise.
+#      metrics name both hosts, the TCP BTL connected mhost1 to mhost2, and
+#      --overlap auto chose the overlapped reduction;
+#   2. its final weights equal bitwise those of 4 ranks on one host with the
+#      same (overlapped) reduction;
+#   3. with --reproducible, 4 ranks on 2 hosts equal 1 rank bitwise, and on
+#      one host --overlap auto chose the blocking reduction.
 # Exit status: 0 all passed, 1 a check failed, 77 skipped (not root, no
 # "ip netns", no nnmpi or data). The namespaces are removed on any exit; the
 # work directory is kept when a check failed.
@@ -108,8 +111,10 @@ check "metrics: 4 ranks on nodes ${HOSTS[*]}" \
 check "the TCP BTL has a path between the hosts ($SUBNET.1 <-> $SUBNET.2)" \
     grep -m1 -E "btl:tcp: path from $SUBNET\.(1 to $SUBNET\.2|2 to $SUBNET\.1)" "$WORK/hosts2.log"
 
-echo "== 2. the same with 4 ranks on one host"
-one_host host1 4; rc=$?
+check "--overlap auto chose overlap across 2 hosts (metrics header)" grep -q '"overlap":true' "$WORK/hosts2.jsonl"
+
+echo "== 2. the same with 4 ranks on one host (--overlap on, as auto chose across hosts)"
+one_host host1 4 --overlap on; rc=$?
 if [ "$rc" -eq 0 ]; then pass "1 host x 4 ranks exited 0"
 else fail "1 host x 4 ranks exited $rc"; show_tail "$WORK/host1.log"; fi
 check "2 hosts == 1 host (4 ranks): h5diff of /layers" \
@@ -124,5 +129,7 @@ one_host repro1 1 --reproducible; rc=$?
 [ "$rc" -eq 0 ] || { fail "--reproducible on 1 rank exited $rc"; show_tail "$WORK/repro1.log"; }
 check "--reproducible: 2 hosts x 2 ranks == 1 rank bitwise" \
     "$PY" "$CHECK" same "$WORK/repro2.h5" "$WORK/repro1.h5"
+check "--overlap auto chose the blocking reduction on one host (metrics header)" \
+    grep -q '"overlap":false' "$WORK/repro1.jsonl"
 
 finish
