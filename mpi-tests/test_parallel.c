@@ -53,6 +53,24 @@ static double max_abs(const float *v, size_t n)
     return m;
 }
 
+/* Epoch 0, step 0 on both trainers: the summed gradients and losses agree.
+ * The same per-sample gradients summed in another order: float rounding
+ * bounds the difference by a few ulps of the largest entry. */
+static void first_step_sums_agree(nn_trainer *t, nn_trainer *ref, const char *ref_name)
+{
+    trainer_begin_epoch(t, 0), trainer_begin_epoch(ref, 0);
+    assert_int_equal(trainer_step(t, 0), STEP_OK);
+    assert_int_equal(trainer_step(ref, 0), STEP_OK);
+    size_t n = ref->net.n_params;
+    double scale = max_abs(ref->net.grad, n);
+    assert_true(scale > 0);
+    for (size_t i = 0; i < n; i++)
+        if (fabs(t->net.grad[i] - ref->net.grad[i]) > 1e-5 * scale)
+            fail_msg("rank %d: grad[%zu] %g vs %s %g", rank, i, t->net.grad[i], ref_name, ref->net.grad[i]);
+    float loss = ref->net.reduced[NN_CTRL_LOSS];
+    assert_true(fabs(t->net.reduced[NN_CTRL_LOSS] - loss) <= 1e-5 * fabs(loss));
+}
+
 static void gradient_and_weights_match_one_process(void **state)
 {
     (void)state;
@@ -61,19 +79,8 @@ static void gradient_and_weights_match_one_process(void **state)
     nn_trainer world, self;
     setup_or_fail(&world, &opt, MPI_COMM_WORLD);
     setup_or_fail(&self, &opt, MPI_COMM_SELF);
-    trainer_begin_epoch(&world, 0);
-    trainer_begin_epoch(&self, 0);
-    assert_int_equal(trainer_step(&world, 0), STEP_OK);
-    assert_int_equal(trainer_step(&self, 0), STEP_OK);
-    /* One step: the same 10 per-sample gradients summed in another order; float
-     * rounding bounds the difference by a few ulps of the largest entry. */
+    first_step_sums_agree(&world, &self, "one process");
     size_t n = world.net.n_params;
-    double scale = max_abs(self.net.grad, n);
-    assert_true(scale > 0);
-    for (size_t i = 0; i < n; i++)
-        if (fabs(world.net.grad[i] - self.net.grad[i]) > 1e-5 * scale)
-            fail_msg("rank %d: grad[%zu] %g vs one process %g", rank, i, world.net.grad[i], self.net.grad[i]);
-    assert_true(fabs(world.net.reduced[NN_CTRL_LOSS] - self.net.reduced[NN_CTRL_LOSS]) <= 1e-5 * fabs(self.net.reduced[NN_CTRL_LOSS]));
     for (size_t i = 0; i < n; i++) assert_true(fabs(world.net.params[i] - self.net.params[i]) <= 1e-5 * (1 + fabs(self.net.params[i])));
     /* The rest of the epoch, including the short last batch of 7. */
     for (int s = 1; s < world.steps_per_epoch; s++) {
@@ -159,18 +166,7 @@ static void reproducible_gradient_matches_float_path(void **state)
     opt.reproducible = 0, opt.chunk = 0;
     setup_or_fail(&plain, &opt, MPI_COMM_SELF);
     assert_true(NN_REPRO_BLOCK_ELEMS / 784 < 100); /* the blocks this test means to cover */
-    trainer_begin_epoch(&repro, 0), trainer_begin_epoch(&plain, 0);
-    assert_int_equal(trainer_step(&repro, 0), STEP_OK);
-    assert_int_equal(trainer_step(&plain, 0), STEP_OK);
-    size_t n = plain.net.n_params;
-    double scale = max_abs(plain.net.grad, n);
-    assert_true(scale > 0);
-    for (size_t i = 0; i < n; i++)
-        if (fabs(repro.net.grad[i] - plain.net.grad[i]) > 1e-5 * scale)
-            fail_msg("rank %d: reproducible grad[%zu] %g vs float path %g", rank, i, repro.net.grad[i],
-                     plain.net.grad[i]);
-    float loss = plain.net.reduced[NN_CTRL_LOSS];
-    assert_true(fabs(repro.net.reduced[NN_CTRL_LOSS] - loss) <= 1e-5 * fabs(loss));
+    first_step_sums_agree(&repro, &plain, "the float path");
     trainer_free(&repro);
     trainer_free(&plain);
 }
