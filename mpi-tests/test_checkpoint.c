@@ -50,6 +50,20 @@ static void read_is_refused(const char *name, const char *must_contain)
         fail_msg("%s: expected a message containing '%s', got '%s'", name, must_contain, err.msg);
 }
 
+/* Overwrites the existing attribute `attr_name` of the file `name` in the test
+ * directory with `value` (of memory type `mem_type`), as a damaged or
+ * foreign writer would. */
+static void overwrite_attr(const char *name, const char *attr_name, hid_t mem_type, const void *value)
+{
+    hid_t fid = H5Fopen(path_in_dir(name), H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(fid >= 0);
+    hid_t attr = H5Aopen(fid, attr_name, H5P_DEFAULT);
+    assert_true(attr >= 0);
+    assert_true(H5Awrite(attr, mem_type, value) >= 0);
+    H5Aclose(attr);
+    H5Fclose(fid);
+}
+
 static void round_trip_is_exact(void **state)
 {
     (void)state;
@@ -200,12 +214,8 @@ static void bad_files_are_refused(void **state)
 
     /* the next format version: refused with a hint */
     assert_int_equal(checkpoint_write(path_in_dir("newer.h5"), &ck, &err), 0);
-    fid = H5Fopen(path_in_dir("newer.h5"), H5F_ACC_RDWR, H5P_DEFAULT);
     long long version = NN_CHECKPOINT_FORMAT_VERSION + 1;
-    hid_t attr = H5Aopen(fid, "format_version", H5P_DEFAULT);
-    H5Awrite(attr, H5T_NATIVE_LLONG, &version);
-    H5Aclose(attr);
-    H5Fclose(fid);
+    overwrite_attr("newer.h5", "format_version", H5T_NATIVE_LLONG, &version);
     memset(&err, 0, sizeof err);
     assert_int_equal(checkpoint_read(path_in_dir("newer.h5"), NULL, 0, &back, &err), -1);
     assert_non_null(strstr(err.msg, "in checkpoint format 3; this build"));
@@ -216,7 +226,7 @@ static void bad_files_are_refused(void **state)
     fid = H5Fopen(path_in_dir("type.h5"), H5F_ACC_RDWR, H5P_DEFAULT);
     H5Adelete(fid, "epoch");
     hid_t scalar = H5Screate(H5S_SCALAR);
-    attr = H5Acreate2(fid, "epoch", H5T_STD_B64LE, scalar, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t attr = H5Acreate2(fid, "epoch", H5T_STD_B64LE, scalar, H5P_DEFAULT, H5P_DEFAULT);
     H5Awrite(attr, H5T_NATIVE_B64, &version);
     H5Aclose(attr);
     H5Sclose(scalar);
@@ -236,23 +246,14 @@ static void bad_files_are_refused(void **state)
     read_is_refused("unwritten.h5", "dataset '/layers/1/biases' holds no data");
 
     /* a weights dataset of the wrong shape */
-
     assert_int_equal(checkpoint_write(path_in_dir("shape.h5"), &ck, &err), 0);
-    fid = H5Fopen(path_in_dir("shape.h5"), H5F_ACC_RDWR, H5P_DEFAULT);
     int sizes[3] = {784, 13, 10};
-    attr = H5Aopen(fid, "layer_sizes", H5P_DEFAULT);
-    H5Awrite(attr, H5T_NATIVE_INT, sizes);
-    H5Aclose(attr);
-    H5Fclose(fid);
+    overwrite_attr("shape.h5", "layer_sizes", H5T_NATIVE_INT, sizes);
     read_is_refused("shape.h5", "has shape 12x784, expected 13x784");
 
     /* layer sizes promising more parameters than the file can hold: refused before allocating */
-    fid = H5Fopen(path_in_dir("shape.h5"), H5F_ACC_RDWR, H5P_DEFAULT);
     int huge[3] = {784, 1000000, 10};
-    attr = H5Aopen(fid, "layer_sizes", H5P_DEFAULT);
-    H5Awrite(attr, H5T_NATIVE_INT, huge);
-    H5Aclose(attr);
-    H5Fclose(fid);
+    overwrite_attr("shape.h5", "layer_sizes", H5T_NATIVE_INT, huge);
     read_is_refused("shape.h5", "promise 795000010 parameters (3180000040 bytes)");
     net_free(&net);
 
@@ -261,12 +262,8 @@ static void bad_files_are_refused(void **state)
      * the file could hold without a velocity but not with one */
     make_checkpoint(&ck, &net, 1);
     assert_int_equal(checkpoint_write(path_in_dir("velocity.h5"), &ck, &err), 0);
-    fid = H5Fopen(path_in_dir("velocity.h5"), H5F_ACC_RDWR, H5P_DEFAULT);
     int bigger[3] = {784, 20, 10};
-    attr = H5Aopen(fid, "layer_sizes", H5P_DEFAULT);
-    H5Awrite(attr, H5T_NATIVE_INT, bigger);
-    H5Aclose(attr);
-    H5Fclose(fid);
+    overwrite_attr("velocity.h5", "layer_sizes", H5T_NATIVE_INT, bigger);
     struct stat st;
     assert_int_equal(stat(path_in_dir("velocity.h5"), &st), 0);
     assert_true((size_t)st.st_size > 15910 * sizeof(float) && (size_t)st.st_size < 2 * 15910 * sizeof(float));
