@@ -13,9 +13,12 @@
 #                       writes that well-formed HDF5 file, checkpoint_read reads it
 #   checkpoint_raw      the bytes are the HDF5 file image. HDF5 1.10 crashes on
 #                       malformed files by itself, so this one runs in a loop that
-#                       restarts after each finding, and triage.py sorts the
-#                       findings: nnmpi's fail the run; HDF5's are listed and
-#                       counted but pass (NNMPI_FUZZ_STRICT=1: they fail too).
+#                       restarts after each finding; triage.py sorts the
+#                       findings by owner (nnmpi's or libhdf5's) and any of
+#                       them fails the run (NNMPI_FUZZ_STRICT=0: libhdf5's are
+#                       listed but pass, for exploring format-1 files, on which
+#                       HDF5 1.10 crashes by itself). One known HDF5 leak is
+#                       suppressed for this harness: lsan-raw.supp says why.
 # Before fuzzing, each harness runs the inputs in regress/<harness>/ once:
 # inputs that found a bug in nnmpi, kept so that it stays fixed.
 # Env:
@@ -25,7 +28,7 @@
 #   NNMPI_FUZZ_SECONDS    seconds per harness, when no argument is given
 #   NNMPI_FUZZ_ONLY       a subset, e.g. "idx checkpoint_fields"
 #   NNMPI_FUZZ_RSS_MB     -rss_limit_mb (default 2048); -malloc_limit_mb is half
-#   NNMPI_FUZZ_STRICT=1   HDF5's findings in checkpoint_raw fail the run too
+#   NNMPI_FUZZ_STRICT=0   HDF5's findings in checkpoint_raw are listed, not failed
 #   NNMPI_FUZZ_SRC        directory of nnmpi's sources (default <repo>/src), to
 #                         fuzz a proposed patch without touching the tree
 #   NNMPI_FUZZ_CORPUS     seed directory with idx/ and checkpoint/ (default
@@ -115,6 +118,18 @@ count_execs() {
   echo "${n:-0}"
 }
 
+# stalled_ LOG BIN TIMEOUT: 0 when LOG ended on a timeout whose input runs
+# well inside TIMEOUT when replayed: the process was stopped or starved from
+# outside (seen on shared machines: SIGSTOP for seconds to minutes), it did
+# not hang. Such a run is reported and restarted, not counted as a finding.
+stalled_() {
+  local unit
+  grep -q 'ERROR: libFuzzer: timeout' "$1" || return 1
+  unit=$(grep -o 'Test unit written to [^ ]*' "$1" | tail -1 | awk '{print $NF}' || true)
+  [[ -n $unit && -f $unit ]] || return 1
+  "$2" "${limits[@]}" -timeout="$3" "$unit" >"$1.replay" 2>&1
+}
+
 # run_regressions NAME: each input in regress/NAME/ once (inputs that found a
 # bug in nnmpi once, kept so it stays fixed); a finding in nnmpi fails.
 run_regressions() {
@@ -140,11 +155,17 @@ run_plain() {
   local bin=$build/fuzz_$name work=$build/corpus-$name art=$build/artifacts-$name/ log=$build/logs-$name
   mkdir -p "$work" "$art" "$log"
   say "$name: ${seconds}s"
-  local t0=$SECONDS rc=0
-  "$bin" "${limits[@]}" -detect_leaks="$leaks" -max_len="$max_len" -timeout="$tmo" -max_total_time="$seconds" \
-    -artifact_prefix="$art" "$work" "$@" >"$log/run.log" 2>&1 || rc=$?
+  local t0=$SECONDS rc left total=0
+  while left=$((seconds - (SECONDS - t0))); ((left > 0)); do
+    rc=0
+    "$bin" "${limits[@]}" -detect_leaks="$leaks" -max_len="$max_len" -timeout="$tmo" -max_total_time="$left" \
+      -artifact_prefix="$art" "$work" "$@" >"$log/run.log" 2>&1 || rc=$?
+    total=$((total + $(count_execs "$log/run.log")))
+    ((rc != 0)) && stalled_ "$log/run.log" "$bin" "$tmo" || break
+    say "$name: a timeout whose input replays in time (stopped from outside, not a hang); going on"
+  done
   runs_s[$name]=$((SECONDS - t0))
-  execs[$name]=$(count_execs "$log/run.log")
+  execs[$name]=$total
   found[$name]=0 hdf5_found[$name]=0
   if ((rc != 0)) && grep -q 'libFuzzer: run interrupted' "$log/run.log"; then
     say "$name: interrupted by a signal"
@@ -186,7 +207,9 @@ run_loop() {
     # every restart would end on it.
     unit=$(grep -o 'Test unit written to [^ ]*' "$log/run-$i.log" | tail -1 | awk '{print $NF}' || true)
     [[ -z $unit ]] || rm -f "$work/${unit##*-}"
-    if python3 "$here/triage.py" --root "$root" --binary "$bin" "$log/run-$i.log" >"$log/triage-$i.txt"; then
+    if stalled_ "$log/run-$i.log" "$bin" "$tmo"; then
+      say "$name: a timeout whose input replays in time (stopped from outside, not a hang); going on"
+    elif python3 "$here/triage.py" --root "$root" --binary "$bin" "$log/run-$i.log" >"$log/triage-$i.txt"; then
       theirs=$((theirs + 1))
     else
       ours=$((ours + 1))
@@ -202,11 +225,16 @@ run_loop() {
   if ((theirs > 0)); then
     say "$name: $theirs finding(s) inside libhdf5 on malformed files (not nnmpi's code), by kind and place:"
     cat "$log"/triage-*.txt | awk '$1 == "hdf5" { print "    " $2 " in " $3 }' | sort | uniq -c | sort -rn
-    [[ ${NNMPI_FUZZ_STRICT:-0} != 1 ]] || status=1
+    [[ ${NNMPI_FUZZ_STRICT:-1} == 0 ]] || status=1
   fi
 }
 
+lsan_base=${LSAN_OPTIONS:-}
 for h in $only; do
+  # lsan-raw.supp: HDF5 1.10.8 leaks an object header that fails its checksum;
+  # that suppression is for the raw harness only (the file says why).
+  export LSAN_OPTIONS=$lsan_base
+  [[ $h != checkpoint_raw ]] || LSAN_OPTIONS=suppressions=$here/lsan-raw.supp${lsan_base:+:$lsan_base}
   run_regressions "$h"
   case $h in
     idx) run_plain idx 4096 5 1 "$seeds/idx" ;;
@@ -214,10 +242,9 @@ for h in $only; do
     # grows), so nearly every input "allocates more than it frees" and a leak
     # scan after each input would cost 7x: leaks are checked at exit instead.
     checkpoint_fields) run_plain checkpoint_fields 1024 10 0 ;;
-    # HDF5 1.10 leaks on many of its error paths (a failed checksum leaks the
-    # cache entry): a leak scan after each input would end nearly every run.
-    # -timeout=2: an input takes ~10 ms; HDF5's endless loops on cyclic
-    # structures would otherwise eat 5 s of the budget each.
+    # Leaks are checked at exit, as for the fields harness. -timeout=2: an
+    # input takes ~10 ms; HDF5's endless loops on cyclic structures (format 1)
+    # would otherwise eat 5 s of the budget each.
     checkpoint_raw) run_loop checkpoint_raw 32768 2 0 "$seeds/checkpoint" ;;
     *) die "unknown harness '$h' (idx, checkpoint_fields, checkpoint_raw)" ;;
   esac
