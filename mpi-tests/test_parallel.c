@@ -5,7 +5,8 @@
  *     1-process result up to float rounding (tolerances below);
  *   - all ranks hold bitwise-identical weights after training;
  *   - every training index is used exactly once per epoch;
- *   - --reproducible gives bitwise the 1-process weights at any rank count,
+ *   - --reproducible gives bitwise the 1-process weights at any rank count
+ *     (also through its narrow uint32/int64 transport, forced on),
  *     the float path's gradient to rounding, and the same bits with its
  *     batched products forced back to chunk-sized calls;
  *   - the overlapped allreduce gives bitwise the blocking path's weights.
@@ -150,6 +151,42 @@ static void reproducible_is_bitwise_one_process(void **state)
     trainer_free(&self);
 }
 
+/* The narrow transport (uint32 for segments whose sums fit, int64 for the
+ * rest) gives the bits of the one-process run, forced on for the classic net
+ * (it starts at NN_NARROW_MIN elements): with the real bound, and with a
+ * lower one that sends part of the segments as int64 — the test checks that
+ * both kinds travelled. Sums of ranks' low bits wrap around uint32 whenever
+ * a rank's part is negative, so every step exercises the modular argument. */
+static void reproducible_narrow_transport_is_bitwise(void **state)
+{
+    (void)state;
+    if (nranks == 1) skip(); /* one rank reduces nothing */
+    const uint64_t bounds[] = {(uint64_t)1 << 31, (uint64_t)1 << 22};
+    for (int b = 0; b < 2; b++) {
+        nn_options opt;
+        base_options(&opt);
+        opt.reproducible = 1, opt.chunk = 3;
+        nn_trainer world, self;
+        setup_or_fail(&world, &opt, MPI_COMM_WORLD);
+        setup_or_fail(&self, &opt, MPI_COMM_SELF);
+        assert_false(world.reducer.narrow); /* 23,863 elements: int64 unless forced */
+        world.reducer.narrow = 1, world.reducer.narrow_fits = bounds[b];
+        size_t min_wide = world.reducer.n, max_wide = 0;
+        trainer_begin_epoch(&world, 0), trainer_begin_epoch(&self, 0);
+        for (int s = 0; s < world.steps_per_epoch; s++) {
+            assert_int_equal(trainer_step(&world, s), STEP_OK);
+            assert_int_equal(trainer_step(&self, s), STEP_OK);
+            min_wide = world.reducer.wide_elems < min_wide ? world.reducer.wide_elems : min_wide;
+            max_wide = world.reducer.wide_elems > max_wide ? world.reducer.wide_elems : max_wide;
+        }
+        if (rank == 0) print_message("bound 2^%d: %zu to %zu of %zu elements went as int64\n", b ? 22 : 31, min_wide, max_wide, world.reducer.n);
+        if (b == 1) assert_true(max_wide > 0 && min_wide < world.reducer.n); /* both kinds travelled */
+        assert_memory_equal(world.net.params, self.net.params, sizeof(float) * world.net.n_params);
+        trainer_free(&world);
+        trainer_free(&self);
+    }
+}
+
 /* The fixed-point path computes the same gradient as the float path (to float
  * rounding): its blockwise, chunkwise weight gradients sum what net_backward
  * sums, which test_grad checks against a per-sample loop. A hidden layer of
@@ -228,6 +265,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(gradient_and_weights_match_one_process),
         cmocka_unit_test(every_index_used_once_per_epoch),
         cmocka_unit_test(reproducible_is_bitwise_one_process),
+        cmocka_unit_test(reproducible_narrow_transport_is_bitwise),
         cmocka_unit_test(reproducible_gradient_matches_float_path),
         cmocka_unit_test(reproducible_batched_products_are_bitwise_per_chunk),
         cmocka_unit_test(overlap_is_bitwise_blocking),

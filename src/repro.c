@@ -92,10 +92,10 @@ void repro_forward(nn_repro *p, int rows, float stop_vote)
     for (int l = 0; l < net->n_layers; l++) product_(p, PRODUCT_FORWARD, l, rows, is_batched_(p, PRODUCT_FORWARD, l));
     float votes[NN_CTRL] = {0.0f};
     votes[NN_CTRL_STOP] = stop_vote;
-    reducer_add_fixed(r, 0, votes, NN_CTRL, 1); /* the bad-value vote is the reducer's */
+    reducer_add_fixed(r, 0, votes, NN_CTRL, 1, 0); /* the bad-value vote is the reducer's */
     for (int lo = 0; lo < rows; lo += p->chunk) {
         float loss = (float)net_output_delta(net, lo, chunk_end_(p, lo, rows));
-        reducer_add_fixed(r, NN_CTRL_LOSS, &loss, 1, 0);
+        reducer_add_fixed(r, NN_CTRL_LOSS, &loss, 1, 0, 0);
     }
 }
 
@@ -107,7 +107,7 @@ static void layer_sums_(nn_repro *p, int l, int rows)
     int n_in = net->sizes[l], n_out = net->sizes[l + 1];
     size_t w_at = NN_CTRL + net->w_off[l], b_at = NN_CTRL + net->b_off[l];
     if (rows == 0) { /* no chunk on this rank: zeros, still part of every reduction */
-        memset(r->fixed + w_at, 0, sizeof(int64_t) * ((size_t)n_out * n_in + (size_t)n_out));
+        reducer_zero_fixed(r, w_at, (size_t)n_out * n_in + (size_t)n_out);
         return;
     }
     /* Blocks of whole output units (rows of W), each block for every chunk in
@@ -119,12 +119,13 @@ static void layer_sums_(nn_repro *p, int l, int rows)
         int o_hi = o_lo + units < n_out ? o_lo + units : n_out;
         for (int lo = 0; lo < rows; lo += p->chunk) {
             net_weight_grad(net, l, lo, chunk_end_(p, lo, rows), o_lo, o_hi, p->block);
-            reducer_add_fixed(r, w_at + (size_t)o_lo * n_in, p->block, (size_t)(o_hi - o_lo) * n_in, lo == 0);
+            int last = lo + p->chunk >= rows;
+            reducer_add_fixed(r, w_at + (size_t)o_lo * n_in, p->block, (size_t)(o_hi - o_lo) * n_in, lo == 0, last);
         }
     }
     for (int lo = 0; lo < rows; lo += p->chunk) {
         net_bias_grad(net, l, lo, chunk_end_(p, lo, rows), p->block);
-        reducer_add_fixed(r, b_at, p->block, (size_t)n_out, lo == 0);
+        reducer_add_fixed(r, b_at, p->block, (size_t)n_out, lo == 0, lo + p->chunk >= rows);
     }
 }
 
