@@ -6,7 +6,7 @@
  *   - all ranks hold bitwise-identical weights after training;
  *   - every training index is used exactly once per epoch;
  *   - --reproducible gives bitwise the 1-process weights at any rank count
- *     (also through its narrow uint32/int64 transport, forced on),
+ *     and for every tree shape (chunk sizes 1 to 10),
  *     the float path's gradient to rounding, and the same bits with its
  *     batched products forced back to chunk-sized calls;
  *   - the overlapped allreduce gives bitwise the blocking path's weights.
@@ -151,43 +151,46 @@ static void reproducible_is_bitwise_one_process(void **state)
     trainer_free(&self);
 }
 
-/* The narrow transport (uint32 for segments whose sums fit, int64 for the
- * rest) gives the bits of the one-process run, forced on for the classic net
- * (it starts at NN_NARROW_MIN elements): with the real bound, and with a
- * lower one that sends part of the segments as int64 — the test checks that
- * both kinds travelled. Sums of ranks' low bits wrap around uint32 whenever
- * a rank's part is negative, so every step exercises the modular argument. */
-static void reproducible_narrow_transport_is_bitwise(void **state)
+/* Every tree shape gives the one-process bits: chunk sizes from 1 (10 chunks
+ * a step, a tree of 16 leaves with 6 absent, 2-3 pieces per rank at -n 3) to
+ * 10 (one chunk, the other ranks idle); the epoch's last batch of 7 rows
+ * makes a second shape. Checks that the pieces of all ranks cover every
+ * chunk once, and that some rank held more than one piece. */
+static void reproducible_every_tree_is_bitwise(void **state)
 {
     (void)state;
-    if (nranks == 1) skip(); /* one rank reduces nothing */
-    const uint64_t bounds[] = {(uint64_t)1 << 31, (uint64_t)1 << 22};
-    for (int b = 0; b < 2; b++) {
+    const int chunks[] = {1, 2, 4, 7, 10};
+    int most_pieces = 0;
+    for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
         nn_options opt;
         base_options(&opt);
-        opt.reproducible = 1, opt.chunk = 3;
+        opt.reproducible = 1, opt.chunk = chunks[c];
         nn_trainer world, self;
         setup_or_fail(&world, &opt, MPI_COMM_WORLD);
         setup_or_fail(&self, &opt, MPI_COMM_SELF);
-        assert_false(world.reducer.narrow); /* 23,863 elements: int64 unless forced */
-        world.reducer.narrow = 1, world.reducer.narrow_fits = bounds[b];
-        size_t min_wide = world.reducer.n, max_wide = 0;
         trainer_begin_epoch(&world, 0), trainer_begin_epoch(&self, 0);
         for (int s = 0; s < world.steps_per_epoch; s++) {
             assert_int_equal(trainer_step(&world, s), STEP_OK);
             assert_int_equal(trainer_step(&self, s), STEP_OK);
-            min_wide = world.reducer.wide_elems < min_wide ? world.reducer.wide_elems : min_wide;
-            max_wide = world.reducer.wide_elems > max_wide ? world.reducer.wide_elems : max_wide;
+            int covered = 0;
+            for (int k = 0; k < world.repro.n_pieces; k++) {
+                const nn_piece *pc = &world.repro.piece[k];
+                covered += (pc->hi < world.repro.chunks ? pc->hi : world.repro.chunks) - pc->lo;
+            }
+            MPI_Allreduce(MPI_IN_PLACE, &covered, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+            assert_int_equal(covered, world.repro.chunks);
+            most_pieces = world.repro.n_pieces > most_pieces ? world.repro.n_pieces : most_pieces;
         }
-        if (rank == 0) print_message("bound 2^%d: %zu to %zu of %zu elements went as int64\n", b ? 22 : 31, min_wide, max_wide, world.reducer.n);
-        if (b == 1) assert_true(max_wide > 0 && min_wide < world.reducer.n); /* both kinds travelled */
-        assert_memory_equal(world.net.params, self.net.params, sizeof(float) * world.net.n_params);
+        if (memcmp(world.net.params, self.net.params, sizeof(float) * world.net.n_params) != 0)
+            fail_msg("%d ranks, --chunk %d: weights differ from the one-process run", nranks, chunks[c]);
         trainer_free(&world);
         trainer_free(&self);
     }
+    MPI_Allreduce(MPI_IN_PLACE, &most_pieces, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (nranks == 3 || nranks == 4) assert_true(most_pieces > 1);
 }
 
-/* The fixed-point path computes the same gradient as the float path (to float
+/* The tree path computes the same gradient as the float path (to float
  * rounding): its blockwise, chunkwise weight gradients sum what net_backward
  * sums, which test_grad checks against a per-sample loop. A hidden layer of
  * 100 units makes layer 0's gradient several blocks of output units. */
@@ -230,28 +233,26 @@ static void reproducible_batched_products_are_bitwise_per_chunk(void **state)
 }
 
 /* Overlapped and blocking reductions sum the same numbers; with two ranks a+b
- * is the only possible order, and in fixed point any order gives the same bits. */
+ * is the only possible order (with 3+ ranks the float order is MPI's choice;
+ * --reproducible does not use either). */
 static void overlap_is_bitwise_blocking(void **state)
 {
     (void)state;
-    for (int reproducible = 0; reproducible <= 1; reproducible++) {
-        if (!reproducible && nranks > 2) continue; /* float sums of 3+ ranks: order is MPI's choice */
-        nn_options opt;
-        base_options(&opt);
-        opt.reproducible = reproducible;
-        /* layer 2 (2570 gradients) is fused with layer 1 (16640), layer 0 is its own group */
-        opt.layers_given = 1, opt.n_sizes = 4, opt.sizes[1] = 64, opt.sizes[2] = 256, opt.sizes[3] = 10;
-        nn_trainer on, off;
-        opt.overlap = 1;
-        setup_or_fail(&on, &opt, MPI_COMM_WORLD);
-        opt.overlap = 0;
-        setup_or_fail(&off, &opt, MPI_COMM_WORLD);
-        assert_true(on.reducer.group_hi[2] == 0 && on.reducer.group_hi[1] > 0 && on.reducer.group_hi[0] > 0);
-        run_epoch(&on, 0), run_epoch(&off, 0);
-        assert_memory_equal(on.net.params, off.net.params, sizeof(float) * on.net.n_params);
-        trainer_free(&on);
-        trainer_free(&off);
-    }
+    if (nranks > 2) skip();
+    nn_options opt;
+    base_options(&opt);
+    /* layer 2 (2570 gradients) is fused with layer 1 (16640), layer 0 is its own group */
+    opt.layers_given = 1, opt.n_sizes = 4, opt.sizes[1] = 64, opt.sizes[2] = 256, opt.sizes[3] = 10;
+    nn_trainer on, off;
+    opt.overlap = 1;
+    setup_or_fail(&on, &opt, MPI_COMM_WORLD);
+    opt.overlap = 0;
+    setup_or_fail(&off, &opt, MPI_COMM_WORLD);
+    assert_true(on.reducer.group_hi[2] == 0 && on.reducer.group_hi[1] > 0 && on.reducer.group_hi[0] > 0);
+    run_epoch(&on, 0), run_epoch(&off, 0);
+    assert_memory_equal(on.net.params, off.net.params, sizeof(float) * on.net.n_params);
+    trainer_free(&on);
+    trainer_free(&off);
 }
 
 int main(int argc, char **argv)
@@ -265,7 +266,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(gradient_and_weights_match_one_process),
         cmocka_unit_test(every_index_used_once_per_epoch),
         cmocka_unit_test(reproducible_is_bitwise_one_process),
-        cmocka_unit_test(reproducible_narrow_transport_is_bitwise),
+        cmocka_unit_test(reproducible_every_tree_is_bitwise),
         cmocka_unit_test(reproducible_gradient_matches_float_path),
         cmocka_unit_test(reproducible_batched_products_are_bitwise_per_chunk),
         cmocka_unit_test(overlap_is_bitwise_blocking),

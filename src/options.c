@@ -57,7 +57,7 @@ static void print_help_(FILE *out)
             "  --shuffle on|off      reshuffle every epoch (off: file order)     [on]\n"
             "  --seed S              seed for initialisation and shuffling       [1]\n"
             "  --reproducible        bitwise-identical weights for any rank count\n"
-            "                        (chunked gradients summed in fixed point)\n"
+            "                        (chunked gradients summed along one tree)\n"
             "  --chunk C             rows per chunk with --reproducible          [ceil(B/8)]\n"
             "  --overlap on|off|auto overlap the gradient allreduce with backward;\n"
             "                        auto: on when the ranks span several nodes    [auto]\n"

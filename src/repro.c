@@ -1,4 +1,4 @@
-/* repro.c: --reproducible gradients, chunk by chunk into fixed point (see repro.h). */
+/* repro.c: --reproducible gradients, chunk by chunk, summed along one fixed tree (see repro.h). */
 #include "repro.h"
 
 #include <stdint.h>
@@ -7,10 +7,10 @@
 
 #include "nn_check.h"
 #include "rng.h"
+#include "slice.h"
 
 typedef enum { PRODUCT_FORWARD, PRODUCT_DELTA } product_kind;
 
-static int chunk_end_(const nn_repro *p, int lo, int rows) { return lo + p->chunk < rows ? lo + p->chunk : rows; }
 
 /* Layer l's forward product (act[l+1] from act[l]) or delta product
  * (delta[l-1] from delta[l]) over rows [0, rows): one call, or one per chunk. */
@@ -57,22 +57,86 @@ static int rows_independent_(nn_repro *p, product_kind kind, int l, int rows)
     return same;
 }
 
-void repro_create(nn_repro *p, nn_net *net, nn_reducer *reducer, int chunk, const int *row_counts, int n_counts)
+/* Pieces: the largest tree nodes under [lo, hi) whose present chunks are all this rank's. */
+static void find_pieces_(nn_repro *p, int lo, int hi)
+{
+    int end = hi < p->chunks ? hi : p->chunks;
+    if (lo >= end || end <= p->c_lo || lo >= p->c_hi) return; /* absent, or none of ours */
+    if (lo >= p->c_lo && end <= p->c_hi) {
+        if (p->n_pieces == NN_REPRO_MAX_PIECES) nn_die(1, "%s:%d: more than %d tree pieces", __FILE__, __LINE__, NN_REPRO_MAX_PIECES);
+        p->piece[p->n_pieces++] = (nn_piece){lo, hi};
+        return;
+    }
+    int mid = lo + (hi - lo) / 2;
+    find_pieces_(p, lo, mid);
+    find_pieces_(p, mid, hi);
+}
+
+static void chunks_of_(const nn_repro *p, int batch_rows, int rank, int *c_lo, int *c_hi)
+{
+    slice_part(slice_chunk_count(batch_rows, p->chunk), rank, p->nranks, c_lo, c_hi);
+}
+
+void repro_begin_step(nn_repro *p, int batch_rows, int *lo, int *hi)
+{
+    p->chunks = slice_chunk_count(batch_rows, p->chunk);
+    for (p->span = 1; p->span < p->chunks;) p->span *= 2;
+    chunks_of_(p, batch_rows, p->rank, &p->c_lo, &p->c_hi);
+    slice_chunk_rows(batch_rows, p->chunk, p->rank, p->nranks, lo, hi);
+    p->rows = *hi - *lo;
+    p->n_pieces = 0;
+    find_pieces_(p, 0, p->span);
+    if (p->n_pieces > p->n_extra + 1) nn_die(1, "%s:%d: %d tree pieces, buffers for %d", __FILE__, __LINE__, p->n_pieces, p->n_extra + 1);
+}
+
+/* Most pieces and tree levels this rank can meet in a batch of batch_rows. */
+static void measure_step_(nn_repro *p, int batch_rows, int *pieces, int *levels)
+{
+    int lo, hi;
+    repro_begin_step(p, batch_rows, &lo, &hi);
+    if (p->n_pieces > *pieces) *pieces = p->n_pieces;
+    int l = 0;
+    for (int s = 1; s < p->span; s *= 2) l++;
+    if (l > *levels) *levels = l;
+}
+
+void repro_create(nn_repro *p, nn_net *net, MPI_Comm comm, int chunk, const int *batch_rows, int n_counts)
 {
     memset(p, 0, sizeof *p);
     p->net = net;
-    p->reducer = reducer;
+    p->comm = comm;
+    MPI_CHECK(MPI_Comm_rank(comm, &p->rank));
+    MPI_CHECK(MPI_Comm_size(comm, &p->nranks));
     p->chunk = chunk;
     p->block_len = NN_REPRO_BLOCK_ELEMS;
     for (int l = 1; l < net->n_sizes; l++)
         if ((size_t)net->sizes[l] > p->block_len) p->block_len = (size_t)net->sizes[l]; /* a bias gradient */
-    p->block = NN_MALLOC(sizeof(float) * p->block_len);
+    /* Buffers for the worst step: pieces (the first is net->reduced), tree levels, chunk losses. */
+    int pieces = 1, levels = 0, max_chunks = 1;
+    p->n_extra = NN_REPRO_MAX_PIECES; /* no limit while measuring */
+    for (int i = 0; i < n_counts; i++) {
+        if (batch_rows[i] <= 0) continue;
+        measure_step_(p, batch_rows[i], &pieces, &levels);
+        if (p->chunks > max_chunks) max_chunks = p->chunks;
+    }
+    size_t n = NN_CTRL + net->n_params;
+    p->n_extra = pieces - 1;
+    p->piece_buf[0] = net->reduced;
+    for (int k = 1; k < pieces; k++) p->piece_buf[k] = NN_MALLOC(sizeof(float) * n);
+    p->recv = p->nranks > 1 ? NN_MALLOC(sizeof(float) * n) : NULL;
+    p->chunk_loss = NN_MALLOC(sizeof(float) * (size_t)max_chunks);
+    p->levels = levels;
+    p->scratch = NN_MALLOC(sizeof(float) * p->block_len * (size_t)(levels > 0 ? levels : 1));
+    /* Batched products: one call over the rank's rows against chunk-sized calls. */
     for (int l = 0; l < net->n_layers; l++) {
         int forward_ok = 1, delta_ok = l > 0;
         for (int i = 0; i < n_counts; i++) {
-            if (row_counts[i] <= chunk) continue; /* one chunk: one call either way */
-            forward_ok = forward_ok && rows_independent_(p, PRODUCT_FORWARD, l, row_counts[i]);
-            delta_ok = delta_ok && rows_independent_(p, PRODUCT_DELTA, l, row_counts[i]);
+            int lo, hi;
+            if (batch_rows[i] <= 0) continue;
+            slice_chunk_rows(batch_rows[i], chunk, p->rank, p->nranks, &lo, &hi);
+            if (hi - lo <= chunk) continue; /* one chunk: one call either way */
+            forward_ok = forward_ok && rows_independent_(p, PRODUCT_FORWARD, l, hi - lo);
+            delta_ok = delta_ok && rows_independent_(p, PRODUCT_DELTA, l, hi - lo);
         }
         p->forward_batched |= (unsigned)forward_ok << l;
         p->delta_batched |= (unsigned)delta_ok << l;
@@ -81,59 +145,174 @@ void repro_create(nn_repro *p, nn_net *net, nn_reducer *reducer, int chunk, cons
 
 void repro_free(nn_repro *p)
 {
-    free(p->block);
+    for (int k = 1; k <= p->n_extra; k++) free(p->piece_buf[k]);
+    free(p->recv);
+    free(p->chunk_loss);
+    free(p->scratch);
     memset(p, 0, sizeof *p);
 }
 
-void repro_forward(nn_repro *p, int rows, float stop_vote)
+/* This rank's local rows of chunk c. */
+static void chunk_rows_(const nn_repro *p, int c, int *lo, int *hi)
+{
+    int rows = p->rows;
+    *lo = (c - p->c_lo) * p->chunk;
+    *hi = *lo + p->chunk < rows ? *lo + p->chunk : rows;
+}
+
+void repro_forward(nn_repro *p, float stop_vote)
 {
     nn_net *net = p->net;
-    nn_reducer *r = p->reducer;
+    int rows = p->rows;
+    p->stop_vote = stop_vote;
     for (int l = 0; l < net->n_layers; l++) product_(p, PRODUCT_FORWARD, l, rows, is_batched_(p, PRODUCT_FORWARD, l));
-    float votes[NN_CTRL] = {0.0f};
-    votes[NN_CTRL_STOP] = stop_vote;
-    reducer_add_fixed(r, 0, votes, NN_CTRL, 1, 0); /* the bad-value vote is the reducer's */
-    for (int lo = 0; lo < rows; lo += p->chunk) {
-        float loss = (float)net_output_delta(net, lo, chunk_end_(p, lo, rows));
-        reducer_add_fixed(r, NN_CTRL_LOSS, &loss, 1, 0, 0);
+    for (int c = p->c_lo; c < p->c_hi; c++) {
+        int lo, hi;
+        chunk_rows_(p, c, &lo, &hi);
+        p->chunk_loss[c - p->c_lo] = (float)net_output_delta(net, lo, hi);
     }
 }
 
-/* Layer l's weight and bias gradients, every chunk added into the fixed-point sums. */
-static void layer_sums_(nn_repro *p, int l, int rows)
+/* dst[i] += src[i]: one float addition per element, the tree's only arithmetic. */
+NN_VECTOR_CLONES static void add_(float *restrict dst, const float *restrict src, size_t n)
 {
-    nn_net *net = p->net;
-    nn_reducer *r = p->reducer;
-    int n_in = net->sizes[l], n_out = net->sizes[l + 1];
-    size_t w_at = NN_CTRL + net->w_off[l], b_at = NN_CTRL + net->b_off[l];
-    if (rows == 0) { /* no chunk on this rank: zeros, still part of every reduction */
-        reducer_zero_fixed(r, w_at, (size_t)n_out * n_in + (size_t)n_out);
+    for (size_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+typedef enum { PART_WEIGHTS, PART_BIASES } grad_part;
+
+/* dst = the tree sum over node [lo, hi) of layer l's weight gradient for
+ * output units [o_lo, o_hi) (PART_WEIGHTS) or its bias gradient (PART_BIASES);
+ * the right subtree goes through the scratch block of this level. */
+static void node_sum_(nn_repro *p, grad_part part, int l, int o_lo, int o_hi, int lo, int hi, float *dst, int level)
+{
+    if (hi - lo == 1) {
+        int r_lo, r_hi;
+        chunk_rows_(p, lo, &r_lo, &r_hi);
+        if (part == PART_WEIGHTS)
+            net_weight_grad(p->net, l, r_lo, r_hi, o_lo, o_hi, dst);
+        else
+            net_bias_grad(p->net, l, r_lo, r_hi, dst);
         return;
     }
-    /* Blocks of whole output units (rows of W), each block for every chunk in
-     * turn, so the block's int64 sums stay in cache while the chunks are
-     * added. The block shape depends on the layer only, never on the rank count. */
+    int mid = lo + (hi - lo) / 2;
+    node_sum_(p, part, l, o_lo, o_hi, lo, mid, dst, level + 1);
+    if (mid >= p->chunks) return; /* the right subtree is absent */
+    float *right = p->scratch + (size_t)level * p->block_len;
+    node_sum_(p, part, l, o_lo, o_hi, mid, hi, right, level + 1);
+    size_t len = part == PART_WEIGHTS ? (size_t)(o_hi - o_lo) * (size_t)p->net->sizes[l] : (size_t)(o_hi - o_lo);
+    add_(dst, right, len);
+}
+
+static float loss_sum_(const nn_repro *p, int lo, int hi)
+{
+    if (hi - lo == 1) return p->chunk_loss[lo - p->c_lo];
+    int mid = lo + (hi - lo) / 2;
+    float left = loss_sum_(p, lo, mid);
+    return mid >= p->chunks ? left : left + loss_sum_(p, mid, hi);
+}
+
+/* Layer l's weight and bias gradients for every piece, in blocks of whole
+ * output units: each block's chunks are summed while it is in cache. The
+ * block shape depends on the layer only, never on the rank count. */
+static void layer_sums_(nn_repro *p, int l)
+{
+    nn_net *net = p->net;
+    int n_in = net->sizes[l], n_out = net->sizes[l + 1];
+    size_t w_at = NN_CTRL + net->w_off[l], b_at = NN_CTRL + net->b_off[l];
     int units = (int)(NN_REPRO_BLOCK_ELEMS / (size_t)n_in);
     units = units < 1 ? 1 : units > n_out ? n_out : units;
     for (int o_lo = 0; o_lo < n_out; o_lo += units) {
         int o_hi = o_lo + units < n_out ? o_lo + units : n_out;
-        for (int lo = 0; lo < rows; lo += p->chunk) {
-            net_weight_grad(net, l, lo, chunk_end_(p, lo, rows), o_lo, o_hi, p->block);
-            int last = lo + p->chunk >= rows;
-            reducer_add_fixed(r, w_at + (size_t)o_lo * n_in, p->block, (size_t)(o_hi - o_lo) * n_in, lo == 0, last);
-        }
+        for (int k = 0; k < p->n_pieces; k++)
+            node_sum_(p, PART_WEIGHTS, l, o_lo, o_hi, p->piece[k].lo, p->piece[k].hi,
+                      p->piece_buf[k] + w_at + (size_t)o_lo * n_in, 0);
     }
-    for (int lo = 0; lo < rows; lo += p->chunk) {
-        net_bias_grad(net, l, lo, chunk_end_(p, lo, rows), p->block);
-        reducer_add_fixed(r, b_at, p->block, (size_t)n_out, lo == 0, lo + p->chunk >= rows);
+    for (int k = 0; k < p->n_pieces; k++)
+        node_sum_(p, PART_BIASES, l, 0, n_out, p->piece[k].lo, p->piece[k].hi, p->piece_buf[k] + b_at, 0);
+}
+
+void repro_backward(nn_repro *p)
+{
+    nn_net *net = p->net;
+    for (int k = 0; k < p->n_pieces; k++) {
+        float *ctrl = p->piece_buf[k];
+        ctrl[NN_CTRL_LOSS] = loss_sum_(p, p->piece[k].lo, p->piece[k].hi);
+        ctrl[NN_CTRL_STOP] = k == 0 ? p->stop_vote : 0.0f;
+        ctrl[NN_CTRL_BAD] = 0.0f;
+    }
+    for (int l = net->n_layers - 1; l >= 0; l--) {
+        layer_sums_(p, l);
+        if (l > 0) product_(p, PRODUCT_DELTA, l, p->rows, is_batched_(p, PRODUCT_DELTA, l));
     }
 }
 
-void repro_backward(nn_repro *p, int rows)
+/* ---------- the tree across ranks ---------- */
+
+/* The rank that holds chunk c (slice_part's inverse). */
+static int owner_(const nn_repro *p, int c) { return (int)(((long long)(c + 1) * p->nranks - 1) / p->chunks); }
+
+/* This rank's buffer for the node starting at chunk lo: a node's value stays
+ * in the buffer of its leftmost piece, on that piece's rank. */
+static float *buf_at_(const nn_repro *p, int lo)
 {
-    for (int l = p->net->n_layers - 1; l >= 0; l--) {
-        layer_sums_(p, l, rows);
-        reducer_layer_ready(p->reducer, l);
-        if (l > 0) product_(p, PRODUCT_DELTA, l, rows, is_batched_(p, PRODUCT_DELTA, l));
+    for (int k = 0; k < p->n_pieces; k++)
+        if (p->piece[k].lo == lo) return p->piece_buf[k];
+    nn_die(1, "%s:%d: rank %d holds no tree piece at chunk %d", __FILE__, __LINE__, p->rank, lo);
+}
+
+/* Node [lo, hi) whose chunks span ranks: its two children, computed first,
+ * added by the left child's rank (the right child's rank sends). With two
+ * ranks, the root is exchanged and both ranks add, left + right. Returns 1
+ * when that exchange left the root on every rank. Every rank walks the same
+ * tree in the same order, so the messages match one by one. */
+static int combine_(nn_repro *p, int lo, int hi)
+{
+    int end = hi < p->chunks ? hi : p->chunks;
+    if (owner_(p, lo) == owner_(p, end - 1)) return 0; /* one rank's piece (or inside one) */
+    int mid = lo + (hi - lo) / 2;
+    if (mid >= p->chunks) return combine_(p, lo, mid);
+    combine_(p, lo, mid);
+    combine_(p, mid, hi);
+    int left = owner_(p, lo), right = owner_(p, mid);
+    size_t n = NN_CTRL + p->net->n_params;
+    if (left == right) {
+        if (p->rank == left) add_(buf_at_(p, lo), buf_at_(p, mid), n);
+        return 0;
+    }
+    if (lo == 0 && hi == p->span && p->nranks == 2) {
+        float *mine = buf_at_(p, p->rank == left ? lo : mid);
+        MPI_CHECK(MPI_Sendrecv(mine, (int)n, MPI_FLOAT, 1 - p->rank, 0, p->recv, (int)n, MPI_FLOAT, 1 - p->rank, 0,
+                               p->comm, MPI_STATUS_IGNORE));
+        float *root = p->net->reduced;
+        if (p->rank == left) {
+            add_(root, p->recv, n); /* root == mine: left += right */
+        } else {
+            add_(p->recv, mine, n); /* left + right, the same addition */
+            memcpy(root, p->recv, sizeof(float) * n);
+        }
+        return 1;
+    }
+    if (p->rank == right) MPI_CHECK(MPI_Send(buf_at_(p, mid), (int)n, MPI_FLOAT, left, 0, p->comm));
+    if (p->rank == left) {
+        MPI_CHECK(MPI_Recv(p->recv, (int)n, MPI_FLOAT, right, 0, p->comm, MPI_STATUS_IGNORE));
+        add_(buf_at_(p, lo), p->recv, n);
+    }
+    return 0;
+}
+
+void repro_reduce(nn_repro *p)
+{
+    size_t n = NN_CTRL + p->net->n_params;
+    if (p->nranks == 1) return;
+    int everywhere = combine_(p, 0, p->span);
+    /* The root is at the owner of chunk 0, in its first piece: net->reduced. */
+    if (!everywhere) MPI_CHECK(MPI_Bcast(p->net->reduced, (int)n, MPI_FLOAT, owner_(p, 0), p->comm));
+    /* A rank without chunks this step (more ranks than chunks) voted outside
+     * the tree: its stop vote joins here, in the one step it might matter. */
+    if (p->chunks < p->nranks) {
+        float vote = p->stop_vote;
+        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &vote, 1, MPI_FLOAT, MPI_MAX, p->comm));
+        if (vote > p->net->reduced[NN_CTRL_STOP]) p->net->reduced[NN_CTRL_STOP] = vote;
     }
 }

@@ -232,8 +232,7 @@ int trainer_setup(nn_trainer *t, const nn_options *opt, MPI_Comm comm)
     }
     int rows = step_rows[0] > EVAL_ROWS ? step_rows[0] : EVAL_ROWS;
     net_create(&t->net, t->opt.sizes, t->opt.n_sizes, t->opt.activation, t->opt.loss, rows, t->opt.momentum > 0.0);
-    int max_chunks = slice_chunk_count(t->opt.batch, t->chunk);
-    reducer_create(&t->reducer, &t->net, comm, t->opt.overlap, t->opt.reproducible, max_chunks);
+    reducer_create(&t->reducer, &t->net, comm, t->opt.overlap);
     t->perm = NN_MALLOC(sizeof(int) * (size_t)(t->train.count > 0 ? t->train.count : 1));
     timer_spread_create(&t->spread, comm);
 
@@ -244,7 +243,12 @@ int trainer_setup(nn_trainer *t, const nn_options *opt, MPI_Comm comm)
     } else {
         net_init_params(&t->net, t->opt.init, t->opt.seed);
     }
-    if (t->opt.reproducible) repro_create(&t->repro, &t->net, &t->reducer, t->chunk, step_rows, 2);
+    if (t->opt.reproducible) {
+        int batch_rows[2] = {0, 0}; /* global rows of a full step and of the epoch's last step */
+        for (int i = 0; i < 2 && t->steps_per_epoch > 0; i++)
+            batch_rows[i] = slice_batch_rows(t->train.count, t->opt.batch, i == 0 ? 0 : t->steps_per_epoch - 1);
+        repro_create(&t->repro, &t->net, comm, t->chunk, batch_rows, 2);
+    }
     t->global_step = (long)t->start_epoch * t->steps_per_epoch + t->start_step;
 
     /* What the metrics header records. */
@@ -312,8 +316,9 @@ static void prefetch_step_(nn_trainer *t, int step)
 static void on_layer_done_(int layer, void *ctx) { reducer_layer_ready(ctx, layer); }
 
 /* Forward and backward over rows [lo, hi) of the batch, with the control votes:
- * the float gradient into net->reduced, or with --reproducible the chunks'
- * fixed-point sums. Each layer's reduction starts as backward finishes it. */
+ * the float gradient into net->reduced, or with --reproducible the tree sums
+ * of this rank's pieces. Each layer's reduction starts as backward finishes it
+ * (without --reproducible). */
 static void compute_rows_(nn_trainer *t, int step, const int *batch_idx, int lo, int hi, float stop_vote)
 {
     nn_net *net = &t->net;
@@ -323,7 +328,7 @@ static void compute_rows_(nn_trainer *t, int step, const int *batch_idx, int lo,
     prefetch_step_(t, step + 1);
     double t1 = MPI_Wtime();
     if (t->opt.reproducible) {
-        repro_forward(&t->repro, rows, stop_vote);
+        repro_forward(&t->repro, stop_vote);
     } else {
         net_forward(net, 0, rows);
         net->reduced[NN_CTRL_LOSS] = rows > 0 ? (float)net_output_delta(net, 0, rows) : 0.0f;
@@ -333,7 +338,7 @@ static void compute_rows_(nn_trainer *t, int step, const int *batch_idx, int lo,
     double t2 = MPI_Wtime();
     double posted = t->reducer.t_post;
     if (t->opt.reproducible)
-        repro_backward(&t->repro, rows);
+        repro_backward(&t->repro);
     else
         net_backward(net, rows, net->grad, on_layer_done_, &t->reducer);
     double t3 = MPI_Wtime();
@@ -360,10 +365,16 @@ step_outcome trainer_step(nn_trainer *t, int step)
     reducer_begin_step(&t->reducer);
     /* With --reproducible, whole chunks: their shapes depend on the batch only, never on the rank count. */
     int lo, hi;
-    my_rows_(t, rows, &lo, &hi);
+    if (t->opt.reproducible)
+        repro_begin_step(&t->repro, rows, &lo, &hi); /* my_rows_, and this step's tree pieces */
+    else
+        my_rows_(t, rows, &lo, &hi);
     compute_rows_(t, step, batch_idx, lo, hi, stop_vote);
     double t0 = MPI_Wtime();
-    reducer_finish(&t->reducer);
+    if (t->opt.reproducible)
+        repro_reduce(&t->repro);
+    else
+        reducer_finish(&t->reducer);
     double t1 = MPI_Wtime();
     t->timers.sec[PH_ALLREDUCE] += (t1 - t0) + t->reducer.t_post;
 
@@ -575,9 +586,8 @@ int trainer_run(nn_trainer *t)
                 if (t->rank == 0)
                     fprintf(stderr,
                             "nnmpi: error: training diverged at epoch %d step %d (global step %ld): the loss or the "
-                            "weights became NaN or Inf%s; try a smaller --lr. The last checkpoint was left as it was.\n",
-                            epoch + 1, step, t->global_step - 1,
-                            o->reproducible ? ", or a gradient left the --reproducible fixed-point range" : "");
+                            "weights became NaN or Inf; try a smaller --lr. The last checkpoint was left as it was.\n",
+                            epoch + 1, step, t->global_step - 1);
                 final_status = "diverged";
                 status = NN_EXIT_DIVERGED;
                 break;
