@@ -63,7 +63,8 @@ static void find_pieces_(nn_repro *p, int lo, int hi)
     int end = hi < p->chunks ? hi : p->chunks;
     if (lo >= end || end <= p->c_lo || lo >= p->c_hi) return; /* absent, or none of ours */
     if (lo >= p->c_lo && end <= p->c_hi) {
-        if (p->n_pieces == NN_REPRO_MAX_PIECES) nn_die(1, "%s:%d: more than %d tree pieces", __FILE__, __LINE__, NN_REPRO_MAX_PIECES);
+        if (p->n_pieces == NN_REPRO_MAX_PIECES)
+            nn_die(1, "%s:%d: more than %d tree pieces", __FILE__, __LINE__, NN_REPRO_MAX_PIECES);
         p->piece[p->n_pieces++] = (nn_piece){lo, hi};
         return;
     }
@@ -86,7 +87,8 @@ void repro_begin_step(nn_repro *p, int batch_rows, int *lo, int *hi)
     p->rows = *hi - *lo;
     p->n_pieces = 0;
     find_pieces_(p, 0, p->span);
-    if (p->n_pieces > p->n_extra + 1) nn_die(1, "%s:%d: %d tree pieces, buffers for %d", __FILE__, __LINE__, p->n_pieces, p->n_extra + 1);
+    if (p->n_pieces > p->n_extra + 1)
+        nn_die(1, "%s:%d: %d tree pieces, buffers for %d", __FILE__, __LINE__, p->n_pieces, p->n_extra + 1);
 }
 
 /* Most pieces and tree levels this rank can meet in a batch of batch_rows. */
@@ -177,6 +179,12 @@ void repro_forward(nn_repro *p, float stop_vote)
 NN_VECTOR_CLONES static void add_(float *restrict dst, const float *restrict src, size_t n)
 {
     for (size_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+/* dst[i] = left[i] + right[i]; dst may be right (in place, element by element). */
+NN_VECTOR_CLONES static void sum_into_(float *dst, const float *left, const float *right, size_t n)
+{
+    for (size_t i = 0; i < n; i++) dst[i] = left[i] + right[i];
 }
 
 typedef enum { PART_WEIGHTS, PART_BIASES } grad_part;
@@ -281,16 +289,22 @@ static int combine_(nn_repro *p, int lo, int hi)
         return 0;
     }
     if (lo == 0 && hi == p->span && p->nranks == 2) {
-        float *mine = buf_at_(p, p->rank == left ? lo : mid);
-        MPI_CHECK(MPI_Sendrecv(mine, (int)n, MPI_FLOAT, 1 - p->rank, 0, p->recv, (int)n, MPI_FLOAT, 1 - p->rank, 0,
-                               p->comm, MPI_STATUS_IGNORE));
-        float *root = p->net->reduced;
-        if (p->rank == left) {
-            add_(root, p->recv, n); /* root == mine: left += right */
-        } else {
-            add_(p->recv, mine, n); /* left + right, the same addition */
-            memcpy(root, p->recv, sizeof(float) * n);
-        }
+        /* Two ranks, the root: as a ring allreduce does, each rank adds one
+         * half (left + right) and the halves are swapped, so each rank moves
+         * and adds half the buffer. The left rank's value is in net->reduced. */
+        size_t half = n / 2;
+        int other = 1 - p->rank;
+        float *root = p->net->reduced, *mine = buf_at_(p, p->rank == left ? lo : mid);
+        size_t my_lo = p->rank == left ? 0 : half, my_n = p->rank == left ? half : n - half;
+        size_t its_lo = p->rank == left ? half : 0, its_n = n - my_n;
+        MPI_CHECK(MPI_Sendrecv(mine + its_lo, (int)its_n, MPI_FLOAT, other, 0, p->recv + my_lo, (int)my_n, MPI_FLOAT,
+                               other, 0, p->comm, MPI_STATUS_IGNORE));
+        if (p->rank == left)
+            sum_into_(root + my_lo, mine + my_lo, p->recv + my_lo, my_n);
+        else
+            sum_into_(root + my_lo, p->recv + my_lo, mine + my_lo, my_n);
+        MPI_CHECK(MPI_Sendrecv(root + my_lo, (int)my_n, MPI_FLOAT, other, 1, root + its_lo, (int)its_n, MPI_FLOAT,
+                               other, 1, p->comm, MPI_STATUS_IGNORE));
         return 1;
     }
     if (p->rank == right) MPI_CHECK(MPI_Send(buf_at_(p, mid), (int)n, MPI_FLOAT, left, 0, p->comm));
