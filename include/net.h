@@ -22,7 +22,7 @@ typedef enum { INIT_NORMAL, INIT_XAVIER, INIT_HE } nn_init;
 
 /* Control slots at the head of the reduced buffer (see reduce.h): values every
  * rank contributes to each step's allreduce, summed with the gradients. */
-enum { NN_CTRL_LOSS, NN_CTRL_STOP, NN_CTRL_BAD, NN_CTRL };
+enum { NN_CTRL_LOSS, NN_CTRL_STOP, NN_CTRL };
 
 typedef struct {
     int n_sizes, n_layers;       /* n_layers = n_sizes - 1 weight layers */

@@ -2,7 +2,7 @@
  * reduce.h: sums each step's gradient across ranks.
  *
  * The reduced buffer is net->reduced: NN_CTRL control slots (loss sum, stop
- * votes, bad-value votes) followed by the gradient of all layers, one
+ * votes) followed by the gradient of all layers, one
  * contiguous block. Two ways to sum it, chosen by --overlap (with
  * --reproducible, repro.h sums it instead, along a fixed tree):
  *   blocking   one in-place MPI_Allreduce over the whole buffer after backward;

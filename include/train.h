@@ -6,7 +6,7 @@
  * One step (see docs/design.md):
  *   gather my rows -> forward -> output delta -> backward, starting each
  *   layer's reduction as it finishes -> finish the reduction (control slots
- *   tell every rank the loss, stop votes and bad values) -> SGD update.
+ *   tell every rank the loss and the stop votes) -> SGD update.
  */
 #ifndef NN_TRAIN_H
 #define NN_TRAIN_H

@@ -247,7 +247,6 @@ void repro_backward(nn_repro *p)
         float *ctrl = p->piece_buf[k];
         ctrl[NN_CTRL_LOSS] = loss_sum_(p, p->piece[k].lo, p->piece[k].hi);
         ctrl[NN_CTRL_STOP] = k == 0 ? p->stop_vote : 0.0f;
-        ctrl[NN_CTRL_BAD] = 0.0f;
     }
     for (int l = net->n_layers - 1; l >= 0; l--) {
         layer_sums_(p, l);

@@ -333,7 +333,6 @@ static void compute_rows_(nn_trainer *t, int step, const int *batch_idx, int lo,
         net_forward(net, 0, rows);
         net->reduced[NN_CTRL_LOSS] = rows > 0 ? (float)net_output_delta(net, 0, rows) : 0.0f;
         net->reduced[NN_CTRL_STOP] = stop_vote;
-        net->reduced[NN_CTRL_BAD] = 0.0f;
     }
     double t2 = MPI_Wtime();
     double posted = t->reducer.t_post;
@@ -383,7 +382,7 @@ step_outcome trainer_step(nn_trainer *t, int step)
     t->epoch_samples += rows;
     float loss = net->reduced[NN_CTRL_LOSS];
     t->epoch_loss += loss;
-    if (net->reduced[NN_CTRL_BAD] > 0.0f || !isfinite(loss)) return STEP_DIVERGED;
+    if (!isfinite(loss)) return STEP_DIVERGED;
 
     /* Every rank applies the same sums to the same weights (the replica check
      * verifies it), so every rank reaches the same verdict here. */
