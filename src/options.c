@@ -61,6 +61,7 @@ static void print_help_(FILE *out)
             "  --chunk C             rows per chunk with --reproducible          [ceil(B/8)]\n"
             "  --overlap on|off|auto overlap the gradient allreduce with backward;\n"
             "                        auto: on when the ranks span several nodes    [auto]\n"
+            "                        (no effect with --reproducible)\n"
             "Performance:\n"
             "  --threads T           OpenBLAS threads per rank                   [1]\n"
             "Output and state:\n"
