@@ -175,13 +175,14 @@ void repro_forward(nn_repro *p, float stop_vote)
     }
 }
 
-/* dst[i] += src[i]: one float addition per element, the tree's only arithmetic. */
+/* dst[i] += src[i]: one float addition per element (the tree's arithmetic is
+ * this and sum_into_, nothing else). */
 NN_VECTOR_CLONES static void add_(float *restrict dst, const float *restrict src, size_t n)
 {
     for (size_t i = 0; i < n; i++) dst[i] += src[i];
 }
 
-/* dst[i] = left[i] + right[i]; dst may be right (in place, element by element). */
+/* dst[i] = left[i] + right[i]; dst may be left or right (in place, element by element). */
 NN_VECTOR_CLONES static void sum_into_(float *dst, const float *left, const float *right, size_t n)
 {
     for (size_t i = 0; i < n; i++) dst[i] = left[i] + right[i];
