@@ -70,8 +70,9 @@ void nn_file_fail_(nn_err *err, const char *file, int line, const char *fmt, ...
 
 /* Hot elementwise loops are compiled for AVX-512 (x86-64-v4: F, DQ, BW, VL),
  * AVX2 and baseline x86-64, and the best is picked at load time, so one
- * portable binary still runs wide vectors. -ffp-contract=off (CMakeLists.txt) keeps every clone's
- * results bitwise the same: no clone may fuse a multiply and an add. */
+ * portable binary still runs wide vectors. -ffp-contract=off (CMakeLists.txt)
+ * keeps every clone's results bitwise the same: no clone may fuse a multiply
+ * and an add. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(NN_NO_CLONES)
 #define NN_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
 #else

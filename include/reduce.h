@@ -2,14 +2,14 @@
  * reduce.h: sums each step's gradient across ranks.
  *
  * The reduced buffer is net->reduced: NN_CTRL control slots (loss sum, stop
- * votes) followed by the gradient of all layers, one
- * contiguous block. Two ways to sum it, chosen by --overlap (with
+ * votes) followed by the gradient of all layers, one contiguous block. Two
+ * ways to sum it, chosen by --overlap (with
  * --reproducible, repro.h sums it instead, along a fixed tree):
  *   blocking   one in-place MPI_Allreduce over the whole buffer after backward;
  *   overlap    one in-place non-blocking allreduce per layer, started as soon as
  *              backward has finished that layer, completed before the update;
  *              the control slots ride with layer 0, which finishes last;
- *              a layer under NN_FUSE_ELEMENTS is fused with the next to finish;
+ *              a layer under NN_FUSE_ELEMENTS is fused with the next to finish.
  */
 #ifndef NN_REDUCE_H
 #define NN_REDUCE_H

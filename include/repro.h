@@ -67,9 +67,7 @@ typedef struct {
     float *recv;               /* (NN_CTRL + n_params) a node's value from another rank */
     float *chunk_loss;         /* (max chunks) this rank's chunks' losses */
     float stop_vote;
-    /* scratch: one block per tree level below a piece's root */
-    float *scratch;
-    int levels;
+    float *scratch;            /* (levels, block_len): one block per tree level below a piece's root */
     size_t block_len;
 } nn_repro;
 

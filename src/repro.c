@@ -11,7 +11,6 @@
 
 typedef enum { PRODUCT_FORWARD, PRODUCT_DELTA } product_kind;
 
-
 /* Layer l's forward product (act[l+1] from act[l]) or delta product
  * (delta[l-1] from delta[l]) over rows [0, rows): one call, or one per chunk. */
 static void product_(nn_repro *p, product_kind kind, int l, int rows, int batched)
@@ -73,16 +72,11 @@ static void find_pieces_(nn_repro *p, int lo, int hi)
     find_pieces_(p, mid, hi);
 }
 
-static void chunks_of_(const nn_repro *p, int batch_rows, int rank, int *c_lo, int *c_hi)
-{
-    slice_part(slice_chunk_count(batch_rows, p->chunk), rank, p->nranks, c_lo, c_hi);
-}
-
 void repro_begin_step(nn_repro *p, int batch_rows, int *lo, int *hi)
 {
     p->chunks = slice_chunk_count(batch_rows, p->chunk);
     for (p->span = 1; p->span < p->chunks;) p->span *= 2;
-    chunks_of_(p, batch_rows, p->rank, &p->c_lo, &p->c_hi);
+    slice_part(p->chunks, p->rank, p->nranks, &p->c_lo, &p->c_hi);
     slice_chunk_rows(batch_rows, p->chunk, p->rank, p->nranks, lo, hi);
     p->rows = *hi - *lo;
     p->n_pieces = 0;
@@ -127,7 +121,6 @@ void repro_create(nn_repro *p, nn_net *net, MPI_Comm comm, int chunk, const int 
     for (int k = 1; k < pieces; k++) p->piece_buf[k] = NN_MALLOC(sizeof(float) * n);
     p->recv = p->nranks > 1 ? NN_MALLOC(sizeof(float) * n) : NULL;
     p->chunk_loss = NN_MALLOC(sizeof(float) * (size_t)max_chunks);
-    p->levels = levels;
     p->scratch = NN_MALLOC(sizeof(float) * p->block_len * (size_t)(levels > 0 ? levels : 1));
     /* Batched products: one call over the rank's rows against chunk-sized calls. */
     for (int l = 0; l < net->n_layers; l++) {
@@ -322,8 +315,8 @@ void repro_reduce(nn_repro *p)
     int everywhere = combine_(p, 0, p->span);
     /* The root is at the owner of chunk 0, in its first piece: net->reduced. */
     if (!everywhere) MPI_CHECK(MPI_Bcast(p->net->reduced, (int)n, MPI_FLOAT, owner_(p, 0), p->comm));
-    /* A rank without chunks this step (more ranks than chunks) voted outside
-     * the tree: its stop vote joins here, in the one step it might matter. */
+    /* A rank without chunks this step (more ranks than chunks) holds no piece,
+     * so its stop vote is not in the tree: it joins here, in such steps only. */
     if (p->chunks < p->nranks) {
         float vote = p->stop_vote;
         MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &vote, 1, MPI_FLOAT, MPI_MAX, p->comm));

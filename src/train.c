@@ -219,6 +219,9 @@ int trainer_setup(nn_trainer *t, const nn_options *opt, MPI_Comm comm)
      * across nodes the network moves the data while backward computes. */
     t->info.nodes = gather_node_names_(t);
     if (t->opt.overlap == NN_OVERLAP_AUTO) t->opt.overlap = t->info.nodes > 1;
+    /* --reproducible adds its chunk tree after backward, not through the
+     * reducer: no overlap to set up, measure or report. */
+    if (t->opt.reproducible) t->opt.overlap = 0;
 
     /* Buffers, sized once for the most rows any pass computes: this rank's
      * part of a full batch (it is never smaller than the epoch's last one). */
