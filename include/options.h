@@ -44,6 +44,7 @@ typedef struct {
     int eval_only;
     int reproducible, chunk; /* chunk: rows per chunk, 0 until resolved */
     int overlap;             /* 1 on, 0 off, NN_OVERLAP_AUTO until the trainer resolves it */
+    int allreduce_ring;      /* --allreduce: 1 ring (ring.h), 0 MPI's collectives */
     int quiet;
     /* Testing hooks (see docs/reliability.md): -1 when unused. */
     long debug_signal_at;   /* the last rank raises SIGUSR1 before this global step */

@@ -46,6 +46,7 @@ static void bad_values_are_refused_naming_the_option(void **state)
     refused("--threads", "0", "--threads");
     refused("--shuffle", "maybe", "--shuffle");
     refused("--overlap", "yes", "--overlap");
+    refused("--allreduce", "tree", "--allreduce");
     refused("--checkpoint-every", "0", "--checkpoint-every");
     refused("--frobnicate", NULL, "unknown option '--frobnicate'");
     refused("--batch", NULL, "--batch: needs a value");
@@ -78,6 +79,11 @@ static void defaults_are_the_classic_network(void **state)
         assert_int_equal(parse2("--overlap", overlap_words[i], &opt, &err), OPTIONS_RUN);
         assert_int_equal(opt.overlap, overlap_values[i]);
     }
+    assert_int_equal(opt.allreduce_ring, 0);
+    assert_int_equal(parse2("--allreduce", "ring", &opt, &err), OPTIONS_RUN);
+    assert_int_equal(opt.allreduce_ring, 1);
+    assert_int_equal(parse2("--allreduce", "mpi", &opt, &err), OPTIONS_RUN);
+    assert_int_equal(opt.allreduce_ring, 0);
     assert_int_equal(parse2("--layers", "784,100,50,10", &opt, &err), OPTIONS_RUN);
     assert_int_equal(opt.n_sizes, 4);
     assert_int_equal(opt.sizes[2], 50);

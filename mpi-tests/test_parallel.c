@@ -9,7 +9,8 @@
  *     and for every tree shape (chunk sizes 1 to 10),
  *     the float path's gradient to rounding, and the same bits with its
  *     batched products forced back to chunk-sized calls;
- *   - the overlapped allreduce gives bitwise the blocking path's weights.
+ *   - the overlapped allreduce gives bitwise the blocking path's weights;
+ *   - all of the first and the last with --allreduce ring as well.
  * The training set (97 images, batch 10) is chosen so that neither the rank
  * count divides the batch nor the batch the training size.
  */
@@ -72,11 +73,11 @@ static void first_step_sums_agree(nn_trainer *t, nn_trainer *ref, const char *re
     assert_true(fabs(t->net.reduced[NN_CTRL_LOSS] - loss) <= 1e-5 * fabs(loss));
 }
 
-static void gradient_and_weights_match_one_process(void **state)
+static void weights_match_one_process_(int ring)
 {
-    (void)state;
     nn_options opt;
     base_options(&opt);
+    opt.allreduce_ring = ring;
     nn_trainer world, self;
     setup_or_fail(&world, &opt, MPI_COMM_WORLD);
     setup_or_fail(&self, &opt, MPI_COMM_SELF);
@@ -104,6 +105,20 @@ static void gradient_and_weights_match_one_process(void **state)
     free(copy);
     trainer_free(&world);
     trainer_free(&self);
+}
+
+static void gradient_and_weights_match_one_process(void **state)
+{
+    (void)state;
+    weights_match_one_process_(0);
+}
+
+/* The same with nnmpi's ring instead of MPI_Allreduce (an independent sum:
+ * the one-process reference reduces nothing). */
+static void ring_gradient_and_weights_match_one_process(void **state)
+{
+    (void)state;
+    weights_match_one_process_(1);
 }
 
 static void every_index_used_once_per_epoch(void **state)
@@ -232,17 +247,17 @@ static void reproducible_batched_products_are_bitwise_per_chunk(void **state)
     trainer_free(&per_chunk);
 }
 
-/* Overlapped and blocking reductions sum the same numbers; with two ranks a+b
- * is the only possible order (with 3+ ranks the float order is MPI's choice;
- * --reproducible does not use either). */
-static void overlap_is_bitwise_blocking(void **state)
+/* Overlapped and blocking reductions sum the same numbers, in the same order:
+ * with MPI's collectives only at two ranks, where a + b is the only possible
+ * order (with 3+ the order is MPI's choice); with the ring at any rank count,
+ * since its segments slice the whole buffer whichever layer is reduced. */
+static void overlap_is_bitwise_blocking_(int ring)
 {
-    (void)state;
-    if (nranks > 2) skip();
     nn_options opt;
     base_options(&opt);
     /* layer 2 (2570 gradients) is fused with layer 1 (16640), layer 0 is its own group */
     opt.layers_given = 1, opt.n_sizes = 4, opt.sizes[1] = 64, opt.sizes[2] = 256, opt.sizes[3] = 10;
+    opt.allreduce_ring = ring;
     nn_trainer on, off;
     opt.overlap = 1;
     setup_or_fail(&on, &opt, MPI_COMM_WORLD);
@@ -255,6 +270,19 @@ static void overlap_is_bitwise_blocking(void **state)
     trainer_free(&off);
 }
 
+static void overlap_is_bitwise_blocking(void **state)
+{
+    (void)state;
+    if (nranks > 2) skip();
+    overlap_is_bitwise_blocking_(0);
+}
+
+static void ring_overlap_is_bitwise_blocking(void **state)
+{
+    (void)state;
+    overlap_is_bitwise_blocking_(1);
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -264,12 +292,14 @@ int main(int argc, char **argv)
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(gradient_and_weights_match_one_process),
+        cmocka_unit_test(ring_gradient_and_weights_match_one_process),
         cmocka_unit_test(every_index_used_once_per_epoch),
         cmocka_unit_test(reproducible_is_bitwise_one_process),
         cmocka_unit_test(reproducible_every_tree_is_bitwise),
         cmocka_unit_test(reproducible_gradient_matches_float_path),
         cmocka_unit_test(reproducible_batched_products_are_bitwise_per_chunk),
         cmocka_unit_test(overlap_is_bitwise_blocking),
+        cmocka_unit_test(ring_overlap_is_bitwise_blocking),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     /* A failure on any rank fails the test on every rank (and so the mpiexec). */

@@ -62,11 +62,12 @@ void metrics_header(FILE *f, const nn_options *opt, const nn_run_info *info, int
     fprintf(f,
             "],\"activation\":\"%s\",\"loss\":\"%s\",\"init\":\"%s\",\"batch\":%d,\"lr\":%.17g,\"momentum\":%.17g,"
             "\"epochs\":%d,\"train_size\":%d,\"test_size\":%d,\"shuffle\":%s,\"seed\":%llu,\"reproducible\":%s,"
-            "\"chunk\":%d,\"overlap\":%s,\"allreduce_ref_s\":%.9g,\"resumed_epoch\":%d,\"resumed_step\":%d}\n",
+            "\"chunk\":%d,\"overlap\":%s,\"allreduce\":\"%s\",\"allreduce_ref_s\":%.9g,\"resumed_epoch\":%d,\"resumed_step\":%d}\n",
             options_activation_name(opt->activation), options_loss_name(opt->loss), options_init_name(opt->init),
             opt->batch, opt->lr, opt->momentum, opt->epochs, opt->train_size, opt->test_size,
             opt->shuffle ? "true" : "false", (unsigned long long)opt->seed, opt->reproducible ? "true" : "false",
-            opt->reproducible ? options_chunk(opt) : 0, opt->overlap ? "true" : "false", info->allreduce_ref_s,
+            opt->reproducible ? options_chunk(opt) : 0, opt->overlap ? "true" : "false",
+            opt->reproducible ? "tree" : opt->allreduce_ring ? "ring" : "mpi", info->allreduce_ref_s,
             resumed_epoch, resumed_step);
     fflush(f);
 }

@@ -62,6 +62,9 @@ static void print_help_(FILE *out)
             "  --overlap on|off|auto overlap the gradient allreduce with backward;\n"
             "                        auto: on when the ranks span several nodes    [auto]\n"
             "                        (no effect with --reproducible)\n"
+            "  --allreduce mpi|ring  mpi: MPI's collectives; ring: nnmpi's ring of\n"
+            "                        point-to-point messages, which allocates nothing\n"
+            "                        per step (no effect with --reproducible)     [mpi]\n"
             "Performance:\n"
             "  --threads T           OpenBLAS threads per rank                   [1]\n"
             "Output and state:\n"
@@ -195,7 +198,7 @@ static int parse_layers_(const char *s, nn_options *opt, nn_err *err)
 enum {
     OPT_DATA = 256, OPT_LAYERS, OPT_ACTIVATION, OPT_LOSS, OPT_INIT, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_MOMENTUM,
     OPT_TRAIN_SIZE, OPT_TEST_SIZE, OPT_SHUFFLE, OPT_SEED, OPT_THREADS, OPT_METRICS, OPT_CHECKPOINT,
-    OPT_CHECKPOINT_EVERY, OPT_RESUME, OPT_EVAL_ONLY, OPT_REPRODUCIBLE, OPT_CHUNK, OPT_OVERLAP, OPT_QUIET, OPT_HELP,
+    OPT_CHECKPOINT_EVERY, OPT_RESUME, OPT_EVAL_ONLY, OPT_REPRODUCIBLE, OPT_CHUNK, OPT_OVERLAP, OPT_ALLREDUCE, OPT_QUIET, OPT_HELP,
     OPT_VERSION, OPT_DEBUG_SIGNAL, OPT_DEBUG_NAN, OPT_DEBUG_PERTURB
 };
 
@@ -224,6 +227,7 @@ options_result options_parse(int argc, char **argv, nn_options *opt, FILE *out, 
         {"reproducible", no_argument, 0, OPT_REPRODUCIBLE},
         {"chunk", required_argument, 0, OPT_CHUNK},
         {"overlap", required_argument, 0, OPT_OVERLAP},
+        {"allreduce", required_argument, 0, OPT_ALLREDUCE},
         {"quiet", no_argument, 0, OPT_QUIET},
         {"help", no_argument, 0, OPT_HELP},
         {"version", no_argument, 0, OPT_VERSION},
@@ -294,6 +298,12 @@ options_result options_parse(int argc, char **argv, nn_options *opt, FILE *out, 
                 nn_err_set(err, "--overlap: expected on, off or auto, got '%s'", arg), rc = -1;
             else
                 rc = parse_on_off_("--overlap", arg, &opt->overlap, err);
+            break;
+        case OPT_ALLREDUCE:
+            if (strcmp(arg, "mpi") == 0 || strcmp(arg, "ring") == 0)
+                opt->allreduce_ring = strcmp(arg, "ring") == 0;
+            else
+                nn_err_set(err, "--allreduce: expected mpi or ring, got '%s'", arg), rc = -1;
             break;
         case OPT_QUIET: opt->quiet = 1; break;
         case OPT_HELP:

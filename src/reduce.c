@@ -1,4 +1,4 @@
-/* reduce.c: blocking and overlapped gradient allreduce. */
+/* reduce.c: blocking and overlapped gradient allreduce, by MPI's collectives or nnmpi's ring. */
 #include "reduce.h"
 
 #include <stdlib.h>
@@ -32,12 +32,13 @@ static void start_(nn_reducer *r, size_t lo, size_t hi, MPI_Request *req)
 #endif
 }
 
-void reducer_create(nn_reducer *r, nn_net *net, MPI_Comm comm, int overlap)
+void reducer_create(nn_reducer *r, nn_net *net, MPI_Comm comm, int overlap, int ring)
 {
     memset(r, 0, sizeof *r);
     r->comm = comm;
     MPI_CHECK(MPI_Comm_size(comm, &r->nranks));
     r->overlap = overlap;
+    r->ring = ring;
     r->net = net;
     r->n = NN_CTRL + net->n_params;
     for (int l = 0; l < net->n_layers; l++) {
@@ -61,12 +62,30 @@ void reducer_create(nn_reducer *r, nn_net *net, MPI_Comm comm, int overlap)
             r->n_groups++;
         }
     }
+    if (r->ring && r->nranks > 1) {
+        /* Scratch for the larger of: the whole buffer's operation, or all
+         * groups' in flight at once (each takes its own part). */
+        ring_create(&r->ring_comm, comm, r->n);
+        size_t whole = ring_scratch_len(&r->ring_comm, 0, r->n), groups = 0;
+        for (int l = 0; l < net->n_layers; l++)
+            if (r->group_hi[l] > 0) groups += ring_scratch_len(&r->ring_comm, r->seg_lo[l], r->group_hi[l]);
+        r->ring_scratch = NN_MALLOC(sizeof(float) * (whole > groups ? whole : groups));
+        ring_op_init(&r->whole, net->reduced, 0, r->n, r->ring_scratch, 0);
+        float *scratch = r->ring_scratch;
+        for (int l = 0; l < net->n_layers; l++) {
+            if (r->group_hi[l] == 0) continue;
+            ring_op_init(&r->ops[l], net->reduced, r->seg_lo[l], r->group_hi[l], scratch, 1 + l);
+            scratch += ring_scratch_len(&r->ring_comm, r->seg_lo[l], r->group_hi[l]);
+        }
+    }
 }
 
 void reducer_free(nn_reducer *r)
 {
     for (int l = 0; r->net && l < r->net->n_layers; l++)
         if (r->req[l] != MPI_REQUEST_NULL) MPI_Request_free(&r->req[l]);
+    free(r->ring_scratch);
+    ring_free(&r->ring_comm);
     memset(r, 0, sizeof *r);
 }
 
@@ -80,24 +99,44 @@ void reducer_layer_ready(nn_reducer *r, int layer)
     if (!r->overlap || r->nranks == 1) return;
     if (r->group_hi[layer] == 0) return; /* fused into the next layer's group */
     double t0 = MPI_Wtime();
-    start_(r, r->seg_lo[layer], r->group_hi[layer], &r->req[layer]);
-    /* Open MPI progresses non-blocking collectives only inside MPI calls: poke
-     * the ones in flight so they advance while backward goes on. */
-    int flag = 0;
-    MPI_CHECK(MPI_Testall(r->net->n_layers, r->req, &flag, MPI_STATUSES_IGNORE));
+    if (r->ring) {
+        ring_op_start(&r->ring_comm, &r->ops[layer]);
+        /* Each step waits for the last: advance every ring in flight now. */
+        for (int l = layer; l < r->net->n_layers; l++)
+            if (r->group_hi[l] > 0) ring_op_test(&r->ring_comm, &r->ops[l]);
+    } else {
+        start_(r, r->seg_lo[layer], r->group_hi[layer], &r->req[layer]);
+        /* Open MPI progresses non-blocking collectives only inside MPI calls: poke
+         * the ones in flight so they advance while backward goes on. */
+        int flag = 0;
+        MPI_CHECK(MPI_Testall(r->net->n_layers, r->req, &flag, MPI_STATUSES_IGNORE));
+    }
     r->t_post += MPI_Wtime() - t0;
+}
+
+void reducer_allreduce_whole(nn_reducer *r)
+{
+    if (r->nranks == 1) return;
+    if (r->ring) {
+        ring_op_start(&r->ring_comm, &r->whole);
+        ring_op_wait(&r->ring_comm, &r->whole);
+    } else {
+        /* The blocking collective itself, not a persistent request: Open
+         * MPI 4.1 runs those through libnbc, slower than its tuned
+         * blocking algorithms (docs/benchmarks.md). */
+        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, r->net->reduced, (int)r->n, MPI_FLOAT, MPI_SUM, r->comm));
+    }
 }
 
 void reducer_finish(nn_reducer *r)
 {
-    if (r->nranks > 1) {
-        if (r->overlap) {
-            MPI_CHECK(MPI_Waitall(r->net->n_layers, r->req, MPI_STATUSES_IGNORE));
-        } else {
-            /* The blocking collective itself, not a persistent request: Open
-             * MPI 4.1 runs those through libnbc, slower than its tuned
-             * blocking algorithms (docs/benchmarks.md). */
-            MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, r->net->reduced, (int)r->n, MPI_FLOAT, MPI_SUM, r->comm));
-        }
+    if (r->nranks == 1) return;
+    if (!r->overlap) {
+        reducer_allreduce_whole(r);
+    } else if (r->ring) {
+        for (int l = 0; l < r->net->n_layers; l++)
+            if (r->group_hi[l] > 0) ring_op_wait(&r->ring_comm, &r->ops[l]);
+    } else {
+        MPI_CHECK(MPI_Waitall(r->net->n_layers, r->req, MPI_STATUSES_IGNORE));
     }
 }

@@ -154,7 +154,7 @@ static double measure_allreduce_(nn_trainer *t)
     for (int i = 0; i < 3 + 9; i++) {
         MPI_CHECK(MPI_Barrier(t->comm));
         double t0 = MPI_Wtime();
-        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, t->net.reduced, (int)n, MPI_FLOAT, MPI_SUM, t->comm));
+        reducer_allreduce_whole(&t->reducer);
         double dt = MPI_Wtime() - t0, dt_max = 0.0;
         MPI_CHECK(MPI_Allreduce(&dt, &dt_max, 1, MPI_DOUBLE, MPI_MAX, t->comm));
         if (i >= 3) times[i - 3] = dt_max;
@@ -221,7 +221,7 @@ int trainer_setup(nn_trainer *t, const nn_options *opt, MPI_Comm comm)
     if (t->opt.overlap == NN_OVERLAP_AUTO) t->opt.overlap = t->info.nodes > 1;
     /* --reproducible adds its chunk tree after backward, not through the
      * reducer: no overlap to set up, measure or report. */
-    if (t->opt.reproducible) t->opt.overlap = 0;
+    if (t->opt.reproducible) t->opt.overlap = 0, t->opt.allreduce_ring = 0;
 
     /* Buffers, sized once for the most rows any pass computes: this rank's
      * part of a full batch (it is never smaller than the epoch's last one). */
@@ -235,7 +235,7 @@ int trainer_setup(nn_trainer *t, const nn_options *opt, MPI_Comm comm)
     }
     int rows = step_rows[0] > EVAL_ROWS ? step_rows[0] : EVAL_ROWS;
     net_create(&t->net, t->opt.sizes, t->opt.n_sizes, t->opt.activation, t->opt.loss, rows, t->opt.momentum > 0.0);
-    reducer_create(&t->reducer, &t->net, comm, t->opt.overlap);
+    reducer_create(&t->reducer, &t->net, comm, t->opt.overlap, t->opt.allreduce_ring);
     t->perm = NN_MALLOC(sizeof(int) * (size_t)(t->train.count > 0 ? t->train.count : 1));
     timer_spread_create(&t->spread, comm);
 
@@ -506,6 +506,8 @@ static void print_startup_(const nn_trainer *t)
            o->lr, o->momentum, o->train_size, o->test_size, (unsigned long long)o->seed,
            o->reproducible ? ", reproducible" : "");
     if (o->reproducible) printf(" (chunk %d)", t->chunk);
+    if (t->nranks > 1 && !o->reproducible)
+        printf(", allreduce %s%s", o->allreduce_ring ? "ring" : "mpi", o->overlap ? " overlapped" : "");
     if (o->resume_path) printf(", resumed from %s at epoch %d step %d", o->resume_path, t->start_epoch, t->start_step);
     printf("\n");
     fflush(stdout);

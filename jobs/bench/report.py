@@ -24,6 +24,7 @@ CONTENDERS = [  # (name in runs.csv, label, cores used)
     ("nnmpi-n1-repro", "nnmpi -n 1 repro", 1),
     ("nnmpi-n2-repro", "nnmpi -n 2 repro", 2),
     ("nnmpi-n2-ovl", "nnmpi -n 2 overlap", 2),
+    ("nnmpi-n2-ring", "nnmpi -n 2 ring", 2),
     ("numpy", "numpy", 1),
     ("torch-t1", "torch 1 thread", 1),
     ("torch-t2", "torch 2 threads", 2),
@@ -250,7 +251,7 @@ def table_ceilings(run, lines):
                  f' {"% 2048^3 peak":>13} {"% step ceiling":>14} {"compute s":>9} {"allreduce s":>11}'
                  f' {"hidden":>6}')
     for w in run.workloads:
-        for name, ranks in (("nnmpi-n1", 1), ("nnmpi-n2", 2), ("nnmpi-n2-ovl", 2)):
+        for name, ranks in (("nnmpi-n1", 1), ("nnmpi-n2", 2), ("nnmpi-n2-ovl", 2), ("nnmpi-n2-ring", 2)):
             t = run.median(w["name"], name)
             if t is None:
                 continue
@@ -322,6 +323,12 @@ def targets(run):
         text = f"{w}, -n {ranks}: --reproducible " + (f"<= {limit}x the default" if limit else "cost (no target)")
         add(w, text, ratio(repro, base), None if limit is None else (lambda v, lim=limit: v <= lim),
             lambda v: f"--reproducible / default = {v:.2f}x")
+    # --allreduce ring (allocates nothing per step): the -n 2 targets again, for information
+    r2 = med("large", "nnmpi-n2-ring")
+    if r2 is not None:
+        add("large", "large, -n 2 --allreduce ring: speedup", ratio(l1, r2), None, lambda v: f"speedup {v:.2f}x")
+        add("large", "large, -n 2 --allreduce ring vs torch 2 threads", ratio(med("large", "torch-t2"), r2), None,
+            lambda v: f"torch 2 threads / nnmpi -n 2 ring = {v:.2f}x")
     return out
 
 

@@ -38,7 +38,8 @@ usage: jobs/bench/run.sh [options]
   --contenders LIST  comma-separated, of: nnmpi-n1,nnmpi-n2,numpy,torch-t1,torch-t2,ddp-p2
                      (the default), and nnmpi-n1-t2 (1 rank x 2 OpenBLAS threads),
                      nnmpi-n1-repro, nnmpi-n2-repro (--reproducible),
-                     nnmpi-n2-ovl (--overlap on: per-layer non-blocking reductions)
+                     nnmpi-n2-ovl (--overlap on: per-layer non-blocking reductions),
+                     nnmpi-n2-ring (--allreduce ring: nnmpi's ring, no allocation per step)
   --nnmpi PATH       nnmpi binary (default $REPO/build/nnmpi)
   --data DIR         MNIST IDX directory (default $REPO/data/mnist)
   --out DIR          output directory (default $HERE/results/<timestamp>)
@@ -113,7 +114,7 @@ for w in "${WORKLOADS[@]}"; do
     [ -n "${W_LAYERS[$w]:-}" ] || { echo "run.sh: unknown workload '$w'" >&2; exit 2; }
 done
 for c in "${CONTENDERS[@]}"; do
-    case $c in nnmpi-n1|nnmpi-n2|nnmpi-n1-t2|nnmpi-n1-repro|nnmpi-n2-repro|nnmpi-n2-ovl|numpy|torch-t1|torch-t2|ddp-p2) ;;
+    case $c in nnmpi-n1|nnmpi-n2|nnmpi-n1-t2|nnmpi-n1-repro|nnmpi-n2-repro|nnmpi-n2-ovl|nnmpi-n2-ring|numpy|torch-t1|torch-t2|ddp-p2) ;;
         *) echo "run.sh: unknown contender '$c'" >&2; exit 2 ;; esac
 done
 
@@ -207,14 +208,16 @@ run_one() {  # workload contender run-index
     result=$raw.out
     case $c in
         nnmpi-*)
-            # nnmpi-n<ranks>[-t<threads>|-repro|-ovl]: ranks x 1 thread, 1 rank x threads,
-            # --reproducible, --overlap on (the default, auto, is off within one node)
+            # nnmpi-n<ranks>[-t<threads>|-repro|-ovl|-ring]: ranks x 1 thread, 1 rank x threads,
+            # --reproducible, --overlap on (the default, auto, is off within one node),
+            # --allreduce ring
             local ranks=${c#nnmpi-n} threads=1
             local -a extra=()
             ranks=${ranks%%-*}
             [[ $c == *-t2 ]] && threads=2
             [[ $c == *-repro ]] && extra=(--reproducible)
             [[ $c == *-ovl ]] && extra=(--overlap on)
+            [[ $c == *-ring ]] && extra=(--allreduce ring)
             result=$raw.metrics.jsonl
             # shellcheck disable=SC2206  # MPIRUN_FLAGS is a list of flags
             cmd=(env OPENBLAS_NUM_THREADS="$threads" "$MPIRUN" $MPIRUN_FLAGS -n "$ranks" "$nnmpi" "${args[@]}"
