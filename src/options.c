@@ -64,7 +64,7 @@ static void print_help_(FILE *out)
             "                        (no effect with --reproducible)\n"
             "  --allreduce mpi|ring  mpi: MPI's collectives; ring: nnmpi's ring of\n"
             "                        point-to-point messages, which allocates nothing\n"
-            "                        per step (no effect with --reproducible)     [mpi]\n"
+            "                        per step (no effect with --reproducible)    [mpi]\n"
             "Performance:\n"
             "  --threads T           OpenBLAS threads per rank                   [1]\n"
             "Output and state:\n"

@@ -15,8 +15,10 @@
 #      --overlap auto chose the overlapped reduction;
 #   2. its final weights equal bitwise those of 4 ranks on one host with the
 #      same (overlapped) reduction;
-#   3. with --reproducible, 4 ranks on 2 hosts equal 1 rank bitwise, and on
-#      one host --overlap auto chose the blocking reduction.
+#   3. with --reproducible, 4 ranks on 2 hosts equal 1 rank bitwise;
+#   4. with --allreduce ring, 4 ranks on 2 hosts (--overlap auto: overlapped)
+#      equal 4 ranks on one host (auto: blocking) bitwise: the ring's order of
+#      sums is the same in both.
 # Exit status: 0 all passed, 1 a check failed, 77 skipped (not root, no
 # "ip netns", no nnmpi or data). The namespaces are removed on any exit; the
 # work directory is kept when a check failed.
@@ -129,7 +131,16 @@ one_host repro1 1 --reproducible; rc=$?
 [ "$rc" -eq 0 ] || { fail "--reproducible on 1 rank exited $rc"; show_tail "$WORK/repro1.log"; }
 check "--reproducible: 2 hosts x 2 ranks == 1 rank bitwise" \
     "$PY" "$CHECK" same "$WORK/repro2.h5" "$WORK/repro1.h5"
-check "--overlap auto chose the blocking reduction on one host (metrics header)" \
-    grep -q '"overlap":false' "$WORK/repro1.jsonl"
+
+echo "== 4. --allreduce ring: 4 ranks on 2 hosts (overlapped) against 4 on one host (blocking)"
+two_hosts ring2 --allreduce ring; rc=$?
+[ "$rc" -eq 0 ] || { fail "--allreduce ring on 2 hosts exited $rc"; show_tail "$WORK/ring2.log"; }
+one_host ring1 4 --allreduce ring; rc=$?
+[ "$rc" -eq 0 ] || { fail "--allreduce ring on 1 host exited $rc"; show_tail "$WORK/ring1.log"; }
+check "--overlap auto chose overlap across 2 hosts and blocking on one (metrics headers)" \
+    bash -c "grep -q '\"overlap\":true,\"allreduce\":\"ring\"' '$WORK/ring2.jsonl' &&
+             grep -q '\"overlap\":false,\"allreduce\":\"ring\"' '$WORK/ring1.jsonl'"
+check "--allreduce ring: 2 hosts overlapped == 1 host blocking (4 ranks), bitwise" \
+    "$PY" "$CHECK" same "$WORK/ring2.h5" "$WORK/ring1.h5"
 
 finish
