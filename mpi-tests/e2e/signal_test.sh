@@ -33,6 +33,22 @@ for np in 2 3; do
     done
 done
 
+# The stop vote through nnmpi's ring, overlapped: it rides in the control
+# slots with layer 0's group, the last of two to start (--layers below).
+ring=(--allreduce ring --overlap on --layers 784,64,256,10)
+run 3 "${common[@]}" "${ring[@]}" --checkpoint "$WORK/full-ring.h5"
+at=$((steps_per_epoch + 5))
+rm -f "$WORK/ck.h5"
+set +e
+run 3 "${common[@]}" "${ring[@]}" --checkpoint "$WORK/ck.h5" --debug-signal-at "$at" >/dev/null
+status=$?
+set -e
+expect_status 75 "$status" "np 3, --allreduce ring --overlap on: signal before global step $at stops with 75"
+[ "$(attr "$WORK/ck.h5" epoch)" = 1 ] && [ "$(attr "$WORK/ck.h5" step)" = 6 ] && pass "ring: checkpoint after global step $at" ||
+    fail "ring: checkpoint at step $(attr "$WORK/ck.h5" step) of epoch $(attr "$WORK/ck.h5" epoch), expected step 6 of epoch 1"
+run 3 "${common[@]}" "${ring[@]}" --checkpoint "$WORK/ck.h5" --resume "$WORK/ck.h5"
+same_weights "$WORK/full-ring.h5" "$WORK/ck.h5" "np 3, ring overlapped: stopped at $at and resumed equals uninterrupted"
+
 # A real signal from outside: SIGUSR1 to one rank's process while training runs.
 run 2 --train-size 20000 --test-size 500 --epochs 4 --quiet --checkpoint "$WORK/full-real.h5"
 run 2 --train-size 20000 --test-size 500 --epochs 4 --quiet --checkpoint "$WORK/real.h5" --metrics "$WORK/real.jsonl" &
