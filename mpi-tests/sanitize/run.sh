@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh: nnmpi under AddressSanitizer + UndefinedBehaviorSanitizer +
 # LeakSanitizer (the unit and MPI tests), then under valgrind (a short 2-rank
-# training run with a checkpoint, and a resume from it). Exits non-zero on any
+# training run with a checkpoint, a resume from it, and a run with the
+# overlapped --allreduce ring). Exits non-zero on any
 # report that the suppression files here do not cover; every suppression names
 # a library (Open MPI, PMIx, libevent, hwloc), never nnmpi (see lsan.supp and
 # valgrind.supp for each one and why).
@@ -116,7 +117,7 @@ vg_run() {
       /^==[0-9]+== (Invalid|Conditional|Syscall|Use of|Mismatched|Source and|Argument|Jump)|definitely lost in loss record/ {
         if (hdr != "") print (ours ? "  [nnmpi] " : "  [library] ") hdr
         hdr = $0; sub(/^==[0-9]+== /, "", hdr); ours = 0; next }
-      hdr != "" && / (at|by) 0x/ && (index($0, root "/src/") || /\((main|train|net|idx|checkpoint|reduce|check|options|metrics|timers|rng)\.c:/) { ours = 1 }
+      hdr != "" && / (at|by) 0x/ && (index($0, root "/src/") || /\((main|train|net|idx|checkpoint|reduce|ring|repro|check|options|metrics|timers|rng)\.c:/) { ours = 1 }
       END { if (hdr != "") print (ours ? "  [nnmpi] " : "  [library] ") hdr }' "$dir/$name".*.log | sort | uniq -c | head -30
     tail -5 "$dir/$name.out" | sed 's/^/    /'
   fi
@@ -137,6 +138,9 @@ run_valgrind() {
   vg_run train --data "$data" --train-size 500 --test-size 200 --epochs 1 --momentum 0.9 --checkpoint "$ck"
   [[ -f $ck ]] || { status=1; say "valgrind train: no checkpoint written"; return; }
   vg_run resume --data "$data" --train-size 500 --test-size 200 --epochs 2 --momentum 0.9 --checkpoint "$ck" --resume "$ck"
+  # nnmpi's ring, overlapped with backward in two groups (layers 2+1, then 0)
+  vg_run ring --data "$data" --train-size 500 --test-size 200 --epochs 1 --layers 784,64,256,10 \
+    --allreduce ring --overlap on
 }
 
 t0=$SECONDS
