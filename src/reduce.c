@@ -101,7 +101,8 @@ void reducer_layer_ready(nn_reducer *r, int layer)
     double t0 = MPI_Wtime();
     if (r->ring) {
         ring_op_start(&r->ring_comm, &r->ops[layer]);
-        /* Each step waits for the last: advance every ring in flight now. */
+        /* A ring moves on only when called (each step needs the last one's
+         * messages): advance every ring in flight at each layer boundary. */
         for (int l = layer; l < r->net->n_layers; l++)
             if (r->group_hi[l] > 0) ring_op_test(&r->ring_comm, &r->ops[l]);
     } else {

@@ -220,7 +220,7 @@ int trainer_setup(nn_trainer *t, const nn_options *opt, MPI_Comm comm)
     t->info.nodes = gather_node_names_(t);
     if (t->opt.overlap == NN_OVERLAP_AUTO) t->opt.overlap = t->info.nodes > 1;
     /* --reproducible adds its chunk tree after backward, not through the
-     * reducer: no overlap to set up, measure or report. */
+     * reducer: no overlap or ring to set up, measure or report. */
     if (t->opt.reproducible) t->opt.overlap = 0, t->opt.allreduce_ring = 0;
 
     /* Buffers, sized once for the most rows any pass computes: this rank's
