@@ -3,8 +3,8 @@
 # names the option or file, a non-zero exit on every rank, and no hang.
 source "$(dirname "$0")/lib.sh" "$@"
 
-# check NP WANT_STATUS MESSAGE_PART args...: runs under a time bound, checks status and stderr.
-check() {
+# cli_check NP WANT_STATUS MESSAGE_PART args...: runs under a time bound, checks status and stderr.
+cli_check() {
     local np=$1 want=$2 msg=$3 out status
     shift 3
     set +e
@@ -22,30 +22,31 @@ check() {
     fi
 }
 
-check 2 0 "Usage: mpirun -n P nnmpi" --help
-check 1 0 "nnmpi 0." --version
-check 2 2 "--batch: expected a whole number >= 1, got '0'" --batch 0
-check 2 2 "--batch" --batch -3
-check 2 2 "--lr: expected a number, got 'fast'" --lr fast
-check 2 2 "--layers: the first size must be 784" --layers 100,30,10
-check 3 2 "--activation: expected sigmoid, relu or tanh, got 'softsign'" --activation softsign
-check 2 2 "unknown option '--bogus'" --bogus
-check 2 1 "cannot open data file '$WORK/none/train-images-idx3-ubyte'" --data "$WORK/none"
-check 2 1 "--train-size: asked for 70000" --train-size 70000
-check 2 1 "--checkpoint: cannot create a file beside '$WORK/missing-dir/ck.h5'" --checkpoint "$WORK/missing-dir/ck.h5"
-check 2 1 "--metrics: cannot open '$WORK/missing-dir/m.jsonl'" --metrics "$WORK/missing-dir/m.jsonl"
-check 2 1 "cannot read checkpoint '$WORK/nope.h5'" --resume "$WORK/nope.h5"
+cli_check 2 0 "Usage: mpirun -n P nnmpi" --help
+cli_check 1 0 "nnmpi 0." --version
+cli_check 2 2 "--batch: expected a whole number >= 1, got '0'" --batch 0
+cli_check 2 2 "--batch" --batch -3
+cli_check 2 2 "--lr: expected a number, got 'fast'" --lr fast
+cli_check 2 2 "--layers: the first size must be 784" --layers 100,30,10
+cli_check 3 2 "--activation: expected sigmoid, relu or tanh, got 'softsign'" --activation softsign
+cli_check 2 2 "unknown option '--bogus'" --bogus
+cli_check 2 2 "--allreduce: expected mpi or ring, got 'tree'" --allreduce tree
+cli_check 2 1 "cannot open data file '$WORK/none/train-images-idx3-ubyte'" --data "$WORK/none"
+cli_check 2 1 "--train-size: asked for 70000" --train-size 70000
+cli_check 2 1 "--checkpoint: cannot create a file beside '$WORK/missing-dir/ck.h5'" --checkpoint "$WORK/missing-dir/ck.h5"
+cli_check 2 1 "--metrics: cannot open '$WORK/missing-dir/m.jsonl'" --metrics "$WORK/missing-dir/m.jsonl"
+cli_check 2 1 "cannot read checkpoint '$WORK/nope.h5'" --resume "$WORK/nope.h5"
 echo "not hdf5" >"$WORK/junk.h5"
-check 2 1 "not an HDF5 file" --resume "$WORK/junk.h5" --eval-only
+cli_check 2 1 "not an HDF5 file" --resume "$WORK/junk.h5" --eval-only
 
 # a damaged data file: truncated copy of the real training images
 mkdir -p "$WORK/bad"
 cp "$DATA"/t10k-* "$DATA"/train-labels-idx1-ubyte "$WORK/bad/"
 head -c 1000000 "$DATA/train-images-idx3-ubyte" >"$WORK/bad/train-images-idx3-ubyte"
-check 3 1 "train-images-idx3-ubyte: file is 1000000 bytes, expected 47040016 for 60000 images of 28x28 (truncated)" --data "$WORK/bad"
+cli_check 3 1 "train-images-idx3-ubyte: file is 1000000 bytes, expected 47040016 for 60000 images of 28x28 (truncated)" --data "$WORK/bad"
 
 # a checkpoint that does not match the command line
 run 1 --epochs 0 --train-size 500 --checkpoint "$WORK/ck.h5" --quiet
-check 2 2 "--activation relu does not match checkpoint" --resume "$WORK/ck.h5" --activation relu --train-size 500
-check 2 2 "resume with the same values" --resume "$WORK/ck.h5" --batch 20 --train-size 500
+cli_check 2 2 "--activation relu does not match checkpoint" --resume "$WORK/ck.h5" --activation relu --train-size 500
+cli_check 2 2 "resume with the same values" --resume "$WORK/ck.h5" --batch 20 --train-size 500
 finish

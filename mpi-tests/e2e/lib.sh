@@ -8,8 +8,8 @@ trap 'rm -rf "$WORK"' EXIT
 export OPENBLAS_NUM_THREADS=1
 MPIEXEC_FLAGS=(--oversubscribe)
 [ "$(id -u)" = 0 ] && MPIEXEC_FLAGS+=(--allow-run-as-root)
-FAILURES=0
-PASSES=0
+# shellcheck source=../lib/report.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/report.sh"
 
 # run NP args...: runs nnmpi on NP ranks with the test data; never fails the script itself.
 run() {
@@ -17,9 +17,6 @@ run() {
     shift
     mpiexec -n "$np" "${MPIEXEC_FLAGS[@]}" "$NNMPI" --data "$DATA" "$@"
 }
-
-pass() { echo "PASS: $*"; PASSES=$((PASSES + 1)); }
-fail() { echo "FAIL: $*"; FAILURES=$((FAILURES + 1)); }
 
 # expect_status WANT GOT what
 expect_status() {
@@ -38,7 +35,4 @@ same_weights() {
 # attr FILE NAME: prints a scalar attribute of / (h5dump), e.g. attr ck.h5 epoch
 attr() { h5dump -a "/$2" "$1" 2>/dev/null | sed -n 's/^ *(0): *//p' | tr -d '"' | head -1; }
 
-finish() {
-    echo "$PASSES passed, $FAILURES failed"
-    [ "$FAILURES" = 0 ]
-}
+finish() { report_tally; }

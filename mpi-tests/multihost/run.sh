@@ -48,7 +48,8 @@ NNMPI=$(cd "$(dirname "$NNMPI")" && pwd)/$(basename "$NNMPI")
 DATA=$(cd "$DATA" && pwd)
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/nnmpi-multihost-test.XXXXXX")
-N_PASS=0 N_FAIL=0
+# shellcheck source=../lib/report.sh
+. "$REPO/mpi-tests/lib/report.sh"
 cleanup() {
     local rc=$?
     netns_down "$BRIDGE" "${HOSTS[@]}"
@@ -59,17 +60,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-pass() { N_PASS=$((N_PASS + 1)); echo "PASS: $*"; }
-fail() { N_FAIL=$((N_FAIL + 1)); echo "FAIL: $*"; }
-check() {
-    local name=$1 out; shift
-    if out=$("$@" 2>&1); then pass "$name"; else fail "$name"; fi
-    [ -z "$out" ] || printf '%s\n' "$out" | sed 's/^/      /'
-}
-finish() {
-    echo "$N_PASS passed, $N_FAIL failed"
-    [ "$N_FAIL" -eq 0 ]; exit $?
-}
+finish() { report_tally; exit $?; }
 show_tail() { grep -v -E 'mca: base|select: init' "$1" 2>/dev/null | tail -"${2:-15}" | sed 's/^/      | /'; }
 
 echo "== nnmpi $NNMPI, data $DATA, work dir $WORK"

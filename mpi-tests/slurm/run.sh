@@ -55,7 +55,8 @@ NNMPI=$(cd "$(dirname "$NNMPI")" && pwd)/$(basename "$NNMPI")
 DATA=$(cd "$DATA" && pwd)
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/nnmpi-slurm-test.XXXXXX")
-N_PASS=0 N_FAIL=0
+# shellcheck source=../lib/report.sh
+. "$REPO/mpi-tests/lib/report.sh"
 cleanup() {
     local rc=$?
     if [ "$N_FAIL" -ne 0 ] || [ "$rc" -ne 0 ]; then
@@ -71,18 +72,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-pass() { N_PASS=$((N_PASS + 1)); echo "PASS: $*"; }
-fail() { N_FAIL=$((N_FAIL + 1)); echo "FAIL: $*"; }
-# check NAME CMD...: PASS when CMD succeeds; its output is shown indented.
-check() {
-    local name=$1 out; shift
-    if out=$("$@" 2>&1); then pass "$name"; else fail "$name"; fi
-    [ -z "$out" ] || printf '%s\n' "$out" | sed 's/^/      /'
-}
-finish() {
-    echo "$N_PASS passed, $N_FAIL failed"
-    [ "$N_FAIL" -eq 0 ]; exit $?
-}
+finish() { report_tally; exit $?; }
 elapsed() { echo "$(( $(date +%s) - T0 )) s"; }
 
 echo "== nnmpi $NNMPI, data $DATA, work dir $WORK"
