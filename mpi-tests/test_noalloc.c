@@ -9,8 +9,9 @@
  * two windows of 100 steps: nnmpi and OpenBLAS must make 0 calls in both.
  * With --allreduce ring and --reproducible, whose messages are nnmpi's own
  * point-to-point ones, Open MPI must make 0 in the second window and at most
- * 2 in the first (a free list growing once to a new high-water mark of
- * messages in flight, seen once in CI under load); with --allreduce mpi its
+ * 2 in the first: its pool for messages that arrive before their receive is
+ * posted (mca_allocator_bucket_alloc) grows, once, when a step happens to
+ * have more of them than any before (seen twice in CI); with --allreduce mpi its
  * calls are counted and printed but not failed: its collectives allocate
  * inside every call, persistent ones included (docs/design.md, "Allocations").
  * Not built with sanitizers: they own the allocator.
