@@ -8,6 +8,7 @@
 #include "nn_check.h"
 #include "rng.h"
 #include "slice.h"
+#include "vec.h"
 
 typedef enum { PRODUCT_FORWARD, PRODUCT_DELTA } product_kind;
 
@@ -168,14 +169,8 @@ void repro_forward(nn_repro *p, float stop_vote)
     }
 }
 
-/* dst[i] += src[i]: one float addition per element (the tree's arithmetic is
- * this and sum_into_, nothing else). */
-NN_VECTOR_CLONES static void add_(float *restrict dst, const float *restrict src, size_t n)
-{
-    for (size_t i = 0; i < n; i++) dst[i] += src[i];
-}
-
-/* dst[i] = left[i] + right[i]; dst may be left or right (in place, element by element). */
+/* dst[i] = left[i] + right[i]; dst may be left or right (in place, element by
+ * element). The tree's arithmetic is this and vec_add, nothing else. */
 NN_VECTOR_CLONES static void sum_into_(float *dst, const float *left, const float *right, size_t n)
 {
     for (size_t i = 0; i < n; i++) dst[i] = left[i] + right[i];
@@ -203,7 +198,7 @@ static void node_sum_(nn_repro *p, grad_part part, int l, int o_lo, int o_hi, in
     float *right = p->scratch + (size_t)level * p->block_len;
     node_sum_(p, part, l, o_lo, o_hi, mid, hi, right, level + 1);
     size_t len = part == PART_WEIGHTS ? (size_t)(o_hi - o_lo) * (size_t)p->net->sizes[l] : (size_t)(o_hi - o_lo);
-    add_(dst, right, len);
+    vec_add(dst, right, len);
 }
 
 static float loss_sum_(const nn_repro *p, int lo, int hi)
@@ -278,7 +273,7 @@ static int combine_(nn_repro *p, int lo, int hi)
     int left = owner_(p, lo), right = owner_(p, mid);
     size_t n = NN_CTRL + p->net->n_params;
     if (left == right) {
-        if (p->rank == left) add_(buf_at_(p, lo), buf_at_(p, mid), n);
+        if (p->rank == left) vec_add(buf_at_(p, lo), buf_at_(p, mid), n);
         return 0;
     }
     if (lo == 0 && hi == p->span && p->nranks == 2) {
@@ -303,7 +298,7 @@ static int combine_(nn_repro *p, int lo, int hi)
     if (p->rank == right) MPI_CHECK(MPI_Send(buf_at_(p, mid), (int)n, MPI_FLOAT, left, 0, p->comm));
     if (p->rank == left) {
         MPI_CHECK(MPI_Recv(p->recv, (int)n, MPI_FLOAT, right, 0, p->comm, MPI_STATUS_IGNORE));
-        add_(buf_at_(p, lo), p->recv, n);
+        vec_add(buf_at_(p, lo), p->recv, n);
     }
     return 0;
 }

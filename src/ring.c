@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "nn_check.h"
+#include "vec.h"
 
 void ring_create(nn_ring *ring, MPI_Comm comm, size_t n)
 {
@@ -84,9 +85,7 @@ static void finish_step_(const nn_ring *ring, nn_ring_op *op)
     if (op->step < ring->nranks - 1) {
         size_t s_lo, s_hi, r_lo, r_hi;
         step_segments_(ring, op, &s_lo, &s_hi, &r_lo, &r_hi);
-        float *sum = op->buf + r_lo;
-        const float *in = op->scratch;
-        for (size_t i = 0; i < r_hi - r_lo; i++) sum[i] += in[i];
+        vec_add(op->buf + r_lo, op->scratch, r_hi - r_lo);
     }
     op->step++;
     if (op->step < last_step_(ring)) post_(ring, op);

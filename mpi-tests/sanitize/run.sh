@@ -117,7 +117,7 @@ vg_run() {
       /^==[0-9]+== (Invalid|Conditional|Syscall|Use of|Mismatched|Source and|Argument|Jump)|definitely lost in loss record/ {
         if (hdr != "") print (ours ? "  [nnmpi] " : "  [library] ") hdr
         hdr = $0; sub(/^==[0-9]+== /, "", hdr); ours = 0; next }
-      hdr != "" && / (at|by) 0x/ && (index($0, root "/src/") || /\((main|train|net|idx|checkpoint|reduce|ring|repro|check|options|metrics|timers|rng)\.c:/) { ours = 1 }
+      hdr != "" && / (at|by) 0x/ && (index($0, root "/src/") || /\((main|train|net|idx|checkpoint|reduce|ring|repro|vec|check|options|metrics|timers|rng)\.c:/) { ours = 1 }
       END { if (hdr != "") print (ours ? "  [nnmpi] " : "  [library] ") hdr }' "$dir/$name".*.log | sort | uniq -c | head -30
     tail -5 "$dir/$name.out" | sed 's/^/    /'
   fi
