@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "net.h"
+#include "model.h"
 #include "nn_check.h"
 
 #define NN_CHECKPOINT_FORMAT "nnmpi-checkpoint"
@@ -29,7 +29,7 @@ typedef struct {
     int batch, train_size, shuffle, reproducible, chunk;
     double lr, momentum;
     size_t n_params;
-    float *params;        /* (n_params) in nn_net layout; owned when read, borrowed when written */
+    float *params;        /* (n_params) in model_layout's layout; owned when read, borrowed when written */
     float *velocity;      /* (n_params) or NULL when the run has no momentum */
 } nn_checkpoint;
 
@@ -44,8 +44,9 @@ int checkpoint_read(const char *path, const void *image, size_t image_len, nn_ch
 
 void checkpoint_free(nn_checkpoint *ck);
 
-/* Checks that `dir_of_path`'s directory exists and is writable by creating
- * and removing a probe file there. Returns 0, or -1 with the reason in err. */
+/* Checks that the directory of the checkpoint `path` exists and is writable
+ * by creating and removing a probe file there. Returns 0, or -1 with the
+ * reason in err. */
 int checkpoint_check_writable(const char *path, nn_err *err);
 
 #endif

@@ -24,9 +24,15 @@
 /* A labelled image set; owns both arrays. */
 typedef struct {
     int count;          /* number of images */
-    uint8_t *pixels;    /* (count, IDX_PIXELS) row-major, 0..255 */
-    uint8_t *labels;    /* (count) 0..9 */
+    int input_size;     /* values per image, the network's input size: IDX_PIXELS */
+    int classes;        /* labels are 0 .. classes - 1: IDX_CLASSES */
+    uint8_t *pixels;    /* (count, input_size) row-major, 0..255 */
+    uint8_t *labels;    /* (count) 0 .. classes - 1 */
 } idx_set;
+
+/* idx_load's failures: the files are unreadable or malformed, or they hold
+ * fewer items than asked for (the caller names its option). */
+enum { IDX_ERR_FILE = -1, IDX_ERR_TOO_FEW = -2 };
 
 /* Parses an IDX image file held in memory (`name` is for messages). On success
  * *pixels is a malloc'ed copy the caller frees and *count the image count.
@@ -37,8 +43,8 @@ int idx_parse_images(const uint8_t *buf, size_t len, const char *name, uint8_t *
 int idx_parse_labels(const uint8_t *buf, size_t len, const char *name, uint8_t **labels, int *count, nn_err *err);
 
 /* Loads images and labels from two files, checks the counts agree, and keeps
- * the first `limit` (all when limit <= 0; an error when limit > count).
- * Returns 0, or -1 with the reason in err (set is then empty). */
+ * the first `limit` (all when limit <= 0). Returns 0, or IDX_ERR_FILE, or
+ * IDX_ERR_TOO_FEW when limit > count, with the reason in err (set is then empty). */
 int idx_load(const char *images_path, const char *labels_path, int limit, idx_set *set, nn_err *err);
 
 void idx_free(idx_set *set);

@@ -5,8 +5,10 @@
  * Weight layer l (0 <= l < n_layers) maps sizes[l] inputs to sizes[l+1]
  * outputs: z = a W^T + b per row, W stored (sizes[l+1], sizes[l]) row-major,
  * so one row of W is one output unit's weights (the checkpoint layout too).
- * All parameters live in one block and all gradients in one block of the
- * same layout, so the allreduce and the update are single flat loops.
+ * All parameters live in one block (model_layout, model.h, says where
+ * each layer's weights and biases start); a gradient is a block of the same layout that
+ * the caller owns (the reduction, reduce.h) and passes to net_backward and
+ * net_sgd_update, so the allreduce and the update are single flat loops.
  */
 #ifndef NN_NET_H
 #define NN_NET_H
@@ -14,15 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NN_MAX_SIZES 16 /* at most 15 weight layers */
-
-typedef enum { ACT_SIGMOID, ACT_RELU, ACT_TANH } nn_activation;
-typedef enum { LOSS_MSE, LOSS_XENT } nn_loss;
-typedef enum { INIT_NORMAL, INIT_XAVIER, INIT_HE } nn_init;
-
-/* Control slots at the head of the reduced buffer (see reduce.h): values every
- * rank contributes to each step's allreduce, summed with the gradients. */
-enum { NN_CTRL_LOSS, NN_CTRL_STOP, NN_CTRL };
+#include "model.h"
 
 typedef struct {
     int n_sizes, n_layers;       /* n_layers = n_sizes - 1 weight layers */
@@ -35,8 +29,6 @@ typedef struct {
     size_t b_off[NN_MAX_SIZES];  /* layer l's biases start at params + b_off[l] */
 
     float *params;               /* (n_params) W0 b0 W1 b1 ... */
-    float *reduced;              /* (NN_CTRL + n_params) control slots, then the gradient: what the allreduce sums */
-    float *grad;                 /* == reduced + NN_CTRL: (n_params), same layout as params */
     float *velocity;             /* (n_params) momentum; NULL when momentum is 0 */
     float *act[NN_MAX_SIZES];    /* act[l]: (max_rows, sizes[l]); act[0] is the input rows */
     float *delta[NN_MAX_SIZES];  /* delta[l]: (max_rows, sizes[l+1]), dLoss/dz of weight layer l */

@@ -4,7 +4,6 @@
  *
  * MPI_CHECK(call)       an MPI call; on failure prints file:line, the rank and
  *                       MPI_Error_string, then MPI_Abort()s the whole job.
- * ALLOC_CHECK(ptr)      a pointer from malloc/calloc; NULL aborts the job.
  * NN_MALLOC(n)          malloc that aborts the job on failure (checked).
  * H5_TRY(err, call)     an HDF5 call inside a function with an `error:` label:
  *                       on failure records file:line and HDF5's own error
@@ -12,10 +11,15 @@
  *                       cleans up its handles there; see checkpoint.c).
  * FILE_TRY(err, cond, ...)  a stdio/POSIX result: when `cond` is false, records
  *                       the message, strerror(errno), and jumps to `error`.
+ *
+ * A failure that every rank must learn of before anyone exits (bad data on
+ * one rank, a checkpoint rank 0 could not write) goes into an nn_err, and
+ * nn_err_agree() turns the ranks' errs into one status for all.
  */
 #ifndef NN_CHECK_H
 #define NN_CHECK_H
 
+#include <mpi.h>
 #include <stddef.h>
 
 /* Why a run failed, with a message fit for the user; `failed` is 0 while all is well. */
@@ -29,6 +33,11 @@ void nn_err_set(nn_err *err, const char *fmt, ...) __attribute__((format(printf,
 
 /* Puts a printf-style prefix in front of the message already in `err`. */
 void nn_err_prefix(nn_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Collective over comm: every rank passes its own err. When any failed, the
+ * lowest failing rank prints its message ("nnmpi: error: ...", with its rank
+ * when it is not rank 0) and every rank returns `status`; else all return 0. */
+int nn_err_agree(const nn_err *err, int status, MPI_Comm comm);
 
 /* Ends the whole job: prints "nnmpi: error: <msg>" with the rank and calls MPI_Abort(status). */
 _Noreturn void nn_die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -47,11 +56,6 @@ void nn_file_fail_(nn_err *err, const char *file, int line, const char *fmt, ...
 
 #define NN_MALLOC(bytes) nn_malloc_((bytes), #bytes, __FILE__, __LINE__)
 
-#define ALLOC_CHECK(ptr)                                                       \
-    do {                                                                       \
-        if ((ptr) == NULL) nn_die(1, "%s:%d: out of memory (%s)", __FILE__, __LINE__, #ptr); \
-    } while (0)
-
 #define H5_TRY(err, call)                                                      \
     do {                                                                       \
         if ((call) < 0) {                                                      \
@@ -67,16 +71,5 @@ void nn_file_fail_(nn_err *err, const char *file, int line, const char *fmt, ...
             goto error;                                                        \
         }                                                                      \
     } while (0)
-
-/* Hot elementwise loops are compiled for AVX-512 (x86-64-v4: F, DQ, BW, VL),
- * AVX2 and baseline x86-64, and the best is picked at load time, so one
- * portable binary still runs wide vectors. -ffp-contract=off (CMakeLists.txt)
- * keeps every clone's results bitwise the same: no clone may fuse a multiply
- * and an add. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(NN_NO_CLONES)
-#define NN_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
-#else
-#define NN_VECTOR_CLONES
-#endif
 
 #endif

@@ -1,5 +1,7 @@
 /*
- * options.h: the command line, parsed identically on every rank.
+ * options.h: the command line, parsed identically on every rank, from one
+ * table of options (options.c). Knows nothing of the data: whether --layers
+ * fits the data files is checked at start-up (startup.c), once they are read.
  */
 #ifndef NN_OPTIONS_H
 #define NN_OPTIONS_H
@@ -9,8 +11,8 @@
 
 #include "net.h"
 #include "nn_check.h"
-
-#define NNMPI_VERSION "0.1.0"
+#include "nn_version.h"
+#include "reduce.h"
 
 /* Exit statuses, documented in README.md. */
 enum {
@@ -21,8 +23,10 @@ enum {
     NN_EXIT_STOPPED = 75  /* stopped by SIGTERM/SIGUSR1 after writing a checkpoint (EX_TEMPFAIL) */
 };
 
-/* --overlap auto: on when the ranks span several nodes (see docs/design.md). */
-#define NN_OVERLAP_AUTO (-1)
+/* --overlap off|on|auto; auto: on when the ranks span several nodes (see
+ * docs/design.md), resolved at start-up to off or on. */
+enum { NN_OVERLAP_OFF, NN_OVERLAP_ON, NN_OVERLAP_AUTO, NN_OVERLAP_COUNT };
+extern const char *const nn_overlap_names[NN_OVERLAP_COUNT]; /* off on auto */
 
 typedef struct {
     const char *data_dir;
@@ -42,9 +46,9 @@ typedef struct {
     int checkpoint_every;
     const char *resume_path;
     int eval_only;
-    int reproducible, chunk; /* chunk: rows per chunk, 0 until resolved */
-    int overlap;             /* 1 on, 0 off, NN_OVERLAP_AUTO until the trainer resolves it */
-    int allreduce_ring;      /* --allreduce: 1 ring (ring.h), 0 MPI's collectives */
+    int reproducible, chunk; /* chunk: rows per chunk with --reproducible (--chunk, else ceil(batch / 8)), else 0 */
+    int overlap;             /* NN_OVERLAP_*; after start-up 0 or 1 */
+    nn_reduce_kind allreduce; /* --allreduce: MPI's collectives or the ring (reduce.h) */
     int quiet;
     /* Testing hooks (see docs/reliability.md): -1 when unused. */
     long debug_signal_at;   /* the last rank raises SIGUSR1 before this global step */
@@ -60,15 +64,5 @@ void options_defaults(nn_options *opt);
 /* Parses argv into opt. OPTIONS_EXIT_OK after --help/--version (printed to out
  * when out is not NULL); OPTIONS_ERROR with the reason, naming the option, in err. */
 options_result options_parse(int argc, char **argv, nn_options *opt, FILE *out, nn_err *err);
-
-/* The chunk size --reproducible uses for a batch: --chunk, or ceil(batch / 8). */
-int options_chunk(const nn_options *opt);
-
-const char *options_activation_name(nn_activation a);
-const char *options_loss_name(nn_loss l);
-const char *options_init_name(nn_init i);
-/* Parses a name; returns 0, or -1 when unknown. */
-int options_activation_from(const char *s, nn_activation *a);
-int options_loss_from(const char *s, nn_loss *l);
 
 #endif

@@ -1,63 +1,96 @@
 /*
- * reduce.h: sums each step's gradient across ranks.
+ * reduce.h: sums each step's gradient across ranks. The reducer owns the
+ * buffer it sums, `sums`: NN_CTRL control slots, then the gradient of every
+ * layer in the network's parameter layout, one contiguous block. Backward
+ * writes this rank's gradient into reducer_grad(); after reducer_finish the
+ * same memory holds the sums over ranks, which the update reads.
  *
- * The reduced buffer is net->reduced: NN_CTRL control slots (loss sum, stop
- * votes) followed by the gradient of all layers, one contiguous block. Two
- * ways to sum it, chosen by --overlap (with
- * --reproducible, repro.h sums it instead, along a fixed tree):
+ * The control slots ride with the gradient, so one collective per step also
+ * tells every rank the batch's loss and whether any rank caught a signal.
+ *
+ * Two schedules, chosen by --overlap:
  *   blocking   one in-place allreduce over the whole buffer after backward;
- *   overlap    one in-place non-blocking allreduce per layer, started as soon as
- *              backward has finished that layer, completed before the update;
- *              the control slots ride with layer 0, which finishes last;
- *              a layer under NN_FUSE_ELEMENTS is fused with the next to finish.
- * Each made by MPI's collectives (--allreduce mpi: MPI_Allreduce, persistent
- * MPI_Allreduce_init) or by nnmpi's ring of point-to-point messages
- * (--allreduce ring, ring.h), which allocates nothing.
+ *   overlap    one in-place non-blocking allreduce per layer group, started
+ *              as soon as backward has finished the group's last layer,
+ *              completed before the update; the control slots ride with
+ *              layer 0, which finishes last; a layer under NN_FUSE_ELEMENTS
+ *              joins the next to finish.
+ * Each run by one method (--allreduce): MPI's collectives (reduce_mpi.c) or
+ * nnmpi's ring of point-to-point messages (reduce_ring.c, ring.h), which
+ * allocates nothing. --reproducible sums the buffer along its own fixed tree
+ * instead (repro.h); the reducer then only owns the buffer.
  */
 #ifndef NN_REDUCE_H
 #define NN_REDUCE_H
 
 #include <mpi.h>
+#include <stddef.h>
 
 #include "net.h"
 #include "ring.h"
+
+/* Control slots at the head of the summed buffer: values every rank
+ * contributes to each step, summed with the gradient. */
+enum { NN_CTRL_LOSS, NN_CTRL_STOP, NN_CTRL };
 
 /* Overlap: a layer with fewer gradient elements than this (64 KB of floats)
  * is not worth a collective of its own and joins the next layer's. */
 #define NN_FUSE_ELEMENTS 16384
 
+typedef enum { REDUCE_MPI, REDUCE_RING, REDUCE_METHOD_COUNT } nn_reduce_kind;
+extern const char *const nn_reduce_names[REDUCE_METHOD_COUNT]; /* mpi ring */
+
+typedef struct nn_reducer nn_reducer;
+
+/* One way of summing the buffer (nccl-tests' one small struct per
+ * strategy). reduce.c calls these only with more than one rank. */
 typedef struct {
+    void (*create)(nn_reducer *r); /* after the buffer and the groups are set */
+    void (*free)(nn_reducer *r);
+    void (*start_group)(nn_reducer *r, int layer); /* overlap: start group `layer`, advance those in flight */
+    void (*wait_groups)(nn_reducer *r);            /* overlap: complete every group started */
+    void (*whole)(nn_reducer *r);                  /* one blocking allreduce of the whole buffer */
+} nn_reduce_method;
+
+extern const nn_reduce_method nn_reduce_mpi, nn_reduce_ring;
+
+struct nn_reducer {
     MPI_Comm comm;
     int nranks;
     int overlap;
-    int ring;                              /* 1: --allreduce ring, 0: MPI's collectives */
-    nn_net *net;
-    size_t n;                              /* elements reduced: NN_CTRL + net->n_params */
-    size_t seg_lo[NN_MAX_SIZES];           /* layer l's segment [seg_lo, seg_hi) of the buffer */
+    const nn_reduce_method *method;
+    int n_layers;
+    size_t n;                          /* floats summed: NN_CTRL + the network's n_params */
+    float *sums;                       /* (n) control slots, then the gradient; see the top of this file */
+    size_t seg_lo[NN_MAX_SIZES];       /* layer l's part [seg_lo, seg_hi) of sums (layer 0's includes the slots) */
     size_t seg_hi[NN_MAX_SIZES];
-    size_t group_hi[NN_MAX_SIZES];         /* overlap: layer l starts [seg_lo[l], group_hi[l]); 0 = fused into the next */
-    int n_groups;                          /* overlap: 1 means one reduction after backward, nothing to hide behind */
-    MPI_Request req[NN_MAX_SIZES];         /* --allreduce mpi: one per group, overlap mode (persistent where MPI allows) */
-    nn_ring ring_comm;                     /* --allreduce ring: */
-    nn_ring_op whole;                      /*   blocking: the whole buffer */
-    nn_ring_op ops[NN_MAX_SIZES];          /*   overlap: one per group, like req */
-    float *ring_scratch;                   /*   shared by whole and ops (never in flight together) */
-    double t_post;                         /* seconds spent starting reductions (inside backward) this step */
-} nn_reducer;
+    size_t group_hi[NN_MAX_SIZES];     /* overlap: layer l starts [seg_lo[l], group_hi[l]); 0 = fused into the next */
+    int n_groups;                      /* overlap: 1 means one reduction after backward, nothing to hide behind */
+    double posting_s;                  /* seconds spent starting reductions (inside backward) this step */
+    /* method state */
+    MPI_Request req[NN_MAX_SIZES];     /* mpi: one per group, overlap mode (persistent where MPI allows) */
+    nn_ring ring;                      /* ring: */
+    nn_ring_op ring_whole;             /*   blocking: the whole buffer */
+    nn_ring_op ring_ops[NN_MAX_SIZES]; /*   overlap: one per group, like req */
+    float *ring_scratch;               /*   shared by ring_whole and ring_ops (never in flight together) */
+};
 
-/* Prepares the reducer for `net`; ring: 1 for --allreduce ring. */
-void reducer_create(nn_reducer *r, nn_net *net, MPI_Comm comm, int overlap, int ring);
+/* Allocates the buffer for `net`'s gradient and prepares `kind`'s schedule. */
+void reducer_create(nn_reducer *r, const nn_net *net, MPI_Comm comm, int overlap, nn_reduce_kind kind);
 void reducer_free(nn_reducer *r);
+
+/* The gradient part of the buffer: (n_params) in the network's layout. */
+static inline float *reducer_grad(const nn_reducer *r) { return r->sums + NN_CTRL; }
 
 /* Starts a step. */
 void reducer_begin_step(nn_reducer *r);
 
-/* Layer l of the buffer is final on this rank: in overlap mode its reduction
- * starts now. Layers finish from the last to layer 0, which carries the
- * control slots. */
+/* Layer l of the gradient is final on this rank: in overlap mode its group's
+ * reduction starts now. Layers finish from the last to layer 0, which
+ * carries the control slots. */
 void reducer_layer_ready(nn_reducer *r, int layer);
 
-/* Completes the step's reduction; afterwards net->reduced holds the sums on every rank, as floats. */
+/* Completes the step's reduction: afterwards sums holds the sums on every rank. */
 void reducer_finish(nn_reducer *r);
 
 /* One blocking allreduce of the whole buffer by the chosen method, outside a

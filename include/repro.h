@@ -35,6 +35,7 @@
 #include <stddef.h>
 
 #include "net.h"
+#include "reduce.h"
 
 /* Weight-gradient block: at most this many floats (64 KB, one per tree level
  * in flight, inside a 1 MB L2). */
@@ -50,6 +51,8 @@ typedef struct {
 
 typedef struct {
     nn_net *net;
+    float *sums;               /* (n) the reducer's buffer: this rank's first piece, then the step's sums */
+    size_t n;                  /* NN_CTRL + n_params */
     MPI_Comm comm;
     int rank, nranks;
     int chunk;                 /* rows per chunk */
@@ -62,9 +65,9 @@ typedef struct {
     int rows;                  /* this rank's rows: its chunks' */
     int n_pieces;
     nn_piece piece[NN_REPRO_MAX_PIECES];
-    float *piece_buf[NN_REPRO_MAX_PIECES]; /* (NN_CTRL + n_params) each; piece_buf[0] is net->reduced */
-    int n_extra;               /* piece buffers allocated besides net->reduced */
-    float *recv;               /* (NN_CTRL + n_params) a node's value from another rank */
+    float *extra[NN_REPRO_MAX_PIECES]; /* (n) each: pieces 1, 2, ... (piece 0 is in sums) */
+    int n_extra;               /* piece buffers allocated besides sums */
+    float *recv;               /* (n) a node's value from another rank */
     float *chunk_loss;         /* (max chunks) this rank's chunks' losses */
     float stop_vote;
     float *scratch;            /* (levels, block_len): one block per tree level below a piece's root */
@@ -72,12 +75,14 @@ typedef struct {
 } nn_repro;
 
 /* Prepares the gradient of `chunk`-row chunks for batches of the given global
- * row counts (full steps, the epoch's last step), and decides, product by
+ * row counts (full steps, the epoch's last step), summed into `sums` (the
+ * reducer's buffer, NN_CTRL + n_params floats), and decides, product by
  * product, whether one call over this rank's rows gives every row the bits
  * of chunk-sized calls (measured with the net's weights on random inputs in
  * its act/delta buffers, which it overwrites). Aborts the job on allocation
  * failure. */
-void repro_create(nn_repro *p, nn_net *net, MPI_Comm comm, int chunk, const int *batch_rows, int n_counts);
+void repro_create(nn_repro *p, nn_net *net, float *sums, MPI_Comm comm, int chunk, const int *batch_rows,
+                  int n_counts);
 void repro_free(nn_repro *p);
 
 /* Starts a step of `batch_rows` global rows: this rank's chunks and pieces;
@@ -92,8 +97,8 @@ void repro_forward(nn_repro *p, float stop_vote);
  * and the stop vote in the first piece). */
 void repro_backward(nn_repro *p);
 
-/* Adds the pieces of all ranks along the tree; afterwards net->reduced holds
- * the step's sums (control slots, gradient) on every rank. */
+/* Adds the pieces of all ranks along the tree; afterwards sums holds the
+ * step's sums (control slots, gradient) on every rank. */
 void repro_reduce(nn_repro *p);
 
 #endif

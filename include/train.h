@@ -1,12 +1,15 @@
 /*
  * train.h: the trainer wires data, network, reduction, timers, checkpoints
- * and metrics together. main() parses options and calls trainer_setup,
- * trainer_run and trainer_free; tests drive trainer_step directly.
+ * and reports together. main() parses options and calls trainer_setup
+ * (startup.c), trainer_run and trainer_free (train.c); tests drive
+ * trainer_step directly.
  *
- * One step (see docs/design.md):
- *   gather my rows -> forward -> output delta -> backward, starting each
- *   layer's reduction as it finishes -> finish the reduction (control slots
- *   tell every rank the loss and the stop votes) -> SGD update.
+ * One step (see docs/design.md) is a recipe:
+ *   gather my rows -> forward -> backward (starting each layer's reduction as
+ *   it finishes) -> reduce (the control slots tell every rank the loss and
+ *   the stop votes) -> SGD update.
+ * Forward, backward and reduce go through the gradient path chosen once at
+ * start-up: the plain one (net.h + reduce.h) or --reproducible's (repro.h).
  */
 #ifndef NN_TRAIN_H
 #define NN_TRAIN_H
@@ -15,27 +18,48 @@
 #include <signal.h>
 #include <stdio.h>
 
-#include "checkpoint.h"
 #include "idx.h"
-#include "metrics.h"
 #include "net.h"
 #include "options.h"
 #include "reduce.h"
+#include "report.h"
 #include "repro.h"
 #include "timers.h"
 
 typedef enum { STEP_OK, STEP_STOP, STEP_DIVERGED } step_outcome;
 
+typedef struct nn_trainer nn_trainer;
+
+/* The step's share of the global batch. */
 typedef struct {
-    nn_options opt;            /* resolved: layers etc. possibly taken from --resume */
+    int batch_rows; /* rows of the global batch */
+    int lo, hi;     /* this rank's rows [lo, hi) of it, gathered into act[0] rows [0, hi - lo) */
+    float stop_vote; /* 1 when a stop signal arrived on this rank */
+} nn_step;
+
+/* How a step's summed gradient is made: the plain path or --reproducible's,
+ * each straight-line code, chosen once at start-up. */
+typedef struct {
+    const char *name;
+    /* This rank's rows [*lo, *hi) of a global batch of batch_rows (pure arithmetic). */
+    void (*my_rows)(const nn_trainer *t, int batch_rows, int *lo, int *hi);
+    void (*forward)(nn_trainer *t, const nn_step *s);  /* forward pass, loss and vote into the control slots */
+    void (*backward)(nn_trainer *t, const nn_step *s); /* this rank's gradient into the reducer's buffer */
+    void (*reduce)(nn_trainer *t);                     /* afterwards reducer.sums holds the sums on every rank */
+} nn_grad_path;
+
+extern const nn_grad_path nn_plain_path, nn_repro_path;
+
+struct nn_trainer {
+    nn_options opt;            /* resolved once at start-up (layers from --resume, chunk, overlap, sizes); read-only after */
     MPI_Comm comm;
     int rank, nranks;
     idx_set train, test;       /* raw bytes, every rank its own copy */
     nn_net net;
-    nn_reducer reducer;
+    nn_reducer reducer;        /* owns the buffer the step's gradient is summed in */
     nn_repro repro;            /* --reproducible only */
+    const nn_grad_path *path;  /* &nn_plain_path or &nn_repro_path */
     int *perm;                 /* (train.count) this epoch's sample order, identical on every rank */
-    int chunk;                 /* --reproducible rows per chunk */
     int steps_per_epoch;
     int start_epoch, start_step; /* where training begins (after --resume) */
     nn_timers timers;          /* this rank, current epoch */
@@ -44,13 +68,16 @@ typedef struct {
     long epoch_samples, epoch_steps;
     long global_step;          /* steps taken since epoch 0 step 0 */
     FILE *metrics;             /* rank 0 with --metrics, else NULL */
-    nn_run_info info;
-    char node_names[4096], mpi_library[MPI_MAX_LIBRARY_VERSION_STRING];
-} nn_trainer;
+    nn_run_record run;         /* the run's description, for the reports (rank 0) */
+    char **node_names;         /* (run.nodes) the distinct hosts' names, each malloc'ed, rank 0 */
+    char mpi_library[MPI_MAX_LIBRARY_VERSION_STRING];
+};
 
-/* Collective. Checks everything that can be checked before training (options,
- * data files, checkpoint directory, --resume file) and allocates every buffer.
- * Returns 0, or an exit status after rank 0 printed why (all ranks return the same). */
+/* Collective (startup.c). Checks everything that can be checked before
+ * training (options against the data, data files, checkpoint directory,
+ * --resume file), resolves the options once, and allocates every buffer.
+ * Returns 0, or an exit status after one rank printed why (all ranks return
+ * the same). trainer_free is safe after a failure. */
 int trainer_setup(nn_trainer *t, const nn_options *opt, MPI_Comm comm);
 
 /* Collective: trains from the start position to --epochs, evaluating and

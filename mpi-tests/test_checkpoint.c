@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "checkpoint.h"
+#include "net.h"
 #include "rng.h"
 #include "test_util.h"
 

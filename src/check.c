@@ -57,6 +57,24 @@ void nn_err_prefix(nn_err *err, const char *fmt, ...)
     err->msg[plen + olen] = '\0';
 }
 
+int nn_err_agree(const nn_err *err, int status, MPI_Comm comm)
+{
+    int rank = 0, nranks = 1;
+    MPI_CHECK(MPI_Comm_rank(comm, &rank));
+    MPI_CHECK(MPI_Comm_size(comm, &nranks));
+    int mine = err->failed ? rank : nranks, first = nranks;
+    MPI_CHECK(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm));
+    if (first == nranks) return 0;
+    if (rank == first) {
+        if (first != 0)
+            fprintf(stderr, "nnmpi: error (rank %d): %s\n", first, err->msg);
+        else
+            fprintf(stderr, "nnmpi: error: %s\n", err->msg);
+        fflush(stderr);
+    }
+    return status;
+}
+
 _Noreturn void nn_die(int status, const char *fmt, ...)
 {
     char msg[1024];

@@ -3,33 +3,72 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <hdf5.h>
 #include <libgen.h>
+#include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "idx.h"
-#include "options.h"
+#include "nn_version.h"
+
+/* ---------- the attributes on '/' after format, format_version, nnmpi_version
+ * and layer_sizes: one table that the writer and the reader both walk ---------- */
+
+typedef enum {
+    A_INT,    /* int field, stored as int64, accepted in [min, max] */
+    A_SEED,   /* uint64_t field, stored as uint64 */
+    A_DOUBLE, /* double field, stored as float64, finite and in [min, max] (max excluded when max_open) */
+    A_NAME    /* enum field, stored as its name from names[] */
+} attr_kind;
+
+typedef struct {
+    const char *name;
+    attr_kind kind;
+    size_t field; /* offsetof(nn_checkpoint, ...) */
+    double min, max;
+    int max_open;
+    const char *const *names;
+    int n_names;
+} attr_spec;
+
+#define F(field) offsetof(nn_checkpoint, field)
+static const attr_spec schema_[] = {
+    {"activation", A_NAME, F(activation), 0, 0, 0, nn_activation_names, ACT_COUNT},
+    {"loss", A_NAME, F(loss), 0, 0, 0, nn_loss_names, LOSS_COUNT},
+    {"epoch", A_INT, F(epoch), 0, INT_MAX, 0, NULL, 0},
+    {"step", A_INT, F(step), 0, INT_MAX, 0, NULL, 0},
+    {"seed", A_SEED, F(seed), 0, 0, 0, NULL, 0},
+    {"batch", A_INT, F(batch), 1, INT_MAX, 0, NULL, 0},
+    {"lr", A_DOUBLE, F(lr), -DBL_MAX, DBL_MAX, 0, NULL, 0},
+    {"momentum", A_DOUBLE, F(momentum), 0, 1, 1, NULL, 0},
+    {"train_size", A_INT, F(train_size), 1, INT_MAX, 0, NULL, 0},
+    {"shuffle", A_INT, F(shuffle), 0, 1, 0, NULL, 0},
+    {"reproducible", A_INT, F(reproducible), 0, 1, 0, NULL, 0},
+    {"chunk", A_INT, F(chunk), 0, INT_MAX, 0, NULL, 0},
+};
+#undef F
+enum { N_SCHEMA = sizeof schema_ / sizeof schema_[0] };
 
 /* ---------- writing ---------- */
 
 static int write_attr_(hid_t obj, const char *name, hid_t type, int rank, hsize_t n, const void *value, nn_err *err)
 {
     hid_t space = H5I_INVALID_HID, attr = H5I_INVALID_HID;
+    int rc = -1;
     H5_TRY(err, space = rank == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, NULL));
     H5_TRY(err, attr = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT));
     H5_TRY(err, H5Awrite(attr, type, value));
-    H5_TRY(err, H5Aclose(attr));
-    H5_TRY(err, H5Sclose(space));
-    return 0;
+    rc = 0;
 error:
-    if (attr >= 0) H5Aclose(attr);
+    if (attr >= 0 && H5Aclose(attr) < 0 && rc == 0) rc = -1, nn_h5_fail_(err, "H5Aclose", __FILE__, __LINE__);
     if (space >= 0) H5Sclose(space);
-    return -1;
+    return rc;
 }
 
 /* Strings are fixed-length, stored inside the attribute: a variable-length
@@ -38,70 +77,71 @@ error:
 static int write_str_attr_(hid_t obj, const char *name, const char *value, nn_err *err)
 {
     hid_t type = H5I_INVALID_HID;
+    int rc = -1;
     H5_TRY(err, type = H5Tcopy(H5T_C_S1));
     H5_TRY(err, H5Tset_size(type, strlen(value) + 1));
     H5_TRY(err, H5Tset_strpad(type, H5T_STR_NULLTERM));
     H5_TRY(err, H5Tset_cset(type, H5T_CSET_UTF8));
-    if (write_attr_(obj, name, type, 0, 1, value, err) != 0) goto error;
-    H5_TRY(err, H5Tclose(type));
-    return 0;
+    rc = write_attr_(obj, name, type, 0, 1, value, err);
 error:
     if (type >= 0) H5Tclose(type);
+    return rc;
+}
+
+/* One schema attribute from its field of ck. */
+static int write_schema_attr_(hid_t file, const attr_spec *a, const nn_checkpoint *ck, nn_err *err)
+{
+    const char *field = (const char *)ck + a->field;
+    long long v = 0;
+    switch (a->kind) {
+    case A_INT: v = *(const int *)field; return write_attr_(file, a->name, H5T_NATIVE_LLONG, 0, 1, &v, err);
+    case A_SEED: return write_attr_(file, a->name, H5T_NATIVE_UINT64, 0, 1, field, err);
+    case A_DOUBLE: return write_attr_(file, a->name, H5T_NATIVE_DOUBLE, 0, 1, field, err);
+    case A_NAME: return write_str_attr_(file, a->name, a->names[*(const int *)field], err);
+    }
     return -1;
-}
-
-static int write_int_attr_(hid_t obj, const char *name, long long v, nn_err *err)
-{
-    return write_attr_(obj, name, H5T_NATIVE_LLONG, 0, 1, &v, err);
-}
-
-static int write_double_attr_(hid_t obj, const char *name, double v, nn_err *err)
-{
-    return write_attr_(obj, name, H5T_NATIVE_DOUBLE, 0, 1, &v, err);
 }
 
 /* A float32 dataset of the given shape under `group`. */
 static int write_floats_(hid_t group, const char *name, int rank, const hsize_t *dims, const float *data, nn_err *err)
 {
     hid_t space = H5I_INVALID_HID, dset = H5I_INVALID_HID;
+    int rc = -1;
     H5_TRY(err, space = H5Screate_simple(rank, dims, NULL));
     H5_TRY(err, dset = H5Dcreate2(group, name, H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     H5_TRY(err, H5Dwrite(dset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data));
-    H5_TRY(err, H5Dclose(dset));
-    H5_TRY(err, H5Sclose(space));
-    return 0;
+    rc = 0;
 error:
-    if (dset >= 0) H5Dclose(dset);
+    if (dset >= 0 && H5Dclose(dset) < 0 && rc == 0) rc = -1, nn_h5_fail_(err, "H5Dclose", __FILE__, __LINE__);
     if (space >= 0) H5Sclose(space);
-    return -1;
+    return rc;
 }
 
 /* Writes /<top>/<i>/weights and /<top>/<i>/biases for every layer from the flat block. */
 static int write_layers_(hid_t file, const char *top, const nn_checkpoint *ck, const float *block, nn_err *err)
 {
     hid_t lcpl = H5I_INVALID_HID, group = H5I_INVALID_HID;
+    size_t w_off[NN_MAX_SIZES], b_off[NN_MAX_SIZES];
+    int rc = -1;
+    model_layout(ck->sizes, ck->n_sizes, w_off, b_off);
     H5_TRY(err, lcpl = H5Pcreate(H5P_LINK_CREATE));
     H5_TRY(err, H5Pset_create_intermediate_group(lcpl, 1));
-    size_t off = 0;
     for (int l = 0; l + 1 < ck->n_sizes; l++) {
         char name[128];
         snprintf(name, sizeof name, "%s/%d", top, l);
         H5_TRY(err, group = H5Gcreate2(file, name, lcpl, H5P_DEFAULT, H5P_DEFAULT));
         hsize_t wdims[2] = {(hsize_t)ck->sizes[l + 1], (hsize_t)ck->sizes[l]};
         hsize_t bdims[1] = {(hsize_t)ck->sizes[l + 1]};
-        if (write_floats_(group, "weights", 2, wdims, block + off, err) != 0) goto error;
-        off += (size_t)wdims[0] * wdims[1];
-        if (write_floats_(group, "biases", 1, bdims, block + off, err) != 0) goto error;
-        off += (size_t)bdims[0];
+        if (write_floats_(group, "weights", 2, wdims, block + w_off[l], err) != 0) goto error;
+        if (write_floats_(group, "biases", 1, bdims, block + b_off[l], err) != 0) goto error;
         H5_TRY(err, H5Gclose(group));
         group = H5I_INVALID_HID;
     }
-    H5_TRY(err, H5Pclose(lcpl));
-    return 0;
+    rc = 0;
 error:
     if (group >= 0) H5Gclose(group);
     if (lcpl >= 0) H5Pclose(lcpl);
-    return -1;
+    return rc;
 }
 
 static int write_contents_(hid_t file, const nn_checkpoint *ck, nn_err *err)
@@ -109,21 +149,12 @@ static int write_contents_(hid_t file, const nn_checkpoint *ck, nn_err *err)
     int sizes[NN_MAX_SIZES];
     memcpy(sizes, ck->sizes, sizeof sizes);
     if (write_str_attr_(file, "format", NN_CHECKPOINT_FORMAT, err) != 0) return -1;
-    if (write_int_attr_(file, "format_version", NN_CHECKPOINT_FORMAT_VERSION, err) != 0) return -1;
+    long long format_version = NN_CHECKPOINT_FORMAT_VERSION;
+    if (write_attr_(file, "format_version", H5T_NATIVE_LLONG, 0, 1, &format_version, err) != 0) return -1;
     if (write_str_attr_(file, "nnmpi_version", NNMPI_VERSION, err) != 0) return -1;
     if (write_attr_(file, "layer_sizes", H5T_NATIVE_INT, 1, (hsize_t)ck->n_sizes, sizes, err) != 0) return -1;
-    if (write_str_attr_(file, "activation", options_activation_name(ck->activation), err) != 0) return -1;
-    if (write_str_attr_(file, "loss", options_loss_name(ck->loss), err) != 0) return -1;
-    if (write_int_attr_(file, "epoch", ck->epoch, err) != 0) return -1;
-    if (write_int_attr_(file, "step", ck->step, err) != 0) return -1;
-    if (write_attr_(file, "seed", H5T_NATIVE_UINT64, 0, 1, &ck->seed, err) != 0) return -1;
-    if (write_int_attr_(file, "batch", ck->batch, err) != 0) return -1;
-    if (write_double_attr_(file, "lr", ck->lr, err) != 0) return -1;
-    if (write_double_attr_(file, "momentum", ck->momentum, err) != 0) return -1;
-    if (write_int_attr_(file, "train_size", ck->train_size, err) != 0) return -1;
-    if (write_int_attr_(file, "shuffle", ck->shuffle, err) != 0) return -1;
-    if (write_int_attr_(file, "reproducible", ck->reproducible, err) != 0) return -1;
-    if (write_int_attr_(file, "chunk", ck->chunk, err) != 0) return -1;
+    for (int i = 0; i < N_SCHEMA; i++)
+        if (write_schema_attr_(file, &schema_[i], ck, err) != 0) return -1;
     if (write_layers_(file, "/layers", ck, ck->params, err) != 0) return -1;
     if (ck->velocity && write_layers_(file, "/optimizer/velocity", ck, ck->velocity, err) != 0) return -1;
     return 0;
@@ -221,28 +252,41 @@ static int attr_exists_(hid_t obj, const char *name, const char *path, nn_err *e
     return 0;
 }
 
+/* Opens attribute `name` of obj with its dataspace and type; the caller closes all three. */
+static int open_attr_(hid_t obj, const char *name, hid_t *attr, hid_t *space, hid_t *type, const char *path,
+                      nn_err *err)
+{
+    if (attr_exists_(obj, name, path, err) != 0) return -1;
+    H5_TRY(err, *attr = H5Aopen(obj, name, H5P_DEFAULT));
+    H5_TRY(err, *space = H5Aget_space(*attr));
+    H5_TRY(err, *type = H5Aget_type(*attr));
+    return 0;
+error:
+    return -1;
+}
+
+static void close_attr_(hid_t attr, hid_t space, hid_t type)
+{
+    if (type >= 0) H5Tclose(type);
+    if (space >= 0) H5Sclose(space);
+    if (attr >= 0) H5Aclose(attr);
+}
+
 /* Reads a scalar numeric attribute converted to `mem_type`. */
 static int read_num_attr_(hid_t obj, const char *name, hid_t mem_type, void *out, const char *path, nn_err *err)
 {
     hid_t attr = H5I_INVALID_HID, space = H5I_INVALID_HID, type = H5I_INVALID_HID;
-    if (attr_exists_(obj, name, path, err) != 0) return -1;
-    H5_TRY(err, attr = H5Aopen(obj, name, H5P_DEFAULT));
-    H5_TRY(err, space = H5Aget_space(attr));
-    H5_TRY(err, type = H5Aget_type(attr));
+    int rc = -1;
+    if (open_attr_(obj, name, &attr, &space, &type, path, err) != 0) goto error;
     if (H5Sget_simple_extent_npoints(space) != 1 || !standard_type_(type, 1, 1)) {
         nn_err_set(err, "%s: attribute '%s' should be a single number", path, name);
         goto error;
     }
     H5_TRY(err, H5Aread(attr, mem_type, out));
-    H5Tclose(type);
-    H5Sclose(space);
-    H5Aclose(attr);
-    return 0;
+    rc = 0;
 error:
-    if (type >= 0) H5Tclose(type);
-    if (space >= 0) H5Sclose(space);
-    if (attr >= 0) H5Aclose(attr);
-    return -1;
+    close_attr_(attr, space, type);
+    return rc;
 }
 
 static int read_int_attr_(hid_t obj, const char *name, long long min, long long max, int *out, const char *path,
@@ -262,10 +306,8 @@ static int read_int_attr_(hid_t obj, const char *name, long long min, long long 
 static int read_str_attr_(hid_t obj, const char *name, char *out, size_t out_len, const char *path, nn_err *err)
 {
     hid_t attr = H5I_INVALID_HID, type = H5I_INVALID_HID, mem = H5I_INVALID_HID, space = H5I_INVALID_HID;
-    if (attr_exists_(obj, name, path, err) != 0) return -1;
-    H5_TRY(err, attr = H5Aopen(obj, name, H5P_DEFAULT));
-    H5_TRY(err, type = H5Aget_type(attr));
-    H5_TRY(err, space = H5Aget_space(attr));
+    int rc = -1;
+    if (open_attr_(obj, name, &attr, &space, &type, path, err) != 0) goto error;
     if (H5Tget_class(type) != H5T_STRING || H5Sget_simple_extent_npoints(space) != 1) {
         nn_err_set(err, "%s: attribute '%s' should be a string", path, name);
         goto error;
@@ -289,26 +331,46 @@ static int read_str_attr_(hid_t obj, const char *name, char *out, size_t out_len
         H5_TRY(err, H5Aread(attr, mem, buf));
         snprintf(out, out_len, "%s", buf);
     }
-    H5Tclose(mem);
-    H5Sclose(space);
-    H5Tclose(type);
-    H5Aclose(attr);
-    return 0;
+    rc = 0;
 error:
     if (mem >= 0) H5Tclose(mem);
-    if (space >= 0) H5Sclose(space);
-    if (type >= 0) H5Tclose(type);
-    if (attr >= 0) H5Aclose(attr);
+    close_attr_(attr, space, type);
+    return rc;
+}
+
+/* One schema attribute into its field of ck, checked against the schema's range or names. */
+static int read_schema_attr_(hid_t file, const attr_spec *a, nn_checkpoint *ck, const char *path, nn_err *err)
+{
+    char *field = (char *)ck + a->field, text[64];
+    double d = 0.0;
+    switch (a->kind) {
+    case A_INT: return read_int_attr_(file, a->name, (long long)a->min, (long long)a->max, (int *)field, path, err);
+    case A_SEED: return read_num_attr_(file, a->name, H5T_NATIVE_UINT64, field, path, err);
+    case A_DOUBLE:
+        if (read_num_attr_(file, a->name, H5T_NATIVE_DOUBLE, &d, path, err) != 0) return -1;
+        if (!isfinite(d) || d < a->min || d > a->max || (a->max_open && d == a->max)) {
+            nn_err_set(err, "%s: attribute '%s' = %g is out of range [%g, %g%s", path, a->name, d, a->min, a->max,
+                       a->max_open ? ")" : "]");
+            return -1;
+        }
+        *(double *)field = d;
+        return 0;
+    case A_NAME:
+        if (read_str_attr_(file, a->name, text, sizeof text, path, err) != 0) return -1;
+        if ((*(int *)field = nn_name_index(a->names, a->n_names, text)) < 0) {
+            nn_err_set(err, "%s: unknown %s '%s'", path, a->name, text);
+            return -1;
+        }
+        return 0;
+    }
     return -1;
 }
 
 static int read_sizes_(hid_t file, nn_checkpoint *ck, const char *path, nn_err *err)
 {
     hid_t attr = H5I_INVALID_HID, space = H5I_INVALID_HID, type = H5I_INVALID_HID;
-    if (attr_exists_(file, "layer_sizes", path, err) != 0) return -1;
-    H5_TRY(err, attr = H5Aopen(file, "layer_sizes", H5P_DEFAULT));
-    H5_TRY(err, space = H5Aget_space(attr));
-    H5_TRY(err, type = H5Aget_type(attr));
+    int rc = -1;
+    if (open_attr_(file, "layer_sizes", &attr, &space, &type, path, err) != 0) goto error;
     hssize_t n = H5Sget_simple_extent_npoints(space);
     if (n < 2 || n > NN_MAX_SIZES || H5Sget_simple_extent_ndims(space) != 1 || !standard_type_(type, 1, 0)) {
         nn_err_set(err, "%s: attribute 'layer_sizes' should hold 2 to %d sizes", path, NN_MAX_SIZES);
@@ -322,19 +384,10 @@ static int read_sizes_(hid_t file, nn_checkpoint *ck, const char *path, nn_err *
             goto error;
         }
     }
-    if (ck->sizes[0] != IDX_PIXELS || ck->sizes[ck->n_sizes - 1] != IDX_CLASSES) {
-        nn_err_set(err, "%s: layer sizes must start at %d and end at %d", path, IDX_PIXELS, IDX_CLASSES);
-        goto error;
-    }
-    H5Tclose(type);
-    H5Sclose(space);
-    H5Aclose(attr);
-    return 0;
+    rc = 0;
 error:
-    if (type >= 0) H5Tclose(type);
-    if (space >= 0) H5Sclose(space);
-    if (attr >= 0) H5Aclose(attr);
-    return -1;
+    close_attr_(attr, space, type);
+    return rc;
 }
 
 /* Reads one float dataset that must have exactly the given shape and hold data. */
@@ -343,6 +396,7 @@ static int read_floats_(hid_t file, const char *name, int rank, const hsize_t *w
 {
     hid_t dset = H5I_INVALID_HID, space = H5I_INVALID_HID, type = H5I_INVALID_HID;
     hsize_t dims[2] = {0, 0};
+    int rc = -1;
     if (H5Lexists(file, name, H5P_DEFAULT) <= 0) {
         nn_err_set(err, "%s: dataset '%s' is missing", path, name);
         return -1;
@@ -371,36 +425,32 @@ static int read_floats_(hid_t file, const char *name, int rank, const hsize_t *w
         goto error;
     }
     H5_TRY(err, H5Dread(dset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out));
-    H5Tclose(type);
-    H5Sclose(space);
-    H5Dclose(dset);
-    return 0;
+    rc = 0;
 error:
     if (type >= 0) H5Tclose(type);
     if (space >= 0) H5Sclose(space);
     if (dset >= 0) H5Dclose(dset);
-    return -1;
+    return rc;
 }
 
 static int read_layers_(hid_t file, const char *top, nn_checkpoint *ck, float *block, const char *path, nn_err *err)
 {
-    size_t off = 0;
+    size_t w_off[NN_MAX_SIZES], b_off[NN_MAX_SIZES];
+    model_layout(ck->sizes, ck->n_sizes, w_off, b_off);
     for (int l = 0; l + 1 < ck->n_sizes; l++) {
         char name[128];
         hsize_t wdims[2] = {(hsize_t)ck->sizes[l + 1], (hsize_t)ck->sizes[l]};
         hsize_t bdims[1] = {(hsize_t)ck->sizes[l + 1]};
         snprintf(name, sizeof name, "%s/%d/weights", top, l);
-        if (read_floats_(file, name, 2, wdims, block + off, path, err) != 0) return -1;
-        off += (size_t)wdims[0] * wdims[1];
+        if (read_floats_(file, name, 2, wdims, block + w_off[l], path, err) != 0) return -1;
         snprintf(name, sizeof name, "%s/%d/biases", top, l);
-        if (read_floats_(file, name, 1, bdims, block + off, path, err) != 0) return -1;
-        off += (size_t)bdims[0];
+        if (read_floats_(file, name, 1, bdims, block + b_off[l], path, err) != 0) return -1;
     }
     return 0;
 }
 
-/* file_bytes: the size of the file or image, which bounds what it can hold. */
-static int read_contents_(hid_t file, size_t file_bytes, nn_checkpoint *ck, const char *path, nn_err *err)
+/* format, nnmpi_version and format_version: is this a checkpoint this build reads? */
+static int read_format_(hid_t file, nn_checkpoint *ck, const char *path, nn_err *err)
 {
     char text[64];
     if (read_str_attr_(file, "format", text, sizeof text, path, err) != 0) return -1;
@@ -417,35 +467,18 @@ static int read_contents_(hid_t file, size_t file_bytes, nn_checkpoint *ck, cons
                    NN_CHECKPOINT_FORMAT_VERSION);
         return -1;
     }
-    if (read_sizes_(file, ck, path, err) != 0) return -1;
-    if (read_str_attr_(file, "activation", text, sizeof text, path, err) != 0) return -1;
-    if (options_activation_from(text, &ck->activation) != 0) {
-        nn_err_set(err, "%s: unknown activation '%s'", path, text);
-        return -1;
-    }
-    if (read_str_attr_(file, "loss", text, sizeof text, path, err) != 0) return -1;
-    if (options_loss_from(text, &ck->loss) != 0) {
-        nn_err_set(err, "%s: unknown loss '%s'", path, text);
-        return -1;
-    }
-    const long long big = 2147483647LL;
-    if (read_int_attr_(file, "epoch", 0, big, &ck->epoch, path, err) != 0) return -1;
-    if (read_int_attr_(file, "step", 0, big, &ck->step, path, err) != 0) return -1;
-    if (read_num_attr_(file, "seed", H5T_NATIVE_UINT64, &ck->seed, path, err) != 0) return -1;
-    if (read_int_attr_(file, "batch", 1, big, &ck->batch, path, err) != 0) return -1;
-    if (read_num_attr_(file, "lr", H5T_NATIVE_DOUBLE, &ck->lr, path, err) != 0) return -1;
-    if (read_num_attr_(file, "momentum", H5T_NATIVE_DOUBLE, &ck->momentum, path, err) != 0) return -1;
-    if (!isfinite(ck->lr) || !(ck->momentum >= 0.0 && ck->momentum < 1.0)) {
-        nn_err_set(err, "%s: attributes lr/momentum are out of range", path);
-        return -1;
-    }
-    if (read_int_attr_(file, "train_size", 1, big, &ck->train_size, path, err) != 0) return -1;
-    if (read_int_attr_(file, "shuffle", 0, 1, &ck->shuffle, path, err) != 0) return -1;
-    if (read_int_attr_(file, "reproducible", 0, 1, &ck->reproducible, path, err) != 0) return -1;
-    if (read_int_attr_(file, "chunk", 0, big, &ck->chunk, path, err) != 0) return -1;
+    return 0;
+}
 
-    size_t n = 0;
-    for (int l = 0; l + 1 < ck->n_sizes; l++) n += (size_t)ck->sizes[l + 1] * ((size_t)ck->sizes[l] + 1);
+/* file_bytes: the size of the file or image, which bounds what it can hold. */
+static int read_contents_(hid_t file, size_t file_bytes, nn_checkpoint *ck, const char *path, nn_err *err)
+{
+    if (read_format_(file, ck, path, err) != 0) return -1;
+    if (read_sizes_(file, ck, path, err) != 0) return -1;
+    for (int i = 0; i < N_SCHEMA; i++)
+        if (read_schema_attr_(file, &schema_[i], ck, path, err) != 0) return -1;
+
+    size_t n = model_layout(ck->sizes, ck->n_sizes, NULL, NULL);
     /* The one check before allocating: nnmpi writes contiguous, uncompressed
      * float32 datasets, so a file too small to hold every float its
      * layer_sizes promise (twice that with momentum) is damaged, and is refused
@@ -473,6 +506,7 @@ int checkpoint_read(const char *path, const void *image, size_t image_len, nn_ch
 {
     hid_t fapl = H5I_INVALID_HID, file = H5I_INVALID_HID;
     size_t file_bytes = image_len;
+    int rc = -1;
     memset(ck, 0, sizeof *ck);
     if (image == NULL) {
         struct stat st;
@@ -500,15 +534,15 @@ int checkpoint_read(const char *path, const void *image, size_t image_len, nn_ch
         H5_TRY(err, file = H5Fopen(path, H5F_ACC_RDONLY, fapl));
     }
     if (read_contents_(file, file_bytes, ck, path, err) != 0) goto error;
-    H5_TRY(err, H5Fclose(file));
-    if (fapl >= 0) H5Pclose(fapl);
-    return 0;
+    rc = 0;
 error:
     if (file >= 0) H5Fclose(file);
     if (fapl >= 0) H5Pclose(fapl);
-    checkpoint_free(ck);
-    if (strstr(err->msg, path) == NULL) nn_err_prefix(err, "reading checkpoint '%s': ", path);
-    return -1;
+    if (rc != 0) {
+        checkpoint_free(ck);
+        if (strstr(err->msg, path) == NULL) nn_err_prefix(err, "reading checkpoint '%s': ", path);
+    }
+    return rc;
 }
 
 void checkpoint_free(nn_checkpoint *ck)

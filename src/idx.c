@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vec.h"
+
 static uint32_t be32_(const uint8_t *p)
 {
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | (uint32_t)p[3];
@@ -130,7 +132,7 @@ int idx_load(const char *images_path, const char *labels_path, int limit, idx_se
 {
     uint8_t *buf = NULL;
     size_t len = 0;
-    int n_images = 0, n_labels = 0;
+    int n_images = 0, n_labels = 0, status = IDX_ERR_FILE;
     memset(set, 0, sizeof *set);
 
     if (read_file_(images_path, &buf, &len, err) != 0) return -1;
@@ -152,9 +154,12 @@ int idx_load(const char *images_path, const char *labels_path, int limit, idx_se
     }
     if (limit > n_images) {
         nn_err_set(err, "asked for %d items but %s holds only %d", limit, images_path, n_images);
+        status = IDX_ERR_TOO_FEW;
         goto error;
     }
     set->count = limit > 0 ? limit : n_images;
+    set->input_size = IDX_PIXELS;
+    set->classes = IDX_CLASSES;
     if (set->count < n_images) { /* keep only what is used: a shrinking realloc that fails keeps the block */
         uint8_t *p = realloc(set->pixels, (size_t)set->count * IDX_PIXELS);
         set->pixels = p ? p : set->pixels;
@@ -162,7 +167,7 @@ int idx_load(const char *images_path, const char *labels_path, int limit, idx_se
     return 0;
 error:
     idx_free(set);
-    return -1;
+    return status;
 }
 
 void idx_free(idx_set *set)

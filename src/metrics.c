@@ -3,6 +3,8 @@
 
 #include <errno.h>
 
+#include "nn_version.h"
+
 FILE *metrics_open(const char *path, nn_err *err)
 {
     errno = 0;
@@ -27,63 +29,59 @@ static void json_str_(FILE *f, const char *s)
     fputc('"', f);
 }
 
-void metrics_header(FILE *f, const nn_options *opt, const nn_run_info *info, int resumed_epoch, int resumed_step)
+/* "name":[v0,v1,...] for the indices whose bit is set in mask, among the first n. */
+static void json_bits_(FILE *f, const char *name, unsigned mask, int n)
+{
+    fprintf(f, ",\"%s\":[", name);
+    for (int l = 0, first = 1; l < n; l++)
+        if ((mask >> l) & 1u) fprintf(f, "%s%d", first ? "" : ",", l), first = 0;
+    fputc(']', f);
+}
+
+void metrics_header(FILE *f, const nn_run_record *run)
 {
     fprintf(f, "{\"type\":\"header\",\"nnmpi_version\":\"%s\",\"ranks\":%d,\"nodes\":%d,\"node_names\":[", NNMPI_VERSION,
-            info->ranks, info->nodes);
-    /* node_names arrives comma-separated: one JSON string each */
-    const char *p = info->node_names;
-    int first = 1;
-    while (p && *p) {
-        const char *comma = p;
-        while (*comma && *comma != ',') comma++;
-        char name[256];
-        snprintf(name, sizeof name, "%.*s", (int)(comma - p), p);
-        if (!first) fputc(',', f);
-        json_str_(f, name);
-        first = 0;
-        p = *comma ? comma + 1 : comma;
+            run->ranks, run->nodes);
+    for (int i = 0; i < run->nodes; i++) {
+        if (i) fputc(',', f);
+        json_str_(f, run->node_names[i]);
     }
-    fprintf(f, "],\"threads\":%d,\"openblas_core\":", info->threads);
-    json_str_(f, info->openblas_core);
+    fprintf(f, "],\"threads\":%d,\"openblas_core\":", run->threads);
+    json_str_(f, run->openblas_core);
     fprintf(f, ",\"openblas_config\":");
-    json_str_(f, info->openblas_config);
+    json_str_(f, run->openblas_config);
     fprintf(f, ",\"mpi_library\":");
-    json_str_(f, info->mpi_library);
+    json_str_(f, run->mpi_library);
     fprintf(f, ",\"layers\":[");
-    for (int i = 0; i < opt->n_sizes; i++) fprintf(f, "%s%d", i ? "," : "", opt->sizes[i]);
+    for (int i = 0; i < run->n_sizes; i++) fprintf(f, "%s%d", i ? "," : "", run->sizes[i]);
+    fputc(']', f);
     /* --reproducible: the layers whose forward / delta product run over all of rank 0's rows per call */
-    for (int kind = 0; kind < 2 && opt->reproducible; kind++) {
-        unsigned mask = kind == 0 ? info->repro_forward_batched : info->repro_delta_batched;
-        fprintf(f, "],\"%s\":[", kind == 0 ? "batched_forward_layers" : "batched_delta_layers");
-        for (int l = 0, first = 1; l + 1 < opt->n_sizes; l++)
-            if ((mask >> l) & 1u) fprintf(f, "%s%d", first ? "" : ",", l), first = 0;
+    if (run->reproducible) {
+        json_bits_(f, "batched_forward_layers", run->repro_forward_batched, run->n_sizes - 1);
+        json_bits_(f, "batched_delta_layers", run->repro_delta_batched, run->n_sizes - 1);
     }
     fprintf(f,
-            "],\"activation\":\"%s\",\"loss\":\"%s\",\"init\":\"%s\",\"batch\":%d,\"lr\":%.17g,\"momentum\":%.17g,"
+            ",\"activation\":\"%s\",\"loss\":\"%s\",\"init\":\"%s\",\"batch\":%d,\"lr\":%.17g,\"momentum\":%.17g,"
             "\"epochs\":%d,\"train_size\":%d,\"test_size\":%d,\"shuffle\":%s,\"seed\":%llu,\"reproducible\":%s,"
-            "\"chunk\":%d,\"overlap\":%s,\"allreduce\":\"%s\",\"allreduce_ref_s\":%.9g,\"resumed_epoch\":%d,\"resumed_step\":%d}\n",
-            options_activation_name(opt->activation), options_loss_name(opt->loss), options_init_name(opt->init),
-            opt->batch, opt->lr, opt->momentum, opt->epochs, opt->train_size, opt->test_size,
-            opt->shuffle ? "true" : "false", (unsigned long long)opt->seed, opt->reproducible ? "true" : "false",
-            opt->reproducible ? options_chunk(opt) : 0, opt->overlap ? "true" : "false",
-            opt->reproducible ? "tree" : opt->allreduce_ring ? "ring" : "mpi", info->allreduce_ref_s,
-            resumed_epoch, resumed_step);
+            "\"chunk\":%d,\"overlap\":%s,\"allreduce\":\"%s\",\"allreduce_ref_s\":%.9g,\"resumed_epoch\":%d,"
+            "\"resumed_step\":%d}\n",
+            nn_activation_names[run->activation], nn_loss_names[run->loss], nn_init_names[run->init], run->batch,
+            run->lr, run->momentum, run->epochs, run->train_size, run->test_size, run->shuffle ? "true" : "false",
+            (unsigned long long)run->seed, run->reproducible ? "true" : "false", run->chunk,
+            run->overlap ? "true" : "false", run->allreduce, run->allreduce_ref_s, run->start_epoch, run->start_step);
     fflush(f);
 }
 
 void metrics_epoch(FILE *f, const nn_epoch_record *rec)
 {
     const nn_timer_spread *s = rec->phases;
-    double epoch_s = s->max[PH_EPOCH];
-    double compute_s = s->max[PH_GATHER] + s->max[PH_FORWARD] + s->max[PH_BACKWARD] + s->max[PH_UPDATE];
     fprintf(f,
             "{\"type\":\"epoch\",\"epoch\":%d,\"correct\":%d,\"test_total\":%d,\"accuracy\":%.6f,\"train_loss\":%.9g,"
             "\"test_loss\":%.9g,\"steps\":%ld,\"samples\":%ld,\"epoch_s\":%.9g,\"samples_per_s\":%.9g,"
             "\"compute_s\":%.9g,\"allreduce_s\":%.9g,\"phases\":{",
             rec->epoch, rec->correct, rec->test_total, rec->test_total ? (double)rec->correct / rec->test_total : 0.0,
-            rec->train_loss, rec->test_loss, rec->steps, rec->samples, epoch_s,
-            epoch_s > 0 ? rec->samples / epoch_s : 0.0, compute_s, s->max[PH_ALLREDUCE]);
+            rec->train_loss, rec->test_loss, rec->steps, rec->samples, rec->epoch_s,
+            rec->epoch_s > 0 ? rec->samples / rec->epoch_s : 0.0, rec->compute_s, rec->allreduce_s);
     for (int p = 0; p < PH_COUNT; p++)
         fprintf(f, "%s\"%s\":{\"min\":%.9g,\"median\":%.9g,\"max\":%.9g}", p ? "," : "", nn_phase_names[p], s->min[p],
                 s->median[p], s->max[p]);
@@ -93,11 +91,11 @@ void metrics_epoch(FILE *f, const nn_epoch_record *rec)
     fflush(f);
 }
 
-void metrics_final(FILE *f, const char *status, int epochs_done, double total_s, const double rss_mb[3])
+void metrics_final(FILE *f, const nn_final_record *rec)
 {
     fprintf(f,
             "{\"type\":\"final\",\"status\":\"%s\",\"epochs_done\":%d,\"total_s\":%.9g,"
             "\"peak_rss_mb\":{\"min\":%.1f,\"median\":%.1f,\"max\":%.1f}}\n",
-            status, epochs_done, total_s, rss_mb[0], rss_mb[1], rss_mb[2]);
+            rec->status, rec->epochs_done, rec->total_s, rec->rss_mb[0], rec->rss_mb[1], rec->rss_mb[2]);
     fflush(f);
 }

@@ -8,6 +8,7 @@
 
 #include "nn_check.h"
 #include "rng.h"
+#include "vec.h"
 
 void net_create(nn_net *net, const int *sizes, int n_sizes, nn_activation activation, nn_loss loss, int max_rows,
                 int with_velocity)
@@ -20,20 +21,9 @@ void net_create(nn_net *net, const int *sizes, int n_sizes, nn_activation activa
     net->loss = loss;
     net->max_rows = max_rows > 0 ? max_rows : 1;
 
-    size_t off = 0;
-    for (int l = 0; l < net->n_layers; l++) {
-        net->w_off[l] = off;
-        off += (size_t)sizes[l + 1] * (size_t)sizes[l];
-        net->b_off[l] = off;
-        off += (size_t)sizes[l + 1];
-    }
-    net->w_off[net->n_layers] = off;
-    net->n_params = off;
+    net->n_params = model_layout(sizes, n_sizes, net->w_off, net->b_off);
 
     net->params = NN_MALLOC(sizeof(float) * net->n_params);
-    net->reduced = NN_MALLOC(sizeof(float) * (NN_CTRL + net->n_params));
-    memset(net->reduced, 0, sizeof(float) * (NN_CTRL + net->n_params));
-    net->grad = net->reduced + NN_CTRL;
     if (with_velocity) {
         net->velocity = NN_MALLOC(sizeof(float) * net->n_params);
         memset(net->velocity, 0, sizeof(float) * net->n_params);
@@ -50,7 +40,6 @@ void net_create(nn_net *net, const int *sizes, int n_sizes, nn_activation activa
 void net_free(nn_net *net)
 {
     free(net->params);
-    free(net->reduced);
     free(net->velocity);
     for (int l = 0; l < net->n_sizes; l++) free(net->act[l]);
     for (int l = 0; l < net->n_layers; l++) free(net->delta[l]);

@@ -1,20 +1,20 @@
-/* options.c: --help text, parsing and validation of every option. */
+/* options.c: --help text, and one table of options that parsing and validation read. */
 #include "options.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "idx.h"
 
 void options_defaults(nn_options *opt)
 {
     memset(opt, 0, sizeof *opt);
     opt->data_dir = "data/mnist";
     opt->n_sizes = 3;
-    opt->sizes[0] = IDX_PIXELS, opt->sizes[1] = 30, opt->sizes[2] = IDX_CLASSES;
+    opt->sizes[0] = 784, opt->sizes[1] = 30, opt->sizes[2] = 10; /* the classic MNIST network */
     opt->activation = ACT_SIGMOID;
     opt->loss = LOSS_MSE;
     opt->init = INIT_NORMAL;
@@ -38,11 +38,13 @@ static void print_help_(FILE *out)
             "Usage: mpirun -n P nnmpi [options]\n"
             "Data-parallel SGD training of a fully connected network on MNIST.\n"
             "Every rank holds the weights; each step the global minibatch is split across\n"
-            "ranks and the gradients are summed with MPI_Allreduce.\n"
+            "ranks and the gradients are summed across ranks (MPI's allreduce or nnmpi's\n"
+            "ring; with --reproducible, along one fixed tree).\n"
             "\n"
             "Data and model:\n"
             "  --data DIR            directory with the four MNIST IDX files   [data/mnist]\n"
-            "  --layers N,N,...      layer sizes, first 784, last 10            [784,30,10]\n"
+            "  --layers N,N,...      layer sizes: first the input size (784),\n"
+            "                        last the classes (10)                       [784,30,10]\n"
             "  --activation NAME     hidden activation: sigmoid|relu|tanh       [sigmoid]\n"
             "  --loss NAME           mse (sigmoid out, quadratic cost) | xent (softmax,\n"
             "                        cross-entropy)                              [mse]\n"
@@ -84,29 +86,70 @@ static void print_help_(FILE *out)
             "(see docs/reliability.md).\n");
 }
 
-const char *options_activation_name(nn_activation a)
-{
-    return a == ACT_SIGMOID ? "sigmoid" : a == ACT_RELU ? "relu" : "tanh";
-}
-const char *options_loss_name(nn_loss l) { return l == LOSS_MSE ? "mse" : "xent"; }
-const char *options_init_name(nn_init i) { return i == INIT_NORMAL ? "normal" : i == INIT_XAVIER ? "xavier" : "he"; }
+const char *const nn_overlap_names[NN_OVERLAP_COUNT] = {"off", "on", "auto"};
+static const char *const on_off_names_[2] = {"off", "on"};
 
-int options_activation_from(const char *s, nn_activation *a)
-{
-    if (strcmp(s, "sigmoid") == 0) return *a = ACT_SIGMOID, 0;
-    if (strcmp(s, "relu") == 0) return *a = ACT_RELU, 0;
-    if (strcmp(s, "tanh") == 0) return *a = ACT_TANH, 0;
-    return -1;
-}
+/* How an option's value is read (and where it goes, in the table below). */
+typedef enum {
+    K_FLAG,     /* no value: the int field becomes 1 */
+    K_INT,      /* a whole number in [min, max] into an int field */
+    K_LONG,     /* the same into a long field */
+    K_SEED,     /* the same into a uint64_t field */
+    K_POSITIVE, /* a finite number > 0 into a double field */
+    K_UNIT,     /* a finite number in [0, 1) into a double field */
+    K_PATH,     /* the text itself into a const char * field */
+    K_NAME,     /* one of names[0..n_names) into an int (or enum) field: its index */
+    K_LAYERS,   /* --layers */
+    K_HELP,
+    K_VERSION
+} option_kind;
 
-int options_loss_from(const char *s, nn_loss *l)
-{
-    if (strcmp(s, "mse") == 0) return *l = LOSS_MSE, 0;
-    if (strcmp(s, "xent") == 0) return *l = LOSS_XENT, 0;
-    return -1;
-}
+typedef struct {
+    const char *name; /* without the leading -- */
+    option_kind kind;
+    size_t field;     /* offsetof(nn_options, ...) */
+    long min, max;    /* K_INT, K_LONG, K_SEED */
+    const char *const *names;
+    int n_names;      /* K_NAME */
+    size_t given;     /* offsetof an int set to 1 when the option is given (0: none) */
+} option_spec;
 
-int options_chunk(const nn_options *opt) { return opt->chunk > 0 ? opt->chunk : (opt->batch + 7) / 8; }
+#define F(field) offsetof(nn_options, field)
+#define NAMES(table) table, (int)(sizeof table / sizeof table[0])
+static const option_spec specs_[] = {
+    {"data", K_PATH, F(data_dir), 0, 0, NULL, 0, 0},
+    {"layers", K_LAYERS, F(sizes), 0, 0, NULL, 0, F(layers_given)},
+    {"activation", K_NAME, F(activation), 0, 0, NAMES(nn_activation_names), F(activation_given)},
+    {"loss", K_NAME, F(loss), 0, 0, NAMES(nn_loss_names), F(loss_given)},
+    {"init", K_NAME, F(init), 0, 0, NAMES(nn_init_names), 0},
+    {"epochs", K_INT, F(epochs), 0, INT_MAX, NULL, 0, 0},
+    {"batch", K_INT, F(batch), 1, INT_MAX, NULL, 0, 0},
+    {"lr", K_POSITIVE, F(lr), 0, 0, NULL, 0, 0},
+    {"momentum", K_UNIT, F(momentum), 0, 0, NULL, 0, 0},
+    {"train-size", K_INT, F(train_size), 1, INT_MAX, NULL, 0, 0},
+    {"test-size", K_INT, F(test_size), 1, INT_MAX, NULL, 0, 0},
+    {"shuffle", K_NAME, F(shuffle), 0, 0, NAMES(on_off_names_), 0},
+    {"seed", K_SEED, F(seed), 0, INT_MAX, NULL, 0, 0},
+    {"threads", K_INT, F(threads), 1, INT_MAX, NULL, 0, 0},
+    {"metrics", K_PATH, F(metrics_path), 0, 0, NULL, 0, 0},
+    {"checkpoint", K_PATH, F(checkpoint_path), 0, 0, NULL, 0, 0},
+    {"checkpoint-every", K_INT, F(checkpoint_every), 1, INT_MAX, NULL, 0, 0},
+    {"resume", K_PATH, F(resume_path), 0, 0, NULL, 0, 0},
+    {"eval-only", K_FLAG, F(eval_only), 0, 0, NULL, 0, 0},
+    {"reproducible", K_FLAG, F(reproducible), 0, 0, NULL, 0, 0},
+    {"chunk", K_INT, F(chunk), 1, INT_MAX, NULL, 0, 0},
+    {"overlap", K_NAME, F(overlap), 0, 0, NAMES(nn_overlap_names), 0},
+    {"allreduce", K_NAME, F(allreduce), 0, 0, NAMES(nn_reduce_names), 0},
+    {"quiet", K_FLAG, F(quiet), 0, 0, NULL, 0, 0},
+    {"help", K_HELP, 0, 0, 0, NULL, 0, 0},
+    {"version", K_VERSION, 0, 0, 0, NULL, 0, 0},
+    {"debug-signal-at", K_LONG, F(debug_signal_at), 0, INT_MAX, NULL, 0, 0},
+    {"debug-nan-at", K_LONG, F(debug_nan_at), 0, INT_MAX, NULL, 0, 0},
+    {"debug-perturb-rank", K_INT, F(debug_perturb_rank), 0, INT_MAX, NULL, 0, 0},
+};
+#undef F
+#undef NAMES
+enum { N_SPECS = sizeof specs_ / sizeof specs_[0] };
 
 /* Parses a whole decimal integer in [min, max]. */
 static int parse_long_(const char *name, const char *s, long min, long max, long *out, nn_err *err)
@@ -115,21 +158,13 @@ static int parse_long_(const char *name, const char *s, long min, long max, long
     errno = 0;
     long v = strtol(s, &end, 10);
     if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
-        if (max == 2147483647L)
-            nn_err_set(err, "%s: expected a whole number >= %ld, got '%s'", name, min, s);
+        if (max == INT_MAX)
+            nn_err_set(err, "--%s: expected a whole number >= %ld, got '%s'", name, min, s);
         else
-            nn_err_set(err, "%s: expected a whole number from %ld to %ld, got '%s'", name, min, max, s);
+            nn_err_set(err, "--%s: expected a whole number from %ld to %ld, got '%s'", name, min, max, s);
         return -1;
     }
     *out = v;
-    return 0;
-}
-
-static int parse_int_(const char *name, const char *s, long min, int *out, nn_err *err)
-{
-    long v = 0;
-    if (parse_long_(name, s, min, 2147483647L, &v, err) != 0) return -1;
-    *out = (int)v;
     return 0;
 }
 
@@ -139,18 +174,24 @@ static int parse_double_(const char *name, const char *s, double *out, nn_err *e
     errno = 0;
     double v = strtod(s, &end);
     if (errno != 0 || end == s || *end != '\0' || !isfinite(v)) {
-        nn_err_set(err, "%s: expected a number, got '%s'", name, s);
+        nn_err_set(err, "--%s: expected a number, got '%s'", name, s);
         return -1;
     }
     *out = v;
     return 0;
 }
 
-static int parse_on_off_(const char *name, const char *s, int *out, nn_err *err)
+/* One of names[0..n): its index; else a message listing them ("a, b or c"). */
+static int parse_name_(const char *name, const char *s, const char *const *names, int n, int *out, nn_err *err)
 {
-    if (strcmp(s, "on") == 0) return *out = 1, 0;
-    if (strcmp(s, "off") == 0) return *out = 0, 0;
-    nn_err_set(err, "%s: expected on or off, got '%s'", name, s);
+    int i = nn_name_index(names, n, s);
+    if (i >= 0) return *out = i, 0;
+    char list[256] = "";
+    for (int k = 0; k < n; k++) {
+        size_t used = strlen(list);
+        snprintf(list + used, sizeof list - used, "%s%s", k == 0 ? "" : k + 1 == n ? " or " : ", ", names[k]);
+    }
+    nn_err_set(err, "--%s: expected %s, got '%s'", name, list, s);
     return -1;
 }
 
@@ -181,153 +222,49 @@ static int parse_layers_(const char *s, nn_options *opt, nn_err *err)
         nn_err_set(err, "--layers: need at least an input and an output size, got '%s'", s);
         return -1;
     }
-    if (opt->sizes[0] != IDX_PIXELS) {
-        nn_err_set(err, "--layers: the first size must be %d (the 28x28 MNIST image), got %d", IDX_PIXELS,
-                   opt->sizes[0]);
-        return -1;
-    }
-    if (opt->sizes[n - 1] != IDX_CLASSES) {
-        nn_err_set(err, "--layers: the last size must be %d (the MNIST classes), got %d", IDX_CLASSES,
-                   opt->sizes[n - 1]);
-        return -1;
-    }
     opt->n_sizes = n;
     return 0;
 }
 
-enum {
-    OPT_DATA = 256, OPT_LAYERS, OPT_ACTIVATION, OPT_LOSS, OPT_INIT, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_MOMENTUM,
-    OPT_TRAIN_SIZE, OPT_TEST_SIZE, OPT_SHUFFLE, OPT_SEED, OPT_THREADS, OPT_METRICS, OPT_CHECKPOINT,
-    OPT_CHECKPOINT_EVERY, OPT_RESUME, OPT_EVAL_ONLY, OPT_REPRODUCIBLE, OPT_CHUNK, OPT_OVERLAP, OPT_ALLREDUCE, OPT_QUIET, OPT_HELP,
-    OPT_VERSION, OPT_DEBUG_SIGNAL, OPT_DEBUG_NAN, OPT_DEBUG_PERTURB
-};
-
-options_result options_parse(int argc, char **argv, nn_options *opt, FILE *out, nn_err *err)
+/* Stores one option's value as its table entry says; 0, or -1 with err set. */
+static int apply_(const option_spec *spec, const char *arg, nn_options *opt, nn_err *err)
 {
-    static const struct option longopts[] = {
-        {"data", required_argument, 0, OPT_DATA},
-        {"layers", required_argument, 0, OPT_LAYERS},
-        {"activation", required_argument, 0, OPT_ACTIVATION},
-        {"loss", required_argument, 0, OPT_LOSS},
-        {"init", required_argument, 0, OPT_INIT},
-        {"epochs", required_argument, 0, OPT_EPOCHS},
-        {"batch", required_argument, 0, OPT_BATCH},
-        {"lr", required_argument, 0, OPT_LR},
-        {"momentum", required_argument, 0, OPT_MOMENTUM},
-        {"train-size", required_argument, 0, OPT_TRAIN_SIZE},
-        {"test-size", required_argument, 0, OPT_TEST_SIZE},
-        {"shuffle", required_argument, 0, OPT_SHUFFLE},
-        {"seed", required_argument, 0, OPT_SEED},
-        {"threads", required_argument, 0, OPT_THREADS},
-        {"metrics", required_argument, 0, OPT_METRICS},
-        {"checkpoint", required_argument, 0, OPT_CHECKPOINT},
-        {"checkpoint-every", required_argument, 0, OPT_CHECKPOINT_EVERY},
-        {"resume", required_argument, 0, OPT_RESUME},
-        {"eval-only", no_argument, 0, OPT_EVAL_ONLY},
-        {"reproducible", no_argument, 0, OPT_REPRODUCIBLE},
-        {"chunk", required_argument, 0, OPT_CHUNK},
-        {"overlap", required_argument, 0, OPT_OVERLAP},
-        {"allreduce", required_argument, 0, OPT_ALLREDUCE},
-        {"quiet", no_argument, 0, OPT_QUIET},
-        {"help", no_argument, 0, OPT_HELP},
-        {"version", no_argument, 0, OPT_VERSION},
-        {"debug-signal-at", required_argument, 0, OPT_DEBUG_SIGNAL},
-        {"debug-nan-at", required_argument, 0, OPT_DEBUG_NAN},
-        {"debug-perturb-rank", required_argument, 0, OPT_DEBUG_PERTURB},
-        {0, 0, 0, 0},
-    };
-    options_defaults(opt);
-    opterr = 0; /* our own messages, printed once by rank 0 */
-    optind = 1;
+    char *field = (char *)opt + spec->field;
     long v = 0;
-    for (;;) {
-        int prev = optind;
-        int c = getopt_long(argc, argv, ":", longopts, NULL);
-        if (c == -1) break;
-        const char *arg = optarg;
-        int rc = 0;
-        switch (c) {
-        case OPT_DATA: opt->data_dir = arg; break;
-        case OPT_LAYERS: rc = parse_layers_(arg, opt, err), opt->layers_given = 1; break;
-        case OPT_ACTIVATION:
-            opt->activation_given = 1;
-            if (options_activation_from(arg, &opt->activation) != 0)
-                rc = -1, nn_err_set(err, "--activation: expected sigmoid, relu or tanh, got '%s'", arg);
-            break;
-        case OPT_LOSS:
-            opt->loss_given = 1;
-            if (options_loss_from(arg, &opt->loss) != 0)
-                rc = -1, nn_err_set(err, "--loss: expected mse or xent, got '%s'", arg);
-            break;
-        case OPT_INIT:
-            if (strcmp(arg, "normal") == 0) opt->init = INIT_NORMAL;
-            else if (strcmp(arg, "xavier") == 0) opt->init = INIT_XAVIER;
-            else if (strcmp(arg, "he") == 0) opt->init = INIT_HE;
-            else rc = -1, nn_err_set(err, "--init: expected normal, xavier or he, got '%s'", arg);
-            break;
-        case OPT_EPOCHS: rc = parse_int_("--epochs", arg, 0, &opt->epochs, err); break;
-        case OPT_BATCH: rc = parse_int_("--batch", arg, 1, &opt->batch, err); break;
-        case OPT_LR:
-            rc = parse_double_("--lr", arg, &opt->lr, err);
-            if (rc == 0 && !(opt->lr > 0.0)) rc = -1, nn_err_set(err, "--lr: expected a positive number, got '%s'", arg);
-            break;
-        case OPT_MOMENTUM:
-            rc = parse_double_("--momentum", arg, &opt->momentum, err);
-            if (rc == 0 && !(opt->momentum >= 0.0 && opt->momentum < 1.0))
-                rc = -1, nn_err_set(err, "--momentum: expected a number in [0, 1), got '%s'", arg);
-            break;
-        case OPT_TRAIN_SIZE: rc = parse_int_("--train-size", arg, 1, &opt->train_size, err); break;
-        case OPT_TEST_SIZE: rc = parse_int_("--test-size", arg, 1, &opt->test_size, err); break;
-        case OPT_SHUFFLE: rc = parse_on_off_("--shuffle", arg, &opt->shuffle, err); break;
-        case OPT_SEED:
-            rc = parse_long_("--seed", arg, 0, 2147483647L, &v, err);
-            opt->seed = (uint64_t)v;
-            break;
-        case OPT_THREADS: rc = parse_int_("--threads", arg, 1, &opt->threads, err); break;
-        case OPT_METRICS: opt->metrics_path = arg; break;
-        case OPT_CHECKPOINT: opt->checkpoint_path = arg; break;
-        case OPT_CHECKPOINT_EVERY: rc = parse_int_("--checkpoint-every", arg, 1, &opt->checkpoint_every, err); break;
-        case OPT_RESUME: opt->resume_path = arg; break;
-        case OPT_EVAL_ONLY: opt->eval_only = 1; break;
-        case OPT_REPRODUCIBLE: opt->reproducible = 1; break;
-        case OPT_CHUNK: rc = parse_int_("--chunk", arg, 1, &opt->chunk, err); break;
-        case OPT_OVERLAP:
-            if (strcmp(arg, "auto") == 0)
-                opt->overlap = NN_OVERLAP_AUTO;
-            else if (strcmp(arg, "on") != 0 && strcmp(arg, "off") != 0)
-                nn_err_set(err, "--overlap: expected on, off or auto, got '%s'", arg), rc = -1;
-            else
-                rc = parse_on_off_("--overlap", arg, &opt->overlap, err);
-            break;
-        case OPT_ALLREDUCE:
-            if (strcmp(arg, "mpi") == 0 || strcmp(arg, "ring") == 0)
-                opt->allreduce_ring = strcmp(arg, "ring") == 0;
-            else
-                nn_err_set(err, "--allreduce: expected mpi or ring, got '%s'", arg), rc = -1;
-            break;
-        case OPT_QUIET: opt->quiet = 1; break;
-        case OPT_HELP:
-            if (out) print_help_(out);
-            return OPTIONS_EXIT_OK;
-        case OPT_VERSION:
-            if (out) fprintf(out, "nnmpi %s\n", NNMPI_VERSION);
-            return OPTIONS_EXIT_OK;
-        case OPT_DEBUG_SIGNAL: rc = parse_long_("--debug-signal-at", arg, 0, 2147483647L, &opt->debug_signal_at, err); break;
-        case OPT_DEBUG_NAN: rc = parse_long_("--debug-nan-at", arg, 0, 2147483647L, &opt->debug_nan_at, err); break;
-        case OPT_DEBUG_PERTURB: rc = parse_int_("--debug-perturb-rank", arg, 0, &opt->debug_perturb_rank, err); break;
-        case ':':
-            nn_err_set(err, "%s: needs a value (see --help)", argv[prev]);
-            return OPTIONS_ERROR;
-        default:
-            nn_err_set(err, "unknown option '%s' (see --help)", argv[prev]);
-            return OPTIONS_ERROR;
-        }
-        if (rc != 0) return OPTIONS_ERROR;
+    double d = 0.0;
+    int rc = 0;
+    if (spec->given) *(int *)((char *)opt + spec->given) = 1;
+    switch (spec->kind) {
+    case K_FLAG: *(int *)field = 1; break;
+    case K_PATH: *(const char **)field = arg; break;
+    case K_NAME: rc = parse_name_(spec->name, arg, spec->names, spec->n_names, (int *)field, err); break;
+    case K_LAYERS: rc = parse_layers_(arg, opt, err); break;
+    case K_INT:
+    case K_LONG:
+    case K_SEED:
+        rc = parse_long_(spec->name, arg, spec->min, spec->max, &v, err);
+        if (rc == 0 && spec->kind == K_INT) *(int *)field = (int)v;
+        if (rc == 0 && spec->kind == K_LONG) *(long *)field = v;
+        if (rc == 0 && spec->kind == K_SEED) *(uint64_t *)field = (uint64_t)v;
+        break;
+    case K_POSITIVE:
+    case K_UNIT:
+        rc = parse_double_(spec->name, arg, &d, err);
+        if (rc == 0 && spec->kind == K_POSITIVE && !(d > 0.0))
+            rc = -1, nn_err_set(err, "--%s: expected a positive number, got '%s'", spec->name, arg);
+        if (rc == 0 && spec->kind == K_UNIT && !(d >= 0.0 && d < 1.0))
+            rc = -1, nn_err_set(err, "--%s: expected a number in [0, 1), got '%s'", spec->name, arg);
+        if (rc == 0) *(double *)field = d;
+        break;
+    case K_HELP:
+    case K_VERSION: break;
     }
-    if (optind < argc) {
-        nn_err_set(err, "unexpected argument '%s' (options start with --; see --help)", argv[optind]);
-        return OPTIONS_ERROR;
-    }
+    return rc;
+}
+
+/* What no single option can check: combinations. */
+static options_result finish_(nn_options *opt, nn_err *err)
+{
     if (opt->eval_only && !opt->resume_path) {
         nn_err_set(err, "--eval-only: needs --resume FILE (the checkpoint to evaluate)");
         return OPTIONS_ERROR;
@@ -337,4 +274,43 @@ options_result options_parse(int argc, char **argv, nn_options *opt, FILE *out, 
         return OPTIONS_ERROR;
     }
     return OPTIONS_RUN;
+}
+
+options_result options_parse(int argc, char **argv, nn_options *opt, FILE *out, nn_err *err)
+{
+    struct option longopts[N_SPECS + 1];
+    for (int i = 0; i < N_SPECS; i++)
+    {
+        int takes_value = specs_[i].kind != K_FLAG && specs_[i].kind != K_HELP && specs_[i].kind != K_VERSION;
+        longopts[i] = (struct option){specs_[i].name, takes_value ? required_argument : no_argument, NULL, 256 + i};
+    }
+    longopts[N_SPECS] = (struct option){0, 0, 0, 0};
+    options_defaults(opt);
+    opterr = 0; /* our own messages, printed once by rank 0 */
+    optind = 1;
+    for (;;) {
+        int prev = optind;
+        int c = getopt_long(argc, argv, ":", longopts, NULL);
+        if (c == -1) break;
+        if (c == ':') {
+            nn_err_set(err, "%s: needs a value (see --help)", argv[prev]);
+            return OPTIONS_ERROR;
+        }
+        if (c < 256 || c >= 256 + N_SPECS) {
+            nn_err_set(err, "unknown option '%s' (see --help)", argv[prev]);
+            return OPTIONS_ERROR;
+        }
+        const option_spec *spec = &specs_[c - 256];
+        if (spec->kind == K_HELP || spec->kind == K_VERSION) {
+            if (out && spec->kind == K_HELP) print_help_(out);
+            if (out && spec->kind == K_VERSION) fprintf(out, "nnmpi %s\n", NNMPI_VERSION);
+            return OPTIONS_EXIT_OK;
+        }
+        if (apply_(spec, optarg, opt, err) != 0) return OPTIONS_ERROR;
+    }
+    if (optind < argc) {
+        nn_err_set(err, "unexpected argument '%s' (options start with --; see --help)", argv[optind]);
+        return OPTIONS_ERROR;
+    }
+    return finish_(opt, err);
 }

@@ -97,10 +97,13 @@ static void measure_step_(nn_repro *p, int batch_rows, int *pieces, int *levels)
     if (l > *levels) *levels = l;
 }
 
-void repro_create(nn_repro *p, nn_net *net, MPI_Comm comm, int chunk, const int *batch_rows, int n_counts)
+void repro_create(nn_repro *p, nn_net *net, float *sums, MPI_Comm comm, int chunk, const int *batch_rows,
+                  int n_counts)
 {
     memset(p, 0, sizeof *p);
     p->net = net;
+    p->sums = sums;
+    p->n = NN_CTRL + net->n_params;
     p->comm = comm;
     MPI_CHECK(MPI_Comm_rank(comm, &p->rank));
     MPI_CHECK(MPI_Comm_size(comm, &p->nranks));
@@ -108,7 +111,7 @@ void repro_create(nn_repro *p, nn_net *net, MPI_Comm comm, int chunk, const int 
     p->block_len = NN_REPRO_BLOCK_ELEMS;
     for (int l = 1; l < net->n_sizes; l++)
         if ((size_t)net->sizes[l] > p->block_len) p->block_len = (size_t)net->sizes[l]; /* a bias gradient */
-    /* Buffers for the worst step: pieces (the first is net->reduced), tree levels, chunk losses. */
+    /* Buffers for the worst step: pieces (the first is sums), tree levels, chunk losses. */
     int pieces = 1, levels = 0, max_chunks = 1;
     p->n_extra = NN_REPRO_MAX_PIECES; /* no limit while measuring */
     for (int i = 0; i < n_counts; i++) {
@@ -116,11 +119,9 @@ void repro_create(nn_repro *p, nn_net *net, MPI_Comm comm, int chunk, const int 
         measure_step_(p, batch_rows[i], &pieces, &levels);
         if (p->chunks > max_chunks) max_chunks = p->chunks;
     }
-    size_t n = NN_CTRL + net->n_params;
     p->n_extra = pieces - 1;
-    p->piece_buf[0] = net->reduced;
-    for (int k = 1; k < pieces; k++) p->piece_buf[k] = NN_MALLOC(sizeof(float) * n);
-    p->recv = p->nranks > 1 ? NN_MALLOC(sizeof(float) * n) : NULL;
+    for (int k = 0; k < p->n_extra; k++) p->extra[k] = NN_MALLOC(sizeof(float) * p->n);
+    p->recv = p->nranks > 1 ? NN_MALLOC(sizeof(float) * p->n) : NULL;
     p->chunk_loss = NN_MALLOC(sizeof(float) * (size_t)max_chunks);
     p->scratch = NN_MALLOC(sizeof(float) * p->block_len * (size_t)(levels > 0 ? levels : 1));
     /* Batched products: one call over the rank's rows against chunk-sized calls. */
@@ -141,12 +142,15 @@ void repro_create(nn_repro *p, nn_net *net, MPI_Comm comm, int chunk, const int 
 
 void repro_free(nn_repro *p)
 {
-    for (int k = 1; k <= p->n_extra; k++) free(p->piece_buf[k]);
+    for (int k = 0; k < p->n_extra; k++) free(p->extra[k]);
     free(p->recv);
     free(p->chunk_loss);
     free(p->scratch);
     memset(p, 0, sizeof *p);
 }
+
+/* The buffer of this rank's k-th piece of the step. */
+static float *piece_buf_(const nn_repro *p, int k) { return k == 0 ? p->sums : p->extra[k - 1]; }
 
 /* This rank's local rows of chunk c. */
 static void chunk_rows_(const nn_repro *p, int c, int *lo, int *hi)
@@ -223,17 +227,17 @@ static void layer_sums_(nn_repro *p, int l)
         int o_hi = o_lo + units < n_out ? o_lo + units : n_out;
         for (int k = 0; k < p->n_pieces; k++)
             node_sum_(p, PART_WEIGHTS, l, o_lo, o_hi, p->piece[k].lo, p->piece[k].hi,
-                      p->piece_buf[k] + w_at + (size_t)o_lo * n_in, 0);
+                      piece_buf_(p, k) + w_at + (size_t)o_lo * n_in, 0);
     }
     for (int k = 0; k < p->n_pieces; k++)
-        node_sum_(p, PART_BIASES, l, 0, n_out, p->piece[k].lo, p->piece[k].hi, p->piece_buf[k] + b_at, 0);
+        node_sum_(p, PART_BIASES, l, 0, n_out, p->piece[k].lo, p->piece[k].hi, piece_buf_(p, k) + b_at, 0);
 }
 
 void repro_backward(nn_repro *p)
 {
     nn_net *net = p->net;
     for (int k = 0; k < p->n_pieces; k++) {
-        float *ctrl = p->piece_buf[k];
+        float *ctrl = piece_buf_(p, k);
         ctrl[NN_CTRL_LOSS] = loss_sum_(p, p->piece[k].lo, p->piece[k].hi);
         ctrl[NN_CTRL_STOP] = k == 0 ? p->stop_vote : 0.0f;
     }
@@ -253,7 +257,7 @@ static int owner_(const nn_repro *p, int c) { return (int)(((long long)(c + 1) *
 static float *buf_at_(const nn_repro *p, int lo)
 {
     for (int k = 0; k < p->n_pieces; k++)
-        if (p->piece[k].lo == lo) return p->piece_buf[k];
+        if (p->piece[k].lo == lo) return piece_buf_(p, k);
     nn_die(1, "%s:%d: rank %d holds no tree piece at chunk %d", __FILE__, __LINE__, p->rank, lo);
 }
 
@@ -271,7 +275,7 @@ static int combine_(nn_repro *p, int lo, int hi)
     combine_(p, lo, mid);
     combine_(p, mid, hi);
     int left = owner_(p, lo), right = owner_(p, mid);
-    size_t n = NN_CTRL + p->net->n_params;
+    size_t n = p->n;
     if (left == right) {
         if (p->rank == left) vec_add(buf_at_(p, lo), buf_at_(p, mid), n);
         return 0;
@@ -279,10 +283,10 @@ static int combine_(nn_repro *p, int lo, int hi)
     if (lo == 0 && hi == p->span && p->nranks == 2) {
         /* Two ranks, the root: as a ring allreduce does, each rank adds one
          * half (left + right) and the halves are swapped, so each rank moves
-         * and adds half the buffer. The left rank's value is in net->reduced. */
+         * and adds half the buffer. The left rank's value is in sums. */
         size_t half = n / 2;
         int other = 1 - p->rank;
-        float *root = p->net->reduced, *mine = buf_at_(p, p->rank == left ? lo : mid);
+        float *root = p->sums, *mine = buf_at_(p, p->rank == left ? lo : mid);
         size_t my_lo = p->rank == left ? 0 : half, my_n = p->rank == left ? half : n - half;
         size_t its_lo = p->rank == left ? half : 0, its_n = n - my_n;
         MPI_CHECK(MPI_Sendrecv(mine + its_lo, (int)its_n, MPI_FLOAT, other, 0, p->recv + my_lo, (int)my_n, MPI_FLOAT,
@@ -305,16 +309,15 @@ static int combine_(nn_repro *p, int lo, int hi)
 
 void repro_reduce(nn_repro *p)
 {
-    size_t n = NN_CTRL + p->net->n_params;
     if (p->nranks == 1) return;
     int everywhere = combine_(p, 0, p->span);
-    /* The root is at the owner of chunk 0, in its first piece: net->reduced. */
-    if (!everywhere) MPI_CHECK(MPI_Bcast(p->net->reduced, (int)n, MPI_FLOAT, owner_(p, 0), p->comm));
+    /* The root is at the owner of chunk 0, in its first piece: sums. */
+    if (!everywhere) MPI_CHECK(MPI_Bcast(p->sums, (int)p->n, MPI_FLOAT, owner_(p, 0), p->comm));
     /* A rank without chunks this step (more ranks than chunks) holds no piece,
      * so its stop vote is not in the tree: it joins here, in such steps only. */
     if (p->chunks < p->nranks) {
         float vote = p->stop_vote;
         MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &vote, 1, MPI_FLOAT, MPI_MAX, p->comm));
-        if (vote > p->net->reduced[NN_CTRL_STOP]) p->net->reduced[NN_CTRL_STOP] = vote;
+        if (vote > p->sums[NN_CTRL_STOP]) p->sums[NN_CTRL_STOP] = vote;
     }
 }

@@ -28,11 +28,14 @@ static int cmp_double_(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-double median_of(double *v, int n)
+void spread_of(double *v, int n, double *min, double *median, double *max)
 {
-    if (n <= 0) return 0.0;
+    *min = *median = *max = 0.0;
+    if (n <= 0) return;
     qsort(v, (size_t)n, sizeof *v, cmp_double_);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    *min = v[0];
+    *median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    *max = v[n - 1];
 }
 
 void timers_gather(const nn_timers *t, nn_timer_spread *s, MPI_Comm comm)
@@ -44,8 +47,6 @@ void timers_gather(const nn_timers *t, nn_timer_spread *s, MPI_Comm comm)
     double column[s->nranks];
     for (int p = 0; p < PH_COUNT; p++) {
         for (int r = 0; r < s->nranks; r++) column[r] = s->all[(size_t)r * PH_COUNT + p];
-        s->median[p] = median_of(column, s->nranks); /* sorts column */
-        s->min[p] = column[0];
-        s->max[p] = column[s->nranks - 1];
+        spread_of(column, s->nranks, &s->min[p], &s->median[p], &s->max[p]);
     }
 }

@@ -77,11 +77,16 @@ read -r -a h5c <<<"$hdf5_cflags"
 read -r -a h5l <<<"$hdf5_libs"
 # The library's own flags (CMakeLists.txt) plus libFuzzer and the sanitizers;
 # -O1 -g as libFuzzer recommends; UBSan findings are fatal.
+# nn_version.h as CMake generates it (include/nn_version.h.in), from project(VERSION)
+version=$(sed -n 's/^project(nnmpi VERSION \([0-9.]*\).*/\1/p' "$root/CMakeLists.txt")
+[[ -n $version ]] || die "cannot read project(VERSION) from $root/CMakeLists.txt"
+mkdir -p "$build/generated"
+sed "s/@PROJECT_VERSION@/$version/" "$root/include/nn_version.h.in" >"$build/generated/nn_version.h"
 common=(-std=gnu11 -g -O1 -Wall -Wextra -ffp-contract=off -fno-omit-frame-pointer -I"$root/include"
-        "${mpi_cflags[@]}" "${h5c[@]}")
+        -I"$build/generated" "${mpi_cflags[@]}" "${h5c[@]}")
 fuzz=(-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
 libs=("${mpi_libs[@]}" "${h5l[@]}" -lm)
-ck_src=("$src/checkpoint.c" "$src/options.c" "$src/check.c")
+ck_src=("$src/checkpoint.c" "$src/model.c" "$src/check.c")
 
 say "building in $build ($($cc --version | head -1))"
 "$cc" "${common[@]}" "${fuzz[@]}" "$here/fuzz_idx.c" "$src/idx.c" "$src/check.c" -o "$build/fuzz_idx" "${libs[@]}"

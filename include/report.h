@@ -1,0 +1,64 @@
+/*
+ * report.h: what a run tells its user, as records: the start-up description
+ * of the run, one record per epoch, the final outcome. The console lines
+ * (report.c) and the --metrics JSON Lines (metrics.h) print the same records;
+ * neither knows the trainer or the options. Rank 0 only.
+ */
+#ifndef NN_REPORT_H
+#define NN_REPORT_H
+
+#include <stdint.h>
+
+#include "model.h"
+#include "timers.h"
+
+/* What start-up resolved and found: the model, the training settings, the job. */
+typedef struct {
+    /* the job */
+    int ranks, threads, nodes;
+    const char *const *node_names; /* (nodes) distinct processor names */
+    const char *openblas_core, *openblas_config, *mpi_library;
+    /* the model and the data */
+    int n_sizes, sizes[NN_MAX_SIZES];
+    nn_activation activation;
+    nn_loss loss;
+    nn_init init;
+    int train_size, test_size;
+    /* training */
+    int epochs, batch, shuffle;
+    double lr, momentum;
+    uint64_t seed;
+    int reproducible, chunk;       /* chunk: 0 without --reproducible */
+    int overlap;                   /* resolved: 0 or 1 */
+    const char *allreduce;         /* "mpi", "ring", or "tree" with --reproducible */
+    double allreduce_ref_s;        /* one blocking allreduce of the gradient, measured at start-up; 0 when not */
+    unsigned repro_forward_batched, repro_delta_batched; /* --reproducible: rank 0's nn_repro masks */
+    /* where it starts */
+    const char *resume_path;       /* NULL unless --resume */
+    int start_epoch, start_step;
+} nn_run_record;
+
+/* One epoch's results, as printed on the epoch line. */
+typedef struct {
+    int epoch, correct, test_total;  /* epoch counts from 1 */
+    long steps, samples;
+    double train_loss, test_loss;    /* means per sample */
+    double epoch_s, compute_s, allreduce_s; /* maxima over ranks */
+    double allreduce_hidden;         /* fraction of the blocking allreduce time hidden by overlap; -1 when not measured */
+    const nn_timer_spread *phases;
+} nn_epoch_record;
+
+/* How the run ended. */
+typedef struct {
+    const char *status;  /* "completed", "stopped", "diverged" or "error" */
+    int epochs_done;
+    double total_s;
+    double rss_mb[3];    /* peak RSS over ranks: min, median, max */
+} nn_final_record;
+
+/* The console lines, on stdout. */
+void report_startup(const nn_run_record *run);
+void report_epoch(const nn_epoch_record *rec);
+void report_final(const nn_final_record *rec);
+
+#endif

@@ -1,0 +1,300 @@
+/*
+ * startup.c: trainer_setup. Everything that can be checked before training is
+ * checked here, in this order: the data files, the --resume checkpoint and
+ * how it fits the command line, the network's shape against the data, the
+ * output files; then the options are resolved once (--overlap auto, the
+ * chunk, the sizes), every buffer is allocated, and the run is described for
+ * the reports. A failure on any rank ends every rank with the same status.
+ */
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "metrics.h"
+#include "slice.h"
+#include "train.h"
+
+#define EVAL_ROWS 256 /* train.c evaluates in blocks of this many rows */
+
+/* The training set (not with --eval-only) and the test set; every rank reads its own copy. */
+static int load_data_(nn_trainer *t)
+{
+    const nn_options *o = &t->opt;
+    nn_err err = {0};
+    char images[4096], labels[4096];
+    int rc = 0;
+    const char *option = "--train-size";
+    if (!o->eval_only) {
+        snprintf(images, sizeof images, "%s/%s", o->data_dir, "train-images-idx3-ubyte");
+        snprintf(labels, sizeof labels, "%s/%s", o->data_dir, "train-labels-idx1-ubyte");
+        rc = idx_load(images, labels, o->train_size, &t->train, &err);
+    }
+    if (rc == 0) {
+        option = "--test-size";
+        snprintf(images, sizeof images, "%s/%s", o->data_dir, "t10k-images-idx3-ubyte");
+        snprintf(labels, sizeof labels, "%s/%s", o->data_dir, "t10k-labels-idx1-ubyte");
+        rc = idx_load(images, labels, o->test_size, &t->test, &err);
+    }
+    if (rc == IDX_ERR_TOO_FEW) nn_err_prefix(&err, "%s: ", option);
+    int status = nn_err_agree(&err, NN_EXIT_ERROR, t->comm);
+    t->opt.train_size = t->train.count;
+    t->opt.test_size = t->test.count;
+    return status;
+}
+
+/* Rank 0 reads a --resume checkpoint and broadcasts it (a homogeneous
+ * cluster: the struct as bytes, then the arrays). */
+static int resume_read_(nn_trainer *t, nn_checkpoint *ck)
+{
+    nn_err err = {0};
+    if (t->rank == 0) checkpoint_read(t->opt.resume_path, NULL, 0, ck, &err);
+    int status = nn_err_agree(&err, NN_EXIT_ERROR, t->comm);
+    if (status) return status;
+    float *params = ck->params, *velocity = ck->velocity;
+    int has_velocity = velocity != NULL;
+    MPI_CHECK(MPI_Bcast(ck, sizeof *ck, MPI_BYTE, 0, t->comm));
+    MPI_CHECK(MPI_Bcast(&has_velocity, 1, MPI_INT, 0, t->comm));
+    if (t->rank != 0) {
+        params = NN_MALLOC(sizeof(float) * ck->n_params);
+        velocity = has_velocity ? NN_MALLOC(sizeof(float) * ck->n_params) : NULL;
+    }
+    ck->params = params;
+    ck->velocity = velocity;
+    MPI_CHECK(MPI_Bcast(ck->params, (int)ck->n_params, MPI_FLOAT, 0, t->comm));
+    if (has_velocity) MPI_CHECK(MPI_Bcast(ck->velocity, (int)ck->n_params, MPI_FLOAT, 0, t->comm));
+    return 0;
+}
+
+/* The model comes from the checkpoint unless given, and then it must match;
+ * continuing the data order exactly needs the same seed, batch, train size,
+ * shuffling and --reproducible chunks. Pure: checks opt against ck, takes the model. */
+static void resume_reconcile_(nn_options *opt, const nn_checkpoint *ck, nn_err *err)
+{
+    const char *path = opt->resume_path;
+    if (opt->layers_given && (opt->n_sizes != ck->n_sizes ||
+                              memcmp(opt->sizes, ck->sizes, sizeof(int) * (size_t)ck->n_sizes) != 0))
+        nn_err_set(err, "--layers does not match the layers of checkpoint '%s'", path);
+    if (opt->activation_given && opt->activation != ck->activation)
+        nn_err_set(err, "--activation %s does not match checkpoint '%s' (%s)", nn_activation_names[opt->activation],
+                   path, nn_activation_names[ck->activation]);
+    if (opt->loss_given && opt->loss != ck->loss)
+        nn_err_set(err, "--loss %s does not match checkpoint '%s' (%s)", nn_loss_names[opt->loss], path,
+                   nn_loss_names[ck->loss]);
+    opt->n_sizes = ck->n_sizes;
+    memcpy(opt->sizes, ck->sizes, sizeof opt->sizes);
+    opt->activation = ck->activation;
+    opt->loss = ck->loss;
+    if (opt->eval_only) return;
+    int steps = slice_steps_per_epoch(opt->train_size, opt->batch);
+    if (ck->seed != opt->seed || ck->batch != opt->batch || ck->train_size != opt->train_size ||
+        ck->shuffle != opt->shuffle)
+        nn_err_set(err,
+                   "checkpoint '%s' was written with --seed %llu --batch %d --train-size %d --shuffle %s; "
+                   "resume with the same values (given: --seed %llu --batch %d --train-size %d --shuffle %s)",
+                   path, (unsigned long long)ck->seed, ck->batch, ck->train_size, ck->shuffle ? "on" : "off",
+                   (unsigned long long)opt->seed, opt->batch, opt->train_size, opt->shuffle ? "on" : "off");
+    else if (ck->reproducible != opt->reproducible || (opt->reproducible && ck->chunk != opt->chunk))
+        nn_err_set(err, "checkpoint '%s' was written %s; resume with the same --reproducible/--chunk", path,
+                   ck->reproducible ? "with --reproducible" : "without --reproducible");
+    else if (ck->step > steps)
+        nn_err_set(err, "checkpoint '%s': step %d is past the end of an epoch of %d steps", path, ck->step, steps);
+}
+
+/* The network's first size must be the data's input size, its last the
+ * data's classes: checked once, here, against the files just read. */
+static int check_shape_(nn_trainer *t)
+{
+    const nn_options *o = &t->opt;
+    const idx_set *data = &t->test;
+    nn_err err = {0};
+    int first = o->sizes[0], last = o->sizes[o->n_sizes - 1];
+    if (first == data->input_size && last == data->classes) return 0;
+    const char *what = first != data->input_size ? "first" : "last";
+    int want = first != data->input_size ? data->input_size : data->classes;
+    const char *meaning = first != data->input_size ? "the input size of the data in" : "the classes of the data in";
+    if (o->layers_given) {
+        nn_err_set(&err, "--layers: the %s size must be %d (%s %s), got %d", what, want, meaning, o->data_dir,
+                   first != data->input_size ? first : last);
+        return nn_err_agree(&err, NN_EXIT_USAGE, t->comm);
+    }
+    nn_err_set(&err, "checkpoint '%s': layer sizes must start at %d and end at %d (the data in %s), got %d ... %d",
+               o->resume_path ? o->resume_path : "?", data->input_size, data->classes, o->data_dir, first, last);
+    return nn_err_agree(&err, NN_EXIT_ERROR, t->comm);
+}
+
+/* --resume: read, reconcile, check the shape; the position comes from the file. */
+static int resume_(nn_trainer *t, nn_checkpoint *ck)
+{
+    int status = resume_read_(t, ck);
+    if (status) return status;
+    nn_err err = {0};
+    resume_reconcile_(&t->opt, ck, &err);
+    if ((status = nn_err_agree(&err, NN_EXIT_USAGE, t->comm)) != 0) return status;
+    t->start_epoch = ck->epoch;
+    t->start_step = ck->step;
+    return 0;
+}
+
+/* The checkpoint directory must be writable before an hour of training, not after. */
+static int open_outputs_(nn_trainer *t)
+{
+    nn_err err = {0};
+    if (t->opt.checkpoint_path && t->rank == 0) checkpoint_check_writable(t->opt.checkpoint_path, &err);
+    if (t->opt.metrics_path && t->rank == 0 && !err.failed) t->metrics = metrics_open(t->opt.metrics_path, &err);
+    return nn_err_agree(&err, NN_EXIT_ERROR, t->comm);
+}
+
+/* Names of the distinct hosts of the job (on rank 0), and how many (on every rank). */
+static int gather_node_names_(nn_trainer *t)
+{
+    char mine[MPI_MAX_PROCESSOR_NAME] = {0};
+    int len = 0, nodes = 0;
+    MPI_CHECK(MPI_Get_processor_name(mine, &len));
+    char *all = t->rank == 0 ? NN_MALLOC((size_t)t->nranks * MPI_MAX_PROCESSOR_NAME) : NULL;
+    MPI_CHECK(MPI_Gather(mine, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, all, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, 0, t->comm));
+    if (t->rank == 0) {
+        t->node_names = NN_MALLOC(sizeof(char *) * (size_t)t->nranks);
+        for (int r = 0; r < t->nranks; r++) {
+            const char *name = all + (size_t)r * MPI_MAX_PROCESSOR_NAME;
+            int seen = 0;
+            for (int q = 0; q < nodes && !seen; q++) seen = strcmp(name, t->node_names[q]) == 0;
+            if (seen) continue;
+            t->node_names[nodes] = NN_MALLOC(strlen(name) + 1);
+            memcpy(t->node_names[nodes++], name, strlen(name) + 1);
+        }
+        free(all);
+    }
+    MPI_CHECK(MPI_Bcast(&nodes, 1, MPI_INT, 0, t->comm));
+    return nodes;
+}
+
+/* --overlap auto: within one node the reduction is memory copies by the
+ * cores that compute, so nothing can be hidden, and Open MPI's blocking
+ * allreduce is faster than its non-blocking one (docs/design.md); across
+ * nodes the network moves the data while backward computes. --reproducible
+ * adds its chunk tree after backward, not through the reducer: no overlap to
+ * set up, measure or report. */
+static void resolve_modes_(nn_trainer *t)
+{
+    nn_options *o = &t->opt;
+    t->run.nodes = gather_node_names_(t);
+    if (o->overlap == NN_OVERLAP_AUTO) o->overlap = t->run.nodes > 1;
+    if (o->reproducible) o->overlap = 0;
+    t->path = o->reproducible ? &nn_repro_path : &nn_plain_path;
+    t->steps_per_epoch = t->train.count > 0 ? slice_steps_per_epoch(t->train.count, o->batch) : 0;
+}
+
+/* Every buffer, sized once for the most rows any pass computes: this rank's
+ * part of a full batch (never smaller than the epoch's last one), at least
+ * EVAL_ROWS for evaluation. The weights come from the checkpoint or the seed. */
+static void create_buffers_(nn_trainer *t, const nn_checkpoint *ck)
+{
+    const nn_options *o = &t->opt;
+    int batch_rows[2] = {0, 0}, lo = 0, hi = 0; /* global rows of a full step and of the epoch's last step */
+    for (int i = 0; i < 2 && t->steps_per_epoch > 0; i++)
+        batch_rows[i] = slice_batch_rows(t->train.count, o->batch, i == 0 ? 0 : t->steps_per_epoch - 1);
+    if (t->steps_per_epoch > 0) t->path->my_rows(t, batch_rows[0], &lo, &hi);
+    int rows = hi - lo > EVAL_ROWS ? hi - lo : EVAL_ROWS;
+    net_create(&t->net, o->sizes, o->n_sizes, o->activation, o->loss, rows, o->momentum > 0.0);
+    reducer_create(&t->reducer, &t->net, t->comm, o->overlap, o->allreduce);
+    t->perm = NN_MALLOC(sizeof(int) * (size_t)(t->train.count > 0 ? t->train.count : 1));
+    timer_spread_create(&t->spread, t->comm);
+    if (ck->params) {
+        memcpy(t->net.params, ck->params, sizeof(float) * t->net.n_params);
+        if (t->net.velocity && ck->velocity) memcpy(t->net.velocity, ck->velocity, sizeof(float) * t->net.n_params);
+    } else {
+        net_init_params(&t->net, o->init, o->seed);
+    }
+    if (o->reproducible) repro_create(&t->repro, &t->net, t->reducer.sums, t->comm, o->chunk, batch_rows, 2);
+    t->global_step = (long)t->start_epoch * t->steps_per_epoch + t->start_step;
+}
+
+/* Times one blocking allreduce of the gradient buffer (median of 9 after warm-up):
+ * the reference against which overlap reports the hidden fraction. */
+static double measure_allreduce_(nn_trainer *t)
+{
+    if (t->nranks == 1) return 0.0;
+    double times[9], min, median, max;
+    for (int i = 0; i < 3 + 9; i++) {
+        MPI_CHECK(MPI_Barrier(t->comm));
+        double t0 = MPI_Wtime();
+        reducer_allreduce_whole(&t->reducer);
+        double dt = MPI_Wtime() - t0, dt_max = 0.0;
+        MPI_CHECK(MPI_Allreduce(&dt, &dt_max, 1, MPI_DOUBLE, MPI_MAX, t->comm));
+        if (i >= 3) times[i - 3] = dt_max;
+    }
+    memset(t->reducer.sums, 0, sizeof(float) * t->reducer.n);
+    spread_of(times, 9, &min, &median, &max);
+    return median;
+}
+
+/* What the start-up line and the metrics header record. */
+static void describe_run_(nn_trainer *t)
+{
+    const nn_options *o = &t->opt;
+    nn_run_record *run = &t->run;
+    int len = 0;
+    MPI_CHECK(MPI_Get_library_version(t->mpi_library, &len));
+    for (char *c = t->mpi_library; *c; c++)
+        if (*c == '\n') *c = ' ';
+    run->ranks = t->nranks, run->threads = o->threads;
+    run->node_names = (const char *const *)t->node_names;
+    run->openblas_core = openblas_get_corename(), run->openblas_config = openblas_get_config();
+    run->mpi_library = t->mpi_library;
+    run->n_sizes = o->n_sizes;
+    memcpy(run->sizes, o->sizes, sizeof run->sizes);
+    run->activation = o->activation, run->loss = o->loss, run->init = o->init;
+    run->train_size = o->train_size, run->test_size = o->test_size;
+    run->epochs = o->epochs, run->batch = o->batch, run->shuffle = o->shuffle;
+    run->lr = o->lr, run->momentum = o->momentum, run->seed = o->seed;
+    run->reproducible = o->reproducible, run->chunk = o->chunk, run->overlap = o->overlap;
+    run->allreduce = o->reproducible ? t->path->name : nn_reduce_names[o->allreduce];
+    run->allreduce_ref_s = o->overlap ? measure_allreduce_(t) : 0.0;
+    run->repro_forward_batched = t->repro.forward_batched;
+    run->repro_delta_batched = t->repro.delta_batched;
+    run->resume_path = o->resume_path;
+    run->start_epoch = t->start_epoch, run->start_step = t->start_step;
+}
+
+int trainer_setup(nn_trainer *t, const nn_options *opt, MPI_Comm comm)
+{
+    memset(t, 0, sizeof *t);
+    t->opt = *opt;
+    t->comm = comm;
+    MPI_CHECK(MPI_Comm_rank(comm, &t->rank));
+    MPI_CHECK(MPI_Comm_size(comm, &t->nranks));
+    openblas_set_num_threads(opt->threads);
+    /* --reproducible's chunk: --chunk, or ceil(batch / 8) (without overflow at INT_MAX) */
+    if (t->opt.reproducible && t->opt.chunk == 0) t->opt.chunk = opt->batch / 8 + (opt->batch % 8 != 0);
+    if (!t->opt.reproducible) t->opt.chunk = 0;
+
+    nn_checkpoint ck;
+    memset(&ck, 0, sizeof ck);
+    int status = load_data_(t);
+    if (status == 0 && opt->resume_path) status = resume_(t, &ck);
+    if (status == 0) status = check_shape_(t);
+    if (status == 0) status = open_outputs_(t);
+    if (status == 0) {
+        resolve_modes_(t);
+        create_buffers_(t, &ck);
+        describe_run_(t);
+    }
+    checkpoint_free(&ck);
+    return status;
+}
+
+void trainer_free(nn_trainer *t)
+{
+    if (t->metrics) fclose(t->metrics);
+    for (int i = 0; t->node_names && i < t->run.nodes; i++) free(t->node_names[i]);
+    free(t->node_names);
+    timer_spread_free(&t->spread);
+    free(t->perm);
+    if (t->opt.reproducible) repro_free(&t->repro);
+    reducer_free(&t->reducer);
+    net_free(&t->net);
+    idx_free(&t->train);
+    idx_free(&t->test);
+    memset(t, 0, sizeof *t);
+}
