@@ -2,8 +2,11 @@
  * checkpoint.h: the HDF5 checkpoint (layout in docs/checkpoint-format.md).
  * Holds global state only (weights, momentum, the position in the data
  * order), so a run may resume at any rank count. Written by one rank,
- * atomically: a temporary file in the same directory, flushed, fsync'ed,
- * then renamed over the old one.
+ * atomically: a temporary file created exclusively under an unpredictable
+ * name in the same directory, flushed, fsync'ed, then renamed over the old
+ * one, which must be a regular file. Read as untrusted input: only the
+ * contiguous datasets nnmpi writes, inside the file, through hard links,
+ * holding finite numbers.
  */
 #ifndef NN_CHECKPOINT_H
 #define NN_CHECKPOINT_H
@@ -43,6 +46,10 @@ int checkpoint_write(const char *path, const nn_checkpoint *ck, nn_err *err);
 int checkpoint_read(const char *path, const void *image, size_t image_len, nn_checkpoint *ck, nn_err *err);
 
 void checkpoint_free(nn_checkpoint *ck);
+
+/* 1 when `path` is a regular file holding an nnmpi checkpoint (its 'format'
+ * attribute says so), else 0: what start-up asks before a run may replace it. */
+int checkpoint_is_checkpoint(const char *path);
 
 /* Checks that the directory of the checkpoint `path` exists and is writable
  * by creating and removing a probe file there. Returns 0, or -1 with the

@@ -12,10 +12,13 @@
 #include "nn_check.h"
 #include "report.h"
 
-/* Opens (appends to) the metrics file; returns NULL with the reason in err. */
+/* Opens (appends to) the metrics file, which must be a regular file (never
+ * blocks on a FIFO); returns NULL with the reason in err. */
 FILE *metrics_open(const char *path, nn_err *err);
-void metrics_header(FILE *f, const nn_run_record *run);
-void metrics_epoch(FILE *f, const nn_epoch_record *rec);
-void metrics_final(FILE *f, const nn_final_record *rec);
+/* Each writes one record and flushes it: 0, or -1 with errno when any byte
+ * did not reach the file (a full disk, /dev/full). */
+int metrics_header(FILE *f, const nn_run_record *run);
+int metrics_epoch(FILE *f, const nn_epoch_record *rec);
+int metrics_final(FILE *f, const nn_final_record *rec);
 
 #endif

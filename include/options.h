@@ -20,7 +20,9 @@ enum {
     NN_EXIT_ERROR = 1,    /* data, file or checkpoint problem */
     NN_EXIT_USAGE = 2,    /* bad command line */
     NN_EXIT_DIVERGED = 3, /* NaN or Inf in the loss or the weights */
-    NN_EXIT_STOPPED = 75  /* stopped by SIGTERM/SIGUSR1 after writing a checkpoint (EX_TEMPFAIL) */
+    NN_EXIT_HUNG = 4,     /* --step-timeout: no progress, a rank stopped or hung (watchdog.h) */
+    NN_EXIT_STOPPED = 75, /* stopped by a signal after writing a checkpoint (EX_TEMPFAIL) */
+    NN_EXIT_STOPPED_UNSAVED = 143 /* stopped by a signal with no --checkpoint: nothing saved (128 + SIGTERM) */
 };
 
 /* --overlap off|on|auto; auto: on when the ranks span several nodes (see
@@ -37,6 +39,7 @@ typedef struct {
     int layers_given, activation_given, loss_given; /* else --resume may take them from the checkpoint */
     int epochs, batch;
     double lr, momentum;
+    int lr_given, momentum_given; /* else --resume takes them from the checkpoint */
     int train_size, test_size; /* 0: the whole file */
     int shuffle;
     uint64_t seed;
@@ -44,11 +47,13 @@ typedef struct {
     const char *metrics_path;
     const char *checkpoint_path;
     int checkpoint_every;
+    int overwrite;           /* --overwrite: --checkpoint may replace a checkpoint this run did not resume from */
     const char *resume_path;
     int eval_only;
     int reproducible, chunk; /* chunk: rows per chunk with --reproducible (--chunk, else ceil(batch / 8)), else 0 */
     int overlap;             /* NN_OVERLAP_*; after start-up 0 or 1 */
     nn_reduce_kind allreduce; /* --allreduce: MPI's collectives or the ring (reduce.h) */
+    int step_timeout;        /* --step-timeout: seconds without progress before the job ends; 0 = never */
     int quiet;
     /* Testing hooks (see docs/reliability.md): -1 when unused. */
     long debug_signal_at;   /* the last rank raises SIGUSR1 before this global step */

@@ -25,6 +25,7 @@
 #include "report.h"
 #include "repro.h"
 #include "timers.h"
+#include "watchdog.h"
 
 typedef enum { STEP_OK, STEP_STOP, STEP_DIVERGED } step_outcome;
 
@@ -68,6 +69,8 @@ struct nn_trainer {
     long epoch_samples, epoch_steps;
     long global_step;          /* steps taken since epoch 0 step 0 */
     FILE *metrics;             /* rank 0 with --metrics, else NULL */
+    nn_err metrics_err;        /* rank 0: a metrics record that did not reach the file (fails the run) */
+    nn_watchdog watchdog;      /* --step-timeout */
     nn_run_record run;         /* the run's description, for the reports (rank 0) */
     char **node_names;         /* (run.nodes) the distinct hosts' names, each malloc'ed, rank 0 */
     char mpi_library[MPI_MAX_LIBRARY_VERSION_STRING];

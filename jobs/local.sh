@@ -13,6 +13,8 @@
 #   NNMPI_DATA          MNIST directory (default <repo>/data/mnist)
 #   MPIRUN              launcher (default mpirun)
 #   MPIRUN_ARGS         extra launcher arguments, space-separated
+# Ctrl-C (or kill, or closing the terminal) stops the run cleanly: nnmpi ends
+# its step, writes the --checkpoint and exits 75; press it twice to kill.
 # OPENBLAS_NUM_THREADS (and OMP_NUM_THREADS) are set to 1 unless you pass
 # --threads. Open MPI gets --allow-run-as-root only when run as root, and
 # --oversubscribe only when NP exceeds the physical cores. In a container
@@ -88,4 +90,7 @@ read -ra user_launch <<<"${MPIRUN_ARGS:-}"
 launch+=("${user_launch[@]}")
 
 log "${launch[*]} $build/nnmpi ${args[*]}"
-exec "${launch[@]}" "$build/nnmpi" "${args[@]}"
+# Ctrl-C, kill or a closed terminal: nnmpi checkpoints and stops (exit 75);
+# a second Ctrl-C kills the job (jobs/lib/stop-forwarding.sh says why).
+. "$here/lib/stop-forwarding.sh"
+run_forwarding_stops "${launch[@]}" "$build/nnmpi" "${args[@]}"

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <hdf5.h>
+#include <errno.h>
 #include <sys/stat.h>
 
 #include "checkpoint.h"
@@ -63,6 +64,27 @@ static void overwrite_attr(const char *name, const char *attr_name, hid_t mem_ty
     assert_true(H5Awrite(attr, mem_type, value) >= 0);
     H5Aclose(attr);
     H5Fclose(fid);
+}
+
+/* fsync fails with ENOSPC while fail_fsync is set (the test is linked with --wrap=fsync). */
+static int fail_fsync;
+int __real_fsync(int fd);
+int __wrap_fsync(int fd)
+{
+    if (fail_fsync) return errno = ENOSPC, -1;
+    return __real_fsync(fd);
+}
+
+/* Temporaries (<name>.tmp.<pid>.XXXXXX) left in the test directory. */
+static int count_temporaries(void)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "ls -a '%s' | grep -c '\\.tmp\\.' || true", dir);
+    FILE *p = popen(cmd, "r");
+    int n = -1;
+    if (p && fscanf(p, "%d", &n) != 1) n = -1;
+    if (p) pclose(p);
+    return n;
 }
 
 static void round_trip_is_exact(void **state)
@@ -284,23 +306,55 @@ static void failed_write_leaves_the_old_file_and_no_temporary(void **state)
     snprintf(gone, sizeof gone, "%s/vanished/ck.h5", dir);
     assert_int_equal(checkpoint_write(gone, &ck, &err), -1);
     assert_non_null(strstr(err.msg, "vanished/ck.h5"));
-    /* a read-only directory keeps its previous checkpoint intact (as root, chmod does not stop
-     * writes, so the test makes the temporary's name a directory instead: creation fails) */
+    /* a disk that fills up: the file system's error (fsync fails with
+     * ENOSPC, injected with --wrap=fsync) reaches the message, the previous
+     * checkpoint stays intact and no temporary is left */
     const char *path = path_in_dir("keep.h5");
     assert_int_equal(checkpoint_write(path, &ck, &err), 0);
-    char tmp[600];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    assert_int_equal(mkdir(tmp, 0700), 0);
     float keep0 = net.params[0];
     net.params[0] = 12345.0f;
     memset(&err, 0, sizeof err);
-    assert_int_equal(checkpoint_write(path, &ck, &err), -1);
-    assert_non_null(strstr(err.msg, "keep.h5"));
-    rmdir(tmp);
+    fail_fsync = 1;
+    int rc = checkpoint_write(path, &ck, &err);
+    fail_fsync = 0;
+    assert_int_equal(rc, -1);
+    if (!strstr(err.msg, "keep.h5") || !strstr(err.msg, "No space left on device")) fail_msg("got '%s'", err.msg);
+    assert_int_equal(count_temporaries(), 0);
     memset(&err, 0, sizeof err);
     assert_int_equal(checkpoint_read(path, NULL, 0, &back, &err), 0);
     assert_true(back.params[0] == keep0);
     checkpoint_free(&back);
+    net_free(&net);
+}
+
+/* A checkpoint path that is a symlink, a FIFO or a directory is never
+ * replaced: the write is refused and the link's target keeps its bytes. */
+static void only_regular_files_are_replaced(void **state)
+{
+    (void)state;
+    nn_net net;
+    nn_checkpoint ck;
+    make_checkpoint(&ck, &net, 0);
+    const char *victim = "precious data\n";
+    char target[600];
+    snprintf(target, sizeof target, "%s", path_in_dir("precious.txt"));
+    assert_int_equal(test_write_file(target, victim, strlen(victim)), 0);
+    assert_int_equal(symlink(target, path_in_dir("link.h5")), 0);
+    assert_int_equal(mkfifo(path_in_dir("fifo.h5"), 0600), 0);
+    assert_int_equal(mkdir(path_in_dir("dir.h5"), 0700), 0);
+    const char *names[] = {"link.h5", "fifo.h5", "dir.h5"}, *kinds[] = {"symbolic link", "FIFO", "directory"};
+    for (int i = 0; i < 3; i++) {
+        nn_err err = {0};
+        assert_int_equal(checkpoint_write(path_in_dir(names[i]), &ck, &err), -1);
+        if (!strstr(err.msg, "is not a regular file") || !strstr(err.msg, kinds[i])) fail_msg("%s: '%s'", names[i], err.msg);
+    }
+    char back[64] = {0};
+    FILE *f = fopen(target, "rb");
+    assert_non_null(f);
+    assert_true(fread(back, 1, sizeof back - 1, f) > 0);
+    fclose(f);
+    assert_string_equal(back, victim);
+    assert_int_equal(count_temporaries(), 0);
     net_free(&net);
 }
 
@@ -316,6 +370,7 @@ int main(void)
         cmocka_unit_test(reads_format_1),
         cmocka_unit_test(bad_files_are_refused),
         cmocka_unit_test(failed_write_leaves_the_old_file_and_no_temporary),
+        cmocka_unit_test(only_regular_files_are_replaced),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     test_remove_tree(dir);

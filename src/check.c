@@ -101,18 +101,32 @@ void *nn_malloc_(size_t bytes, const char *what, const char *file, int line)
     return p;
 }
 
-/* H5Ewalk2 callback: keeps the innermost description of the default error stack. */
+/* H5Ewalk2 callback, walking upward: entry 0 is the innermost description of
+ * the default error stack, where the cause is ("No space left on device",
+ * "unable to lock file", a missing filter), not the API call that failed. */
 static herr_t h5_walk_(unsigned n, const H5E_error2_t *e, void *data)
 {
     char *out = data;
-    if (n == 0) snprintf(out, 256, "%s (in %s)", e->desc ? e->desc : "?", e->func_name ? e->func_name : "?");
+    if (n != 0) return 0;
+    const char *desc = e->desc ? e->desc : "?", *func = e->func_name ? e->func_name : "?";
+    /* A system call's failure ("file write failed: time = ..., errno = 28,
+     * error message = 'No space left on device', ..."): its phrase and the
+     * system's reason, not the whole multi-line report. */
+    const char *colon = strchr(desc, ':'), *why = strstr(desc, "error message = '");
+    const char *why_end = why ? strchr(why + 17, '\'') : NULL;
+    if (colon && why && why_end)
+        snprintf(out, 512, "%.*s: %.*s (in %s)", (int)(colon - desc), desc, (int)(why_end - why - 17), why + 17, func);
+    else
+        snprintf(out, 512, "%s (in %s)", desc, func);
+    for (char *c = out; *c; c++)
+        if (*c == '\n') *c = ' ';
     return 0;
 }
 
 void nn_h5_fail_(nn_err *err, const char *call, const char *file, int line)
 {
-    char h5msg[256] = "no HDF5 error message";
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, h5_walk_, h5msg);
+    char h5msg[512] = "no HDF5 error message";
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, h5_walk_, h5msg);
     nn_err_set(err, "%s:%d: %s failed: %s", file, line, call, h5msg);
 }
 

@@ -160,51 +160,87 @@ static int write_contents_(hid_t file, const nn_checkpoint *ck, nn_err *err)
     return 0;
 }
 
-/* fsync()s a file or directory by path; 0 or -1 with errno. */
-static int fsync_path_(const char *path, int flags)
+/* Writes the checkpoint into the file `tmp` (created empty, exclusively, by
+ * the caller) with HDF5, flushed and closed. */
+static int write_hdf5_(const char *tmp, const nn_checkpoint *ck, nn_err *err)
 {
-    int fd = open(path, flags);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return rc;
-}
-
-int checkpoint_write(const char *path, const nn_checkpoint *ck, nn_err *err)
-{
-    char tmp[4096], dir_buf[4096];
     hid_t fapl = H5I_INVALID_HID, file = H5I_INVALID_HID;
-    int made_tmp = 0;
-    errno = 0;
-    FILE_TRY(err, snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) < (int)sizeof tmp,
-             "checkpoint path '%s' is too long", path);
+    int rc = -1;
     /* The HDF5 1.8 file format: its superblock and object headers carry
      * checksums, so HDF5 refuses a damaged file instead of parsing it. */
     H5_TRY(err, fapl = H5Pcreate(H5P_FILE_ACCESS));
     H5_TRY(err, H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18));
     H5_TRY(err, file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl));
-    made_tmp = 1;
     if (write_contents_(file, ck, err) != 0) goto error;
     H5_TRY(err, H5Fflush(file, H5F_SCOPE_GLOBAL));
-    H5_TRY(err, H5Fclose(file));
-    file = H5I_INVALID_HID;
-    H5Pclose(fapl);
-    fapl = H5I_INVALID_HID;
+    rc = 0;
+error:
+    if (file >= 0 && H5Fclose(file) < 0 && rc == 0) rc = -1, nn_h5_fail_(err, "H5Fclose", __FILE__, __LINE__);
+    if (fapl >= 0) H5Pclose(fapl);
+    return rc;
+}
+
+/* 0 when `path` does not exist or is a regular file: the only things a
+ * checkpoint may replace (a symlink, device, FIFO or directory is refused). */
+static int replaceable_(const char *path, nn_err *err)
+{
+    struct stat st;
     errno = 0;
-    FILE_TRY(err, fsync_path_(tmp, O_RDONLY) == 0, "cannot sync checkpoint '%s'", tmp);
+    if (lstat(path, &st) != 0) {
+        if (errno == ENOENT) return 0;
+        nn_file_fail_(err, __FILE__, __LINE__, "cannot stat it");
+        return -1;
+    }
+    if (S_ISREG(st.st_mode)) return 0;
+    nn_err_set(err, "it exists and is not a regular file (%s); nnmpi replaces only checkpoints it wrote",
+               S_ISLNK(st.st_mode) ? "a symbolic link" : S_ISDIR(st.st_mode) ? "a directory"
+               : S_ISFIFO(st.st_mode) ? "a FIFO" : "a device or socket");
+    return -1;
+}
+
+/* fsync()s a directory by path (best effort: some file systems refuse). */
+static void fsync_dir_(const char *path)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    int fd = open(dirname(buf), O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return;
+    (void)fsync(fd);
+    close(fd);
+}
+
+int checkpoint_write(const char *path, const nn_checkpoint *ck, nn_err *err)
+{
+    char tmp[4096] = "";
+    int fd = -1, made_tmp = 0;
+    if (replaceable_(path, err) != 0) goto error;
+    /* A name no one can predict, created exclusively (never through a
+     * planted symlink), in the target's directory so the rename is atomic;
+     * HDF5 then writes into that file. */
+    errno = 0;
+    FILE_TRY(err, snprintf(tmp, sizeof tmp, "%s.tmp.%ld.XXXXXX", path, (long)getpid()) < (int)sizeof tmp,
+             "the path is too long");
+    fd = mkstemp(tmp);
+    FILE_TRY(err, fd >= 0, "cannot create a temporary file in its directory");
+    made_tmp = 1;
+    mode_t mask = umask(0);
+    umask(mask);
+    FILE_TRY(err, fchmod(fd, 0666 & ~mask) == 0, "cannot set the permissions of '%s'", tmp);
+    if (write_hdf5_(tmp, ck, err) != 0) goto error;
+    errno = 0;
+    FILE_TRY(err, fsync(fd) == 0, "cannot sync checkpoint '%s'", tmp);
+    int closed = close(fd);
+    fd = -1;
+    FILE_TRY(err, closed == 0, "cannot close checkpoint '%s'", tmp);
+    if (replaceable_(path, err) != 0) goto error; /* checked again: the path may have changed during the write */
     FILE_TRY(err, rename(tmp, path) == 0, "cannot rename '%s' to '%s'", tmp, path);
     made_tmp = 0;
-    /* The rename is durable once the directory entry is on disk. */
-    snprintf(dir_buf, sizeof dir_buf, "%s", path);
-    fsync_path_(dirname(dir_buf), O_RDONLY | O_DIRECTORY); /* best effort: some filesystems refuse */
+    fsync_dir_(path); /* the rename is durable once the directory entry is on disk */
     return 0;
 error:
-    if (file >= 0) H5Fclose(file);
-    if (fapl >= 0) H5Pclose(fapl);
+    if (fd >= 0) close(fd);
     if (made_tmp) unlink(tmp);
-    if (err->failed && strstr(err->msg, path) == NULL) nn_err_prefix(err, "writing checkpoint '%s': ", path);
+    nn_err_prefix(err, "writing checkpoint '%s': ", path);
     return -1;
 }
 
@@ -212,11 +248,12 @@ int checkpoint_check_writable(const char *path, nn_err *err)
 {
     char probe[4096];
     errno = 0;
-    FILE_TRY(err, snprintf(probe, sizeof probe, "%s.probe.%ld", path, (long)getpid()) < (int)sizeof probe,
+    FILE_TRY(err, snprintf(probe, sizeof probe, "%s.probe.XXXXXX", path) < (int)sizeof probe,
              "checkpoint path '%s' is too long", path);
-    FILE *f = fopen(probe, "wb");
-    FILE_TRY(err, f != NULL, "--checkpoint: cannot create a file beside '%s' (does the directory exist and is it writable?)", path);
-    fclose(f);
+    int fd = mkstemp(probe); /* exclusive, unpredictable: never truncates a planted file */
+    FILE_TRY(err, fd >= 0,
+             "--checkpoint: cannot create a file beside '%s' (does the directory exist and is it writable?)", path);
+    close(fd);
     unlink(probe);
     return 0;
 error:
@@ -390,15 +427,71 @@ error:
     return rc;
 }
 
-/* Reads one float dataset that must have exactly the given shape and hold data. */
-static int read_floats_(hid_t file, const char *name, int rank, const hsize_t *want, float *out, const char *path,
-                        nn_err *err)
+/* Every link on the way to `name` ("/a/b/c": /a, /a/b, /a/b/c) exists and is
+ * a hard link: a soft link may point anywhere in the file, an external link
+ * into any other file the user can read. nnmpi writes hard links only. */
+static int hard_links_only_(hid_t file, const char *name, const char *path, nn_err *err)
+{
+    char prefix[128];
+    for (const char *p = strchr(name + 1, '/');; p = strchr(p + 1, '/')) {
+        size_t n = p ? (size_t)(p - name) : strlen(name);
+        snprintf(prefix, sizeof prefix, "%.*s", (int)n, name);
+        H5L_info_t info;
+        if (H5Lexists(file, prefix, H5P_DEFAULT) <= 0 || H5Lget_info(file, prefix, &info, H5P_DEFAULT) < 0) {
+            nn_err_set(err, "%s: dataset '%s' is missing", path, name);
+            return -1;
+        }
+        if (info.type != H5L_TYPE_HARD) {
+            nn_err_set(err, "%s: '%s' is %s link; a checkpoint is read only through the file's own hard links",
+                       path, prefix, info.type == H5L_TYPE_SOFT ? "a soft" : info.type == H5L_TYPE_EXTERNAL ? "an external" : "a user-defined");
+            return -1;
+        }
+        if (!p) return 0;
+    }
+}
+
+/* The dataset's data lies inside this file, as nnmpi stores it: contiguous,
+ * unfiltered, no external storage, allocated when written (not before), and
+ * within the file's size (HDF5 would read a region past the end as fill
+ * values: zeros, at the dataset's full size). */
+static int check_storage_(hid_t dset, const char *name, size_t file_bytes, const char *path, nn_err *err)
+{
+    hid_t dcpl = H5I_INVALID_HID;
+    int rc = -1;
+    H5_TRY(err, dcpl = H5Dget_create_plist(dset));
+    H5D_alloc_time_t alloc = H5D_ALLOC_TIME_DEFAULT;
+    H5_TRY(err, H5Pget_alloc_time(dcpl, &alloc));
+    const char *why = H5Pget_layout(dcpl) != H5D_CONTIGUOUS ? "is not stored contiguously (chunked, compact or virtual)"
+                      : H5Pget_external_count(dcpl) != 0   ? "is stored in external files"
+                      : H5Pget_nfilters(dcpl) != 0         ? "is filtered (compressed)"
+                      : alloc == H5D_ALLOC_TIME_EARLY      ? "was allocated before it was written"
+                                                           : NULL;
+    haddr_t offset = why ? HADDR_UNDEF : H5Dget_offset(dset);
+    hsize_t stored = H5Dget_storage_size(dset);
+    if (!why && (offset == HADDR_UNDEF || stored == 0)) why = "holds no data (created but never written)";
+    if (!why && (offset > file_bytes || stored > file_bytes - offset)) why = "lies past the end of the file";
+    if (why) {
+        nn_err_set(err, "%s: dataset '%s' %s; nnmpi reads only the contiguous float datasets it writes", path, name, why);
+        goto error;
+    }
+    rc = 0;
+error:
+    if (dcpl >= 0) H5Pclose(dcpl);
+    return rc;
+}
+
+/* Reads one float dataset that must have exactly the given shape, be stored
+ * as nnmpi stores it, and hold finite numbers only. */
+static int read_floats_(hid_t file, size_t file_bytes, const char *name, int rank, const hsize_t *want, float *out,
+                        const char *path, nn_err *err)
 {
     hid_t dset = H5I_INVALID_HID, space = H5I_INVALID_HID, type = H5I_INVALID_HID;
     hsize_t dims[2] = {0, 0};
     int rc = -1;
-    if (H5Lexists(file, name, H5P_DEFAULT) <= 0) {
-        nn_err_set(err, "%s: dataset '%s' is missing", path, name);
+    if (hard_links_only_(file, name, path, err) != 0) return -1;
+    H5O_info_t oinfo;
+    if (H5Oget_info_by_name(file, name, &oinfo, H5P_DEFAULT) < 0 || oinfo.type != H5O_TYPE_DATASET) {
+        nn_err_set(err, "%s: '%s' is not a dataset", path, name);
         return -1;
     }
     H5_TRY(err, dset = H5Dopen2(file, name, H5P_DEFAULT));
@@ -417,14 +510,16 @@ static int read_floats_(hid_t file, const char *name, int rank, const hsize_t *w
             goto error;
         }
     }
-    /* Created but never written (fill values only): HDF5 would read zeros.
-     * (Not H5Dget_space_status: it calls a compressed dataset "partly
-     * allocated".) */
-    if (H5Dget_storage_size(dset) == 0) {
-        nn_err_set(err, "%s: dataset '%s' holds no data (created but never written)", path, name);
-        goto error;
-    }
+    if (check_storage_(dset, name, file_bytes, path, err) != 0) goto error;
     H5_TRY(err, H5Dread(dset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out));
+    size_t count = (size_t)want[0] * (rank == 2 ? (size_t)want[1] : 1);
+    for (size_t i = 0; i < count; i++) {
+        if (!isfinite(out[i])) {
+            nn_err_set(err, "%s: dataset '%s' holds %s at element %zu; a checkpoint holds finite numbers only", path,
+                       name, isnan(out[i]) ? "NaN" : "Inf", i);
+            goto error;
+        }
+    }
     rc = 0;
 error:
     if (type >= 0) H5Tclose(type);
@@ -433,7 +528,8 @@ error:
     return rc;
 }
 
-static int read_layers_(hid_t file, const char *top, nn_checkpoint *ck, float *block, const char *path, nn_err *err)
+static int read_layers_(hid_t file, size_t file_bytes, const char *top, nn_checkpoint *ck, float *block,
+                        const char *path, nn_err *err)
 {
     size_t w_off[NN_MAX_SIZES], b_off[NN_MAX_SIZES];
     model_layout(ck->sizes, ck->n_sizes, w_off, b_off);
@@ -442,9 +538,9 @@ static int read_layers_(hid_t file, const char *top, nn_checkpoint *ck, float *b
         hsize_t wdims[2] = {(hsize_t)ck->sizes[l + 1], (hsize_t)ck->sizes[l]};
         hsize_t bdims[1] = {(hsize_t)ck->sizes[l + 1]};
         snprintf(name, sizeof name, "%s/%d/weights", top, l);
-        if (read_floats_(file, name, 2, wdims, block + w_off[l], path, err) != 0) return -1;
+        if (read_floats_(file, file_bytes, name, 2, wdims, block + w_off[l], path, err) != 0) return -1;
         snprintf(name, sizeof name, "%s/%d/biases", top, l);
-        if (read_floats_(file, name, 1, bdims, block + b_off[l], path, err) != 0) return -1;
+        if (read_floats_(file, file_bytes, name, 1, bdims, block + b_off[l], path, err) != 0) return -1;
     }
     return 0;
 }
@@ -468,6 +564,26 @@ static int read_format_(hid_t file, nn_checkpoint *ck, const char *path, nn_err 
         return -1;
     }
     return 0;
+}
+
+/* nnmpi writes no user block: the HDF5 file starts at byte 0, so dataset
+ * offsets are offsets in the file. */
+static int no_user_block_(hid_t file, const char *path, nn_err *err)
+{
+    hid_t fcpl = H5I_INVALID_HID;
+    hsize_t user_block = 0;
+    int rc = -1;
+    H5_TRY(err, fcpl = H5Fget_create_plist(file));
+    H5_TRY(err, H5Pget_userblock(fcpl, &user_block));
+    if (user_block != 0) {
+        nn_err_set(err, "%s: has a user block of %llu bytes before the HDF5 data; nnmpi writes none", path,
+                   (unsigned long long)user_block);
+        goto error;
+    }
+    rc = 0;
+error:
+    if (fcpl >= 0) H5Pclose(fcpl);
+    return rc;
 }
 
 /* file_bytes: the size of the file or image, which bounds what it can hold. */
@@ -494,10 +610,10 @@ static int read_contents_(hid_t file, size_t file_bytes, nn_checkpoint *ck, cons
     }
     ck->n_params = n;
     ck->params = NN_MALLOC(sizeof(float) * n);
-    if (read_layers_(file, "/layers", ck, ck->params, path, err) != 0) return -1;
+    if (read_layers_(file, file_bytes, "/layers", ck, ck->params, path, err) != 0) return -1;
     if (has_velocity) {
         ck->velocity = NN_MALLOC(sizeof(float) * n);
-        if (read_layers_(file, "/optimizer/velocity", ck, ck->velocity, path, err) != 0) return -1;
+        if (read_layers_(file, file_bytes, "/optimizer/velocity", ck, ck->velocity, path, err) != 0) return -1;
     }
     return 0;
 }
@@ -513,6 +629,11 @@ int checkpoint_read(const char *path, const void *image, size_t image_len, nn_ch
         errno = 0;
         if (access(path, R_OK) != 0 || stat(path, &st) != 0) {
             nn_err_set(err, "cannot read checkpoint '%s': %s", path, strerror(errno));
+            return -1;
+        }
+        if (!S_ISREG(st.st_mode)) { /* a FIFO would block HDF5's open forever */
+            nn_err_set(err, "cannot read checkpoint '%s': not a regular file (%s)", path,
+                       S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO" : "a device or socket");
             return -1;
         }
         file_bytes = (size_t)st.st_size;
@@ -533,6 +654,7 @@ int checkpoint_read(const char *path, const void *image, size_t image_len, nn_ch
         H5_TRY(err, H5Pset_file_image(fapl, (void *)image, image_len));
         H5_TRY(err, file = H5Fopen(path, H5F_ACC_RDONLY, fapl));
     }
+    if (no_user_block_(file, path, err) != 0) goto error;
     if (read_contents_(file, file_bytes, ck, path, err) != 0) goto error;
     rc = 0;
 error:
@@ -543,6 +665,20 @@ error:
         if (strstr(err->msg, path) == NULL) nn_err_prefix(err, "reading checkpoint '%s': ", path);
     }
     return rc;
+}
+
+int checkpoint_is_checkpoint(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || H5Fis_hdf5(path) <= 0) return 0;
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (file < 0) return 0;
+    char text[64] = "";
+    nn_err ignored = {0};
+    int ours = read_str_attr_(file, "format", text, sizeof text, path, &ignored) == 0 &&
+               strcmp(text, NN_CHECKPOINT_FORMAT) == 0;
+    H5Fclose(file);
+    return ours;
 }
 
 void checkpoint_free(nn_checkpoint *ck)

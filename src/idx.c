@@ -2,9 +2,12 @@
 #include "idx.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "vec.h"
 
@@ -64,8 +67,9 @@ int idx_parse_images(const uint8_t *buf, size_t len, const char *name, uint8_t *
     return 0;
 }
 
-/* Validates a label file held in memory (labels start at IDX_LABEL_HEADER). */
-static int check_labels_(const uint8_t *buf, size_t len, const char *name, int *count, nn_err *err)
+/* Validates a label file's header against the file's size `len` (only the
+ * header of buf is read); *count is the label count. */
+static int check_label_header_(const uint8_t *buf, size_t len, const char *name, int *count, nn_err *err)
 {
     int n = check_header_(buf, len, IDX_LABEL_HEADER, IDX_LABEL_MAGIC, "label", name, err);
     if (n < 0) return -1;
@@ -75,15 +79,27 @@ static int check_labels_(const uint8_t *buf, size_t len, const char *name, int *
                    len < want ? "truncated" : "trailing data");
         return -1;
     }
+    *count = n;
+    return 0;
+}
+
+/* Every label is a class, 0 .. IDX_CLASSES - 1. */
+static int check_label_values_(const uint8_t *labels, int n, const char *name, nn_err *err)
+{
     for (int i = 0; i < n; i++) {
-        if (buf[IDX_LABEL_HEADER + i] >= IDX_CLASSES) {
-            nn_err_set(err, "%s: label %d of item %d is out of range, expected 0..%d", name,
-                       buf[IDX_LABEL_HEADER + i], i, IDX_CLASSES - 1);
+        if (labels[i] >= IDX_CLASSES) {
+            nn_err_set(err, "%s: label %d of item %d is out of range, expected 0..%d", name, labels[i], i,
+                       IDX_CLASSES - 1);
             return -1;
         }
     }
-    *count = n;
     return 0;
+}
+
+static int check_labels_(const uint8_t *buf, size_t len, const char *name, int *count, nn_err *err)
+{
+    if (check_label_header_(buf, len, name, count, err) != 0) return -1;
+    return check_label_values_(buf + IDX_LABEL_HEADER, *count, name, err);
 }
 
 int idx_parse_labels(const uint8_t *buf, size_t len, const char *name, uint8_t **labels, int *count, nn_err *err)
@@ -94,80 +110,94 @@ int idx_parse_labels(const uint8_t *buf, size_t len, const char *name, uint8_t *
     return 0;
 }
 
-/* Drops a validated file buffer's header in place, keeping only the payload:
- * the training images are read once, with no second copy at the peak. */
-static uint8_t *strip_header_(uint8_t *buf, size_t header, size_t payload)
+/* Opens a data file that must be a regular file (a directory, a FIFO or a
+ * device is refused without blocking or reading); returns the descriptor and
+ * the file's size, or -1 with the reason in err. */
+static int open_regular_(const char *path, size_t *size, nn_err *err)
 {
-    memmove(buf, buf + header, payload);
-    uint8_t *shrunk = realloc(buf, payload > 0 ? payload : 1);
-    return shrunk ? shrunk : buf;
+    struct stat st;
+    errno = 0;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    FILE_TRY(err, fd >= 0, "cannot open data file '%s' (run data/fetch-mnist.sh, or pass --data DIR)", path);
+    FILE_TRY(err, fstat(fd, &st) == 0, "cannot stat data file '%s'", path);
+    if (!S_ISREG(st.st_mode)) {
+        nn_err_set(err, "data file '%s' is %s, expected an IDX file", path,
+                   S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO" : "a device or socket");
+        goto error;
+    }
+    *size = (size_t)st.st_size;
+    return fd;
+error:
+    if (fd >= 0) close(fd);
+    return -1;
 }
 
-/* Reads a whole file into a malloc'ed buffer. */
-static int read_file_(const char *path, uint8_t **buf, size_t *len, nn_err *err)
+/* Reads exactly len bytes at offset off; 0, or -1 with the reason in err. */
+static int read_at_(int fd, void *buf, size_t len, off_t off, const char *path, nn_err *err)
 {
-    FILE *f = NULL;
-    uint8_t *data = NULL;
-    errno = 0;
-    f = fopen(path, "rb");
-    FILE_TRY(err, f != NULL, "cannot open data file '%s' (run data/fetch-mnist.sh, or pass --data DIR)", path);
-    FILE_TRY(err, fseek(f, 0, SEEK_END) == 0, "cannot seek in '%s'", path);
-    long size = ftell(f);
-    FILE_TRY(err, size >= 0, "cannot tell the size of '%s'", path);
-    FILE_TRY(err, fseek(f, 0, SEEK_SET) == 0, "cannot seek in '%s'", path);
-    data = NN_MALLOC((size_t)size);
-    errno = 0;
-    FILE_TRY(err, fread(data, 1, (size_t)size, f) == (size_t)size, "cannot read '%s'", path);
-    FILE_TRY(err, fclose(f) == 0, "cannot close '%s'", path);
-    *buf = data;
-    *len = (size_t)size;
+    char *p = buf;
+    while (len > 0) {
+        errno = 0;
+        ssize_t n = pread(fd, p, len, off);
+        if (n < 0 && errno == EINTR) continue;
+        FILE_TRY(err, n > 0, "cannot read data file '%s'%s", path, n == 0 ? " (it shrank while being read)" : "");
+        p += n, len -= (size_t)n, off += n;
+    }
     return 0;
 error:
-    if (f) fclose(f);
-    free(data);
     return -1;
+}
+
+/* Reads the first `keep` items of an IDX file after validating its header
+ * against its size (before reading or allocating anything that size):
+ * *payload is malloc'ed (keep * item_bytes), *count the file's item count.
+ * keep <= 0: all of them; keep > count: IDX_ERR_TOO_FEW. */
+static int read_items_(const char *path, int is_images, int keep, uint8_t **payload, int *count, nn_err *err)
+{
+    uint8_t header[IDX_IMAGE_HEADER] = {0};
+    size_t size = 0, header_len = is_images ? IDX_IMAGE_HEADER : IDX_LABEL_HEADER;
+    size_t item = is_images ? IDX_PIXELS : 1;
+    int status = IDX_ERR_FILE, fd = open_regular_(path, &size, err);
+    *payload = NULL;
+    if (fd < 0) return IDX_ERR_FILE;
+    if (read_at_(fd, header, size < header_len ? size : header_len, 0, path, err) != 0) goto done;
+    if ((is_images ? check_images_(header, size, path, count, err) : check_label_header_(header, size, path, count, err)) != 0)
+        goto done;
+    if (keep > *count) {
+        nn_err_set(err, "asked for %d items but %s holds only %d", keep, path, *count);
+        status = IDX_ERR_TOO_FEW;
+        goto done;
+    }
+    size_t n = (size_t)(keep > 0 ? keep : *count) * item;
+    *payload = NN_MALLOC(n);
+    if (read_at_(fd, *payload, n, (off_t)header_len, path, err) != 0) goto done;
+    status = 0;
+done:
+    close(fd);
+    if (status != 0) free(*payload), *payload = NULL;
+    return status;
 }
 
 int idx_load(const char *images_path, const char *labels_path, int limit, idx_set *set, nn_err *err)
 {
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    int n_images = 0, n_labels = 0, status = IDX_ERR_FILE;
+    int n_images = 0, n_labels = 0;
     memset(set, 0, sizeof *set);
-
-    if (read_file_(images_path, &buf, &len, err) != 0) return -1;
-    if (check_images_(buf, len, images_path, &n_images, err) != 0) {
-        free(buf);
-        goto error;
-    }
-    set->pixels = strip_header_(buf, IDX_IMAGE_HEADER, (size_t)n_images * IDX_PIXELS);
-    if (read_file_(labels_path, &buf, &len, err) != 0) goto error;
-    if (check_labels_(buf, len, labels_path, &n_labels, err) != 0) {
-        free(buf);
-        goto error;
-    }
-    set->labels = strip_header_(buf, IDX_LABEL_HEADER, (size_t)n_labels);
-    if (n_images != n_labels) {
+    int status = read_items_(images_path, 1, limit, &set->pixels, &n_images, err);
+    if (status == 0) status = read_items_(labels_path, 0, limit, &set->labels, &n_labels, err);
+    if (status == 0 && n_images != n_labels) {
         nn_err_set(err, "%s holds %d images but %s holds %d labels; the counts must agree", images_path, n_images,
                    labels_path, n_labels);
-        goto error;
-    }
-    if (limit > n_images) {
-        nn_err_set(err, "asked for %d items but %s holds only %d", limit, images_path, n_images);
-        status = IDX_ERR_TOO_FEW;
-        goto error;
+        status = IDX_ERR_FILE;
     }
     set->count = limit > 0 ? limit : n_images;
+    if (status == 0) status = check_label_values_(set->labels, set->count, labels_path, err) == 0 ? 0 : IDX_ERR_FILE;
+    if (status != 0) {
+        idx_free(set);
+        return status;
+    }
     set->input_size = IDX_PIXELS;
     set->classes = IDX_CLASSES;
-    if (set->count < n_images) { /* keep only what is used: a shrinking realloc that fails keeps the block */
-        uint8_t *p = realloc(set->pixels, (size_t)set->count * IDX_PIXELS);
-        set->pixels = p ? p : set->pixels;
-    }
     return 0;
-error:
-    idx_free(set);
-    return status;
 }
 
 void idx_free(idx_set *set)

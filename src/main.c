@@ -18,6 +18,11 @@ int main(int argc, char **argv)
     MPI_Init(&argc, &argv);
     /* Errors come back as codes; MPI_CHECK reports them and aborts the job. */
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    /* HDF5 1.10's exit-time cleanup crashes on a file whose H5Fclose failed
+     * (a full disk during a checkpoint write): it is run by hand below, on
+     * the way out of a run that did not fail. Before any other HDF5 call,
+     * which would register it. */
+    H5dont_atexit();
     /* Our own messages instead of HDF5's automatic stack dumps. */
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     int rank = 0;
@@ -35,6 +40,7 @@ int main(int argc, char **argv)
     int status = trainer_setup(&trainer, &opt, MPI_COMM_WORLD);
     if (status == NN_EXIT_OK) status = trainer_run(&trainer);
     trainer_free(&trainer);
+    if (status != NN_EXIT_ERROR) H5close();
     MPI_Finalize();
     return status;
 }

@@ -2,18 +2,43 @@
 #include "metrics.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "nn_version.h"
 
 FILE *metrics_open(const char *path, nn_err *err)
 {
+    struct stat st;
+    FILE *f = NULL;
+    int fd = -1;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) goto not_regular;
     errno = 0;
-    FILE *f = fopen(path, "a");
-    if (!f) {
-        nn_file_fail_(err, __FILE__, __LINE__, "--metrics: cannot open '%s' for appending", path);
-        return NULL;
-    }
+    /* O_NONBLOCK: a FIFO put there since must not block the job forever (it is refused below) */
+    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0666);
+    FILE_TRY(err, fd >= 0, "--metrics: cannot open '%s' for appending", path);
+    FILE_TRY(err, fstat(fd, &st) == 0, "--metrics: cannot stat '%s'", path);
+    if (!S_ISREG(st.st_mode)) goto not_regular;
+    FILE_TRY(err, fcntl(fd, F_SETFL, O_WRONLY | O_APPEND) == 0, "--metrics: cannot use '%s'", path);
+    f = fdopen(fd, "a");
+    FILE_TRY(err, f != NULL, "--metrics: cannot use '%s'", path);
     return f;
+not_regular:
+    nn_err_set(err, "--metrics: '%s' is not a regular file (%s); the metrics are appended to a regular file", path,
+               S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO" : "a device or socket");
+error:
+    if (fd >= 0) close(fd);
+    return NULL;
+}
+
+/* 0 when everything written to f so far reached the file, else -1 with errno. */
+static int flushed_(FILE *f)
+{
+    errno = 0;
+    int rc = fflush(f) == 0 && !ferror(f) ? 0 : -1;
+    if (rc != 0 && errno == 0) errno = EIO;
+    return rc;
 }
 
 /* Writes s as a JSON string literal. */
@@ -38,7 +63,7 @@ static void json_bits_(FILE *f, const char *name, unsigned mask, int n)
     fputc(']', f);
 }
 
-void metrics_header(FILE *f, const nn_run_record *run)
+int metrics_header(FILE *f, const nn_run_record *run)
 {
     fprintf(f, "{\"type\":\"header\",\"nnmpi_version\":\"%s\",\"ranks\":%d,\"nodes\":%d,\"node_names\":[", NNMPI_VERSION,
             run->ranks, run->nodes);
@@ -69,10 +94,10 @@ void metrics_header(FILE *f, const nn_run_record *run)
             run->lr, run->momentum, run->epochs, run->train_size, run->test_size, run->shuffle ? "true" : "false",
             (unsigned long long)run->seed, run->reproducible ? "true" : "false", run->chunk,
             run->overlap ? "true" : "false", run->allreduce, run->allreduce_ref_s, run->start_epoch, run->start_step);
-    fflush(f);
+    return flushed_(f);
 }
 
-void metrics_epoch(FILE *f, const nn_epoch_record *rec)
+int metrics_epoch(FILE *f, const nn_epoch_record *rec)
 {
     const nn_timer_spread *s = rec->phases;
     fprintf(f,
@@ -88,14 +113,14 @@ void metrics_epoch(FILE *f, const nn_epoch_record *rec)
     fprintf(f, "},\"allreduce_hidden\":");
     if (rec->allreduce_hidden >= 0.0) fprintf(f, "%.4f}\n", rec->allreduce_hidden);
     else fprintf(f, "null}\n");
-    fflush(f);
+    return flushed_(f);
 }
 
-void metrics_final(FILE *f, const nn_final_record *rec)
+int metrics_final(FILE *f, const nn_final_record *rec)
 {
     fprintf(f,
             "{\"type\":\"final\",\"status\":\"%s\",\"epochs_done\":%d,\"total_s\":%.9g,"
             "\"peak_rss_mb\":{\"min\":%.1f,\"median\":%.1f,\"max\":%.1f}}\n",
             rec->status, rec->epochs_done, rec->total_s, rec->rss_mb[0], rec->rss_mb[1], rec->rss_mb[2]);
-    fflush(f);
+    return flushed_(f);
 }

@@ -32,59 +32,67 @@ void options_defaults(nn_options *opt)
     opt->debug_perturb_rank = -1;
 }
 
-static void print_help_(FILE *out)
-{
-    fprintf(out,
-            "Usage: mpirun -n P nnmpi [options]\n"
-            "Data-parallel SGD training of a fully connected network on MNIST.\n"
-            "Every rank holds the weights; each step the global minibatch is split across\n"
-            "ranks and the gradients are summed across ranks (MPI's allreduce or nnmpi's\n"
-            "ring; with --reproducible, along one fixed tree).\n"
-            "\n"
-            "Data and model:\n"
-            "  --data DIR            directory with the four MNIST IDX files   [data/mnist]\n"
-            "  --layers N,N,...      layer sizes: first the input size (784),\n"
-            "                        last the classes (10)                       [784,30,10]\n"
-            "  --activation NAME     hidden activation: sigmoid|relu|tanh       [sigmoid]\n"
-            "  --loss NAME           mse (sigmoid out, quadratic cost) | xent (softmax,\n"
-            "                        cross-entropy)                              [mse]\n"
-            "  --init NAME           normal (N(0,1)) | xavier | he              [normal]\n"
-            "Training:\n"
-            "  --epochs N            epochs in total (with --resume: up to N)    [10]\n"
-            "  --batch B             global minibatch size, split across ranks   [10]\n"
-            "  --lr X                learning rate: W -= lr/B * sum of gradients [3.0]\n"
-            "  --momentum M          momentum in [0, 1)                          [0]\n"
-            "  --train-size N        use the first N training images             [all 60000]\n"
-            "  --test-size N         evaluate on the first N test images         [all 10000]\n"
-            "  --shuffle on|off      reshuffle every epoch (off: file order)     [on]\n"
-            "  --seed S              seed for initialisation and shuffling       [1]\n"
-            "  --reproducible        bitwise-identical weights for any rank count\n"
-            "                        (chunked gradients summed along one tree)\n"
-            "  --chunk C             rows per chunk with --reproducible          [ceil(B/8)]\n"
-            "  --overlap on|off|auto overlap the gradient allreduce with backward;\n"
-            "                        auto: on when the ranks span several nodes    [auto]\n"
-            "                        (no effect with --reproducible)\n"
-            "  --allreduce mpi|ring  mpi: MPI's collectives; ring: nnmpi's ring of\n"
-            "                        point-to-point messages, which allocates nothing\n"
-            "                        per step (no effect with --reproducible)    [mpi]\n"
-            "Performance:\n"
-            "  --threads T           OpenBLAS threads per rank                   [1]\n"
-            "Output and state:\n"
-            "  --metrics FILE        append JSON Lines metrics, one per epoch (rank 0)\n"
-            "  --checkpoint FILE     HDF5 checkpoint, written atomically before the first\n"
-            "                        step and after every K-th epoch (rank 0)\n"
-            "  --checkpoint-every K  checkpoint every K epochs                   [1]\n"
-            "  --resume FILE         continue from a checkpoint (also mid-epoch)\n"
-            "  --eval-only           with --resume: evaluate on the test set and exit\n"
-            "  --quiet               print only errors\n"
-            "  --help, --version\n"
-            "Signals: SIGTERM or SIGUSR1 stops all ranks at the next step; rank 0 writes the\n"
-            "checkpoint and nnmpi exits with status 75. Re-run with --resume FILE to go on.\n"
-            "Exit status: 0 done, 1 error (data, files), 2 bad option, 3 diverged (NaN/Inf),\n"
-            "75 stopped by a signal after checkpointing.\n"
-            "Testing hooks: --debug-signal-at STEP, --debug-nan-at STEP, --debug-perturb-rank R\n"
-            "(see docs/reliability.md).\n");
-}
+static const char help_text_[] =
+    "Usage: mpirun -n P nnmpi [options]\n"
+    "Data-parallel SGD training of a fully connected network on MNIST.\n"
+    "Every rank holds the weights; each step the global minibatch is split across\n"
+    "ranks and the gradients are summed across ranks (MPI's allreduce or nnmpi's\n"
+    "ring; with --reproducible, along one fixed tree).\n"
+    "\n"
+    "Data and model:\n"
+    "  --data DIR            directory with the four MNIST IDX files   [data/mnist]\n"
+    "  --layers N,N,...      layer sizes: first the input size (784),\n"
+    "                        last the classes (10)                       [784,30,10]\n"
+    "  --activation NAME     hidden activation: sigmoid|relu|tanh       [sigmoid]\n"
+    "  --loss NAME           mse (sigmoid out, quadratic cost) | xent (softmax,\n"
+    "                        cross-entropy)                              [mse]\n"
+    "  --init NAME           normal (N(0,1)) | xavier | he              [normal]\n"
+    "Training:\n"
+    "  --epochs N            epochs in total (with --resume: up to N)    [10]\n"
+    "  --batch B             global minibatch size, split across ranks   [10]\n"
+    "  --lr X                learning rate: W -= lr/B * sum of gradients [3.0]\n"
+    "  --momentum M          momentum in [0, 1)                          [0]\n"
+    "  --train-size N        use the first N training images             [all 60000]\n"
+    "  --test-size N         evaluate on the first N test images         [all 10000]\n"
+    "  --shuffle on|off      reshuffle every epoch (off: file order)     [on]\n"
+    "  --seed S              seed for initialisation and shuffling       [1]\n"
+    "  --reproducible        bitwise-identical weights for any rank count\n"
+    "                        (chunked gradients summed along one tree)\n"
+    "  --chunk C             rows per chunk with --reproducible          [ceil(B/8)]\n"
+    "  --overlap on|off|auto overlap the gradient allreduce with backward;\n"
+    "                        auto: on when the ranks span several nodes    [auto]\n"
+    "                        (no effect with --reproducible)\n"
+    "  --allreduce mpi|ring  mpi: MPI's collectives; ring: nnmpi's ring of\n"
+    "                        point-to-point messages, which allocates nothing\n"
+    "                        per step (no effect with --reproducible)    [mpi]\n"
+    "Performance:\n"
+    "  --threads T           OpenBLAS threads per rank                   [1]\n"
+    "Output and state:\n"
+    "  --metrics FILE        append JSON Lines metrics, one per epoch (rank 0)\n"
+    "  --checkpoint FILE     HDF5 checkpoint, written atomically before the first\n"
+    "                        step and after every K-th epoch (rank 0)\n"
+    "  --checkpoint-every K  checkpoint every K epochs                   [1]\n"
+    "  --overwrite           let --checkpoint replace an existing checkpoint that\n"
+    "                        is not the --resume file (never any other file)\n"
+    "  --resume FILE         continue from a checkpoint (also mid-epoch)\n"
+    "  --eval-only           with --resume: evaluate on the test set and exit\n"
+    "  --step-timeout S      end the job (status 4) when a rank makes no\n"
+    "                        progress for S seconds: a stopped or hung rank;\n"
+    "                        checkpoint writes are not timed; 0: never   [0]\n"
+    "  --quiet               print only errors\n"
+    "  --help, --version\n"
+    "Signals: SIGTERM, SIGINT, SIGHUP or SIGUSR1 stops all ranks at the next step;\n"
+    "rank 0 writes the checkpoint and nnmpi exits with status 75. Re-run with\n"
+    "--resume FILE to go on. mpirun turns Ctrl-C into SIGTERM and SIGKILL one\n"
+    "second apart: stop a direct mpirun with kill -USR1 <mpirun pid>, or launch\n"
+    "with jobs/local.sh, which turns Ctrl-C into SIGUSR1.\n"
+    "Exit status: 0 done, 1 error (data, files), 2 bad option, 3 diverged (NaN/Inf),\n"
+    "4 no progress for --step-timeout seconds, 75 stopped by a signal after\n"
+    "checkpointing, 143 stopped by a signal with no --checkpoint (nothing saved).\n"
+    "Testing hooks: --debug-signal-at STEP, --debug-nan-at STEP, --debug-perturb-rank R\n"
+    "(see docs/reliability.md).\n";
+
+static void print_help_(FILE *out) { fputs(help_text_, out); }
 
 const char *const nn_overlap_names[NN_OVERLAP_COUNT] = {"off", "on", "auto"};
 static const char *const on_off_names_[2] = {"off", "on"};
@@ -124,15 +132,16 @@ static const option_spec specs_[] = {
     {"init", K_NAME, F(init), 0, 0, NAMES(nn_init_names), 0},
     {"epochs", K_INT, F(epochs), 0, INT_MAX, NULL, 0, 0},
     {"batch", K_INT, F(batch), 1, INT_MAX, NULL, 0, 0},
-    {"lr", K_POSITIVE, F(lr), 0, 0, NULL, 0, 0},
-    {"momentum", K_UNIT, F(momentum), 0, 0, NULL, 0, 0},
+    {"lr", K_POSITIVE, F(lr), 0, 0, NULL, 0, F(lr_given)},
+    {"momentum", K_UNIT, F(momentum), 0, 0, NULL, 0, F(momentum_given)},
     {"train-size", K_INT, F(train_size), 1, INT_MAX, NULL, 0, 0},
     {"test-size", K_INT, F(test_size), 1, INT_MAX, NULL, 0, 0},
     {"shuffle", K_NAME, F(shuffle), 0, 0, NAMES(on_off_names_), 0},
     {"seed", K_SEED, F(seed), 0, INT_MAX, NULL, 0, 0},
-    {"threads", K_INT, F(threads), 1, INT_MAX, NULL, 0, 0},
+    {"threads", K_INT, F(threads), 1, 1024, NULL, 0, 0},
     {"metrics", K_PATH, F(metrics_path), 0, 0, NULL, 0, 0},
     {"checkpoint", K_PATH, F(checkpoint_path), 0, 0, NULL, 0, 0},
+    {"overwrite", K_FLAG, F(overwrite), 0, 0, NULL, 0, 0},
     {"checkpoint-every", K_INT, F(checkpoint_every), 1, INT_MAX, NULL, 0, 0},
     {"resume", K_PATH, F(resume_path), 0, 0, NULL, 0, 0},
     {"eval-only", K_FLAG, F(eval_only), 0, 0, NULL, 0, 0},
@@ -140,6 +149,7 @@ static const option_spec specs_[] = {
     {"chunk", K_INT, F(chunk), 1, INT_MAX, NULL, 0, 0},
     {"overlap", K_NAME, F(overlap), 0, 0, NAMES(nn_overlap_names), 0},
     {"allreduce", K_NAME, F(allreduce), 0, 0, NAMES(nn_reduce_names), 0},
+    {"step-timeout", K_INT, F(step_timeout), 0, INT_MAX, NULL, 0, 0},
     {"quiet", K_FLAG, F(quiet), 0, 0, NULL, 0, 0},
     {"help", K_HELP, 0, 0, 0, NULL, 0, 0},
     {"version", K_VERSION, 0, 0, 0, NULL, 0, 0},
@@ -158,10 +168,7 @@ static int parse_long_(const char *name, const char *s, long min, long max, long
     errno = 0;
     long v = strtol(s, &end, 10);
     if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
-        if (max == INT_MAX)
-            nn_err_set(err, "--%s: expected a whole number >= %ld, got '%s'", name, min, s);
-        else
-            nn_err_set(err, "--%s: expected a whole number from %ld to %ld, got '%s'", name, min, max, s);
+        nn_err_set(err, "--%s: expected a whole number from %ld to %ld, got '%s'", name, min, max, s);
         return -1;
     }
     *out = v;

@@ -7,8 +7,10 @@
  * the reports. A failure on any rank ends every rank with the same status.
  */
 #include <cblas.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "checkpoint.h"
 #include "metrics.h"
@@ -85,6 +87,9 @@ static void resume_reconcile_(nn_options *opt, const nn_checkpoint *ck, nn_err *
     memcpy(opt->sizes, ck->sizes, sizeof opt->sizes);
     opt->activation = ck->activation;
     opt->loss = ck->loss;
+    /* the optimizer too, unless given (resume_ says when a given value differs) */
+    if (!opt->lr_given) opt->lr = ck->lr;
+    if (!opt->momentum_given) opt->momentum = ck->momentum;
     if (opt->eval_only) return;
     int steps = slice_steps_per_epoch(opt->train_size, opt->batch);
     if (ck->seed != opt->seed || ck->batch != opt->batch || ck->train_size != opt->train_size ||
@@ -131,15 +136,59 @@ static int resume_(nn_trainer *t, nn_checkpoint *ck)
     nn_err err = {0};
     resume_reconcile_(&t->opt, ck, &err);
     if ((status = nn_err_agree(&err, NN_EXIT_USAGE, t->comm)) != 0) return status;
+    const nn_options *o = &t->opt;
+    if (t->rank == 0 && !o->eval_only && o->lr_given && o->lr != ck->lr)
+        fprintf(stderr, "nnmpi: note: --lr %g differs from checkpoint '%s' (%g); training goes on with %g\n", o->lr,
+                o->resume_path, ck->lr, o->lr);
+    if (t->rank == 0 && !o->eval_only && o->momentum_given && o->momentum != ck->momentum)
+        fprintf(stderr, "nnmpi: note: --momentum %g differs from checkpoint '%s' (%g); training goes on with %g%s\n",
+                o->momentum, o->resume_path, ck->momentum, o->momentum,
+                ck->velocity && o->momentum == 0.0 ? ", without the checkpoint's velocity" : "");
     t->start_epoch = ck->epoch;
     t->start_step = ck->step;
     return 0;
 }
 
-/* The checkpoint directory must be writable before an hour of training, not after. */
+/* 1 when paths a and b name the same file (or the same path, when either does not exist yet). */
+static int same_file_(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (!a || !b) return 0;
+    if (stat(a, &sa) == 0 && stat(b, &sb) == 0) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    return strcmp(a, b) == 0;
+}
+
+/* nnmpi never replaces a file it did not create as a checkpoint: an existing
+ * --checkpoint must be an nnmpi checkpoint, and either the --resume file (the
+ * run continues it) or --overwrite must be given; --metrics must not be it. */
+static void check_targets_(const nn_options *o, nn_err *err)
+{
+    const char *ck = o->checkpoint_path;
+    struct stat st;
+    if (ck && lstat(ck, &st) == 0) {
+        if (!S_ISREG(st.st_mode))
+            nn_err_set(err, "--checkpoint: '%s' exists and is not a regular file (%s); nnmpi replaces only checkpoints "
+                            "it wrote", ck, S_ISLNK(st.st_mode) ? "a symbolic link" : S_ISDIR(st.st_mode) ? "a directory"
+                            : S_ISFIFO(st.st_mode) ? "a FIFO" : "a device or socket");
+        else if (!checkpoint_is_checkpoint(ck))
+            nn_err_set(err, "--checkpoint: '%s' exists and is not an nnmpi checkpoint; nnmpi replaces only checkpoints "
+                            "it wrote (choose another path)", ck);
+        else if (!same_file_(ck, o->resume_path) && !o->overwrite)
+            nn_err_set(err, "--checkpoint: '%s' already holds a checkpoint; continue it with --resume %s, or replace "
+                            "it with --overwrite", ck, ck);
+    }
+    if (o->metrics_path && same_file_(o->metrics_path, ck))
+        nn_err_set(err, "--metrics and --checkpoint name the same file '%s'", o->metrics_path);
+}
+
+/* The outputs are checked before an hour of training, not after: what they
+ * would replace, then that the checkpoint's directory is writable. */
 static int open_outputs_(nn_trainer *t)
 {
     nn_err err = {0};
+    if (t->rank == 0 && !t->opt.eval_only) check_targets_(&t->opt, &err);
+    int status = nn_err_agree(&err, NN_EXIT_USAGE, t->comm);
+    if (status) return status;
     if (t->opt.checkpoint_path && t->rank == 0) checkpoint_check_writable(t->opt.checkpoint_path, &err);
     if (t->opt.metrics_path && t->rank == 0 && !err.failed) t->metrics = metrics_open(t->opt.metrics_path, &err);
     return nn_err_agree(&err, NN_EXIT_ERROR, t->comm);
@@ -238,7 +287,7 @@ static void describe_run_(nn_trainer *t)
     MPI_CHECK(MPI_Get_library_version(t->mpi_library, &len));
     for (char *c = t->mpi_library; *c; c++)
         if (*c == '\n') *c = ' ';
-    run->ranks = t->nranks, run->threads = o->threads;
+    run->ranks = t->nranks, run->threads = openblas_get_num_threads(); /* what OpenBLAS took of --threads */
     run->node_names = (const char *const *)t->node_names;
     run->openblas_core = openblas_get_corename(), run->openblas_config = openblas_get_config();
     run->mpi_library = t->mpi_library;
@@ -266,7 +315,7 @@ int trainer_setup(nn_trainer *t, const nn_options *opt, MPI_Comm comm)
     MPI_CHECK(MPI_Comm_size(comm, &t->nranks));
     openblas_set_num_threads(opt->threads);
     /* --reproducible's chunk: --chunk, or ceil(batch / 8) (without overflow at INT_MAX) */
-    if (t->opt.reproducible && t->opt.chunk == 0) t->opt.chunk = opt->batch / 8 + (opt->batch % 8 != 0);
+    if (t->opt.reproducible && t->opt.chunk == 0) t->opt.chunk = slice_ceil_div(opt->batch, 8);
     if (!t->opt.reproducible) t->opt.chunk = 0;
 
     nn_checkpoint ck;

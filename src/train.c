@@ -24,7 +24,11 @@ void trainer_install_signal_handlers(void)
     sa.sa_handler = on_stop_signal_;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
+    /* the natural ways of stopping a job (scancel, Ctrl-C, kill, a closed
+     * terminal, Slurm's --signal) all stop it cleanly at the next step */
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
 }
 
@@ -141,6 +145,7 @@ static void debug_hooks_(nn_trainer *t)
 
 step_outcome trainer_step(nn_trainer *t, int step)
 {
+    watchdog_beat(&t->watchdog, t->global_step, "in a training step (its reduction waits for every rank)");
     debug_hooks_(t);
     /* A vote to stop: a signal arrived on this rank. Summed with the gradient, so
      * every rank learns of it in the same step without a second collective. */
@@ -218,6 +223,7 @@ int trainer_replica_check(nn_trainer *t)
 static int write_checkpoint_(nn_trainer *t, int epoch, int step)
 {
     double t0 = MPI_Wtime();
+    watchdog_pause(&t->watchdog); /* a slow file system is not a hung rank */
     if (trainer_replica_check(t) != 0) return NN_EXIT_ERROR;
     nn_err err = {0};
     if (t->rank == 0) {
@@ -232,6 +238,7 @@ static int write_checkpoint_(nn_trainer *t, int epoch, int step)
         checkpoint_write(o->checkpoint_path, &ck, &err);
     }
     int status = nn_err_agree(&err, NN_EXIT_ERROR, t->comm);
+    watchdog_beat(&t->watchdog, t->global_step, "after a checkpoint");
     t->timers.sec[PH_CHECKPOINT] += MPI_Wtime() - t0;
     return status;
 }
@@ -250,6 +257,24 @@ static void peak_rss_(nn_trainer *t, double out[3])
         spread_of(all, t->nranks, &out[0], &out[1], &out[2]);
         free(all);
     }
+}
+
+/* Rank 0: a metrics record that did not reach the file is an error the next
+ * metrics_agree_ ends the run with; no more records are written after it. */
+static void metrics_written_(nn_trainer *t, int rc)
+{
+    if (rc == 0) return;
+    nn_file_fail_(&t->metrics_err, __FILE__, __LINE__, "--metrics: cannot write '%s'", t->opt.metrics_path);
+    fclose(t->metrics);
+    t->metrics = NULL;
+}
+
+/* Collective: NN_EXIT_ERROR on every rank once (after rank 0 said why) when a record was lost, else 0. */
+static int metrics_agree_(nn_trainer *t)
+{
+    int status = nn_err_agree(&t->metrics_err, NN_EXIT_ERROR, t->comm);
+    memset(&t->metrics_err, 0, sizeof t->metrics_err);
+    return status;
 }
 
 /* The epoch line and metrics record, after evaluation and checkpoint; collective (gathers the timers). */
@@ -272,7 +297,7 @@ static void report_epoch_(nn_trainer *t, int epoch, int correct, double test_los
         rec.allreduce_hidden = hidden < 0.0 ? 0.0 : hidden > 1.0 ? 1.0 : hidden;
     }
     if (!t->opt.quiet) report_epoch(&rec);
-    if (t->metrics) metrics_epoch(t->metrics, &rec);
+    if (t->metrics) metrics_written_(t, metrics_epoch(t->metrics, &rec));
 }
 
 static int eval_only_(nn_trainer *t)
@@ -302,11 +327,17 @@ static int end_early_(nn_trainer *t, step_outcome out, int epoch, int step, cons
         *final_status = "diverged";
         return NN_EXIT_DIVERGED;
     }
-    if (t->rank == 0 && !o->quiet)
-        printf("Stopping on a signal after epoch %d step %d (global step %ld)%s\n", epoch + 1, step + 1,
-               t->global_step, o->checkpoint_path ? "; writing the checkpoint" : "; no --checkpoint given");
-    int status = o->checkpoint_path ? write_checkpoint_(t, epoch, step + 1) : NN_EXIT_OK;
     *final_status = "stopped";
+    if (!o->checkpoint_path) {
+        if (t->rank == 0)
+            fprintf(stderr, "nnmpi: error: Stopping on a signal after epoch %d step %d (global step %ld) with no "
+                            "--checkpoint given: nothing was saved\n", epoch + 1, step + 1, t->global_step);
+        return NN_EXIT_STOPPED_UNSAVED;
+    }
+    if (t->rank == 0 && !o->quiet)
+        printf("Stopping on a signal after epoch %d step %d (global step %ld); writing the checkpoint\n", epoch + 1,
+               step + 1, t->global_step);
+    int status = write_checkpoint_(t, epoch, step + 1);
     return status == NN_EXIT_OK ? NN_EXIT_STOPPED : status;
 }
 
@@ -329,12 +360,14 @@ static int run_epoch_(nn_trainer *t, int epoch, int *epochs_done, const char **f
     double t1 = MPI_Wtime();
     int correct = 0, status = NN_EXIT_OK;
     double test_loss = 0.0;
+    watchdog_beat(&t->watchdog, t->global_step, "evaluating (its sum waits for every rank)");
     trainer_evaluate(t, &correct, &test_loss);
     t->timers.sec[PH_EVAL] += MPI_Wtime() - t1;
     if (o->checkpoint_path && ((epoch + 1) % o->checkpoint_every == 0 || epoch + 1 == o->epochs))
         status = write_checkpoint_(t, epoch + 1, 0);
     report_epoch_(t, epoch, correct, test_loss);
-    return status;
+    int metrics_status = metrics_agree_(t);
+    return status ? status : metrics_status;
 }
 
 int trainer_run(nn_trainer *t)
@@ -343,15 +376,23 @@ int trainer_run(nn_trainer *t)
     double start = MPI_Wtime();
     if (t->rank == 0 && !o->quiet) report_startup(&t->run);
     if (o->eval_only) return eval_only_(t);
-    if (t->metrics) metrics_header(t->metrics, &t->run);
+    if (o->resume_path && t->start_epoch >= o->epochs) {
+        if (t->rank == 0)
+            printf("Nothing to train: checkpoint %s is at epoch %d step %d, already at --epochs %d (raise --epochs to "
+                   "train further)\n", o->resume_path, t->start_epoch, t->start_step, o->epochs);
+        return NN_EXIT_OK;
+    }
+    if (t->metrics) metrics_written_(t, metrics_header(t->metrics, &t->run));
+    watchdog_start(&t->watchdog, t->opt.step_timeout, t->rank);
 
     const char *final_status = "completed";
-    int status = NN_EXIT_OK, done = t->start_epoch;
+    int status = metrics_agree_(t), done = t->start_epoch;
     /* The initial weights are a checkpoint too (epoch 0), unless we resumed from one. */
     if (o->checkpoint_path && !o->resume_path) status = write_checkpoint_(t, 0, 0);
     for (int epoch = t->start_epoch; status == NN_EXIT_OK && epoch < o->epochs; epoch++)
         status = run_epoch_(t, epoch, &done, &final_status);
     if (status == NN_EXIT_OK && trainer_replica_check(t) != 0) status = NN_EXIT_ERROR;
+    watchdog_stop(&t->watchdog);
 
     nn_final_record fin = {.status = status == NN_EXIT_ERROR ? "error" : final_status,
                            .epochs_done = status == NN_EXIT_OK ? o->epochs : done};
@@ -359,7 +400,8 @@ int trainer_run(nn_trainer *t)
     fin.total_s = MPI_Wtime() - start;
     if (t->rank == 0) {
         if (!o->quiet && status == NN_EXIT_OK) report_final(&fin);
-        if (t->metrics) metrics_final(t->metrics, &fin);
+        if (t->metrics) metrics_written_(t, metrics_final(t->metrics, &fin));
     }
-    return status;
+    int metrics_status = metrics_agree_(t);
+    return status ? status : metrics_status;
 }

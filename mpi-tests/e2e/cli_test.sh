@@ -24,7 +24,7 @@ cli_check() {
 
 cli_check 2 0 "Usage: mpirun -n P nnmpi" --help
 cli_check 1 0 "nnmpi 0." --version
-cli_check 2 2 "--batch: expected a whole number >= 1, got '0'" --batch 0
+cli_check 2 2 "--batch: expected a whole number from 1 to 2147483647, got '0'" --batch 0
 cli_check 2 2 "--batch" --batch -3
 cli_check 2 2 "--lr: expected a number, got 'fast'" --lr fast
 cli_check 2 2 "--layers: the first size must be 784" --layers 100,30,10
@@ -49,4 +49,42 @@ cli_check 3 1 "train-images-idx3-ubyte: file is 1000000 bytes, expected 47040016
 run 1 --epochs 0 --train-size 500 --checkpoint "$WORK/ck.h5" --quiet
 cli_check 2 2 "--activation relu does not match checkpoint" --resume "$WORK/ck.h5" --activation relu --train-size 500
 cli_check 2 2 "resume with the same values" --resume "$WORK/ck.h5" --batch 20 --train-size 500
+# --- nnmpi never replaces a file it did not create as a checkpoint (docs/reliability.md)
+echo "labels, not a checkpoint" >"$WORK/notes.txt"
+cli_check 2 2 "--checkpoint: '$WORK/notes.txt' exists and is not an nnmpi checkpoint" --train-size 500 --checkpoint "$WORK/notes.txt"
+grep -q "labels, not a checkpoint" "$WORK/notes.txt" && pass "the foreign file is untouched" || fail "the foreign file was changed"
+ln -s "$WORK/notes.txt" "$WORK/link.h5"
+cli_check 2 2 "exists and is not a regular file (a symbolic link)" --train-size 500 --checkpoint "$WORK/link.h5"
+cli_check 2 2 "--checkpoint: '$WORK/ck.h5' already holds a checkpoint; continue it with --resume" --train-size 500 --checkpoint "$WORK/ck.h5"
+cli_check 2 2 "--metrics and --checkpoint name the same file" --train-size 500 --checkpoint "$WORK/new.h5" --metrics "$WORK/new.h5"
+cli_check 2 0 "Done: 1 epochs" --train-size 500 --epochs 1 --checkpoint "$WORK/ck.h5" --overwrite
+cli_check 2 0 "Nothing to train: checkpoint $WORK/ck.h5 is at epoch 1 step 0, already at --epochs 1" --train-size 500 --epochs 1 --resume "$WORK/ck.h5" --checkpoint "$WORK/ck.h5"
+# the optimizer comes from the checkpoint unless given; a different value is said
+run 1 --train-size 500 --epochs 1 --lr 0.5 --momentum 0.9 --checkpoint "$WORK/opt.h5" --quiet
+cli_check 1 0 "lr 0.5, momentum 0.9" --train-size 500 --epochs 2 --resume "$WORK/opt.h5" --checkpoint "$WORK/opt.h5"
+cli_check 1 0 "note: --lr 0.25 differs from checkpoint '$WORK/opt.h5' (0.5)" --train-size 500 --epochs 3 --lr 0.25 --resume "$WORK/opt.h5" --checkpoint "$WORK/opt.h5"
+
+# --- files that are not what they should be: refused at once, never a hang
+mkfifo "$WORK/fifo"
+cli_check 2 1 "cannot read checkpoint '$WORK/fifo': not a regular file (a FIFO)" --resume "$WORK/fifo" --eval-only
+cli_check 2 1 "--metrics: '$WORK/fifo' is not a regular file" --train-size 500 --metrics "$WORK/fifo"
+cli_check 2 1 "--metrics: '/dev/full' is not a regular file" --train-size 500 --metrics /dev/full
+mkdir -p "$WORK/odd"
+cp "$DATA"/t10k-* "$DATA"/train-labels-idx1-ubyte "$WORK/odd/"
+mkdir "$WORK/odd/train-images-idx3-ubyte"
+cli_check 2 1 "data file '$WORK/odd/train-images-idx3-ubyte' is a directory, expected an IDX file" --data "$WORK/odd"
+rmdir "$WORK/odd/train-images-idx3-ubyte" && mkfifo "$WORK/odd/train-images-idx3-ubyte"
+cli_check 2 1 "data file '$WORK/odd/train-images-idx3-ubyte' is a FIFO" --data "$WORK/odd"
+# a sparse 2 GB file with a valid header: refused by its size before it is read
+rm "$WORK/odd/train-images-idx3-ubyte" && head -c 16 "$DATA/train-images-idx3-ubyte" >"$WORK/odd/train-images-idx3-ubyte"
+truncate -s 2G "$WORK/odd/train-images-idx3-ubyte"
+cli_check 2 1 "file is 2147483648 bytes, expected 47040016 for 60000 images of 28x28 (trailing data)" --data "$WORK/odd"
+
+# --- sizes at the edge of int: no overflow, no endless loop
+cli_check 2 0 "Done: 1 epochs" --train-size 300 --test-size 100 --epochs 1 --reproducible --batch 100 --chunk 2147483647
+cli_check 3 0 "Done: 1 epochs" --train-size 300 --test-size 100 --epochs 1 --reproducible --batch 2147483647
+cli_check 2 0 "Done: 1 epochs" --train-size 300 --test-size 100 --epochs 1 --batch 2147483647
+cli_check 2 2 "--threads: expected a whole number from 1 to 1024, got '5000'" --threads 5000
+# a stop with nowhere to save: status 143, not 75 ("stopped after writing the checkpoint")
+cli_check 2 143 "Stopping on a signal" --train-size 500 --epochs 2 --debug-signal-at 3
 finish

@@ -65,4 +65,59 @@ else
     fail "checkpoint after kill -9 does not load"
 fi
 ls "$WORK"/kill.h5.tmp.* >/dev/null 2>&1 && fail "a temporary checkpoint was left" || pass "no temporary left"
+# A stopped rank (kill -STOP) with --step-timeout 3: the others give up after
+# 3 s without progress, the job ends with status 4 well within 30 s, and the
+# last checkpoint on disk loads.
+run 2 --train-size 60000 --test-size 500 --epochs 50 --step-timeout 3 --checkpoint "$WORK/stop.h5" \
+    --metrics "$WORK/stop.jsonl" >"$WORK/stop.out" 2>&1 &
+launcher=$!
+for _ in $(seq 300); do grep -q '"type":"epoch"' "$WORK/stop.jsonl" 2>/dev/null && break; sleep 0.1; done
+mapfile -t ranks < <(pgrep -f -- "^$NNMPI .*$WORK/stop.h5" | sort -n)
+start=$(date +%s)
+kill -STOP "${ranks[-1]}"
+set +e
+wait_gone "$launcher" 60
+status=$?
+set -e
+elapsed=$(($(date +%s) - start))
+pkill -CONT -f -- "$WORK/stop.h5" || true
+pkill -9 -f -- "$WORK/stop.h5" || true
+if [ "$status" = 4 ] && [ "$elapsed" -le 30 ] && grep -q "no progress for 3 s (--step-timeout)" "$WORK/stop.out"; then
+    pass "a stopped rank ended the job after ${elapsed} s with status 4 (--step-timeout 3)"
+else
+    fail "stopped rank: status $status after ${elapsed} s; output: $(tail -5 "$WORK/stop.out")"
+fi
+run 1 --resume "$WORK/stop.h5" --eval-only --test-size 500 --quiet && pass "the checkpoint before the stop loads" ||
+    fail "the checkpoint before the stop does not load"
+
+# A full disk during a checkpoint write (a 300 KB tmpfs; root only): exit 1
+# with the system's reason, no crash in HDF5's exit-time cleanup, the
+# previous checkpoint intact, no temporary left.
+full="$WORK/full"
+mkdir -p "$full"
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=300k tmpfs "$full" 2>/dev/null; then
+    run 1 --train-size 500 --test-size 100 --epochs 1 --quiet --checkpoint "$full/ck.h5"
+    set +e
+    out=$(run 2 --train-size 500 --test-size 100 --epochs 2 --layers 784,100,10 --checkpoint "$full/big.h5" 2>&1)
+    status=$?
+    set -e
+    expect_status 1 "$status" "checkpoint on a full disk"
+    grep -q "No space left on device" <<<"$out" && pass "the message gives the system's reason" ||
+        fail "no 'No space left on device' in: $out"
+    ls "$full" | grep -q '\.tmp\.' && fail "a temporary was left on the full disk" || pass "no temporary left on the full disk"
+    run 1 --resume "$full/ck.h5" --eval-only --test-size 100 --quiet && pass "the earlier checkpoint on that disk loads" ||
+        fail "the earlier checkpoint on that disk does not load"
+    # metrics on the now full disk: the lost record fails the run, once, with the reason
+    dd if=/dev/zero of="$full/fill" bs=1k count=400 2>/dev/null || true
+    set +e
+    out=$(run 2 --train-size 500 --test-size 100 --epochs 2 --metrics "$full/m.jsonl" 2>&1)
+    status=$?
+    set -e
+    expect_status 1 "$status" "metrics on a full disk"
+    [ "$(grep -c "nnmpi: error: --metrics: cannot write '$full/m.jsonl': No space left on device" <<<"$out")" = 1 ] &&
+        pass "one message names the metrics file and the reason" || fail "metrics on a full disk: $out"
+    umount "$full"
+else
+    echo "SKIP: the full-disk check needs root and tmpfs"
+fi
 finish

@@ -35,4 +35,11 @@ same_weights() {
 # attr FILE NAME: prints a scalar attribute of / (h5dump), e.g. attr ck.h5 epoch
 attr() { h5dump -a "/$2" "$1" 2>/dev/null | sed -n 's/^ *(0): *//p' | tr -d '"' | head -1; }
 
+# wait_gone PID SECONDS: waits (at most SECONDS) until the background job PID
+# has exited, then returns its exit status.
+wait_gone() {
+    timeout "$2" bash -c "while kill -0 $1 2>/dev/null; do sleep 0.2; done"
+    wait "$1"
+}
+
 finish() { report_tally; }

@@ -12,6 +12,6 @@ for net in "--layers 784,30,10" "--layers 784,64,10 --activation relu --loss xen
     want=$(grep '"type":"epoch"' "$WORK/m.jsonl" | tail -1 | sed 's/.*"correct":\([0-9]*\).*/\1/')
     got=$(/usr/bin/python3 "$(dirname "$0")/numpy_accuracy.py" "$WORK/ck.h5" "$DATA")
     [ "$want" = "$got" ] && pass "$net: numpy counts $got correct, as nnmpi reported" || fail "$net: numpy $got, nnmpi $want"
-    rm -f "$WORK/m.jsonl"
+    rm -f "$WORK/m.jsonl" "$WORK/ck.h5"
 done
 finish

@@ -10,7 +10,7 @@ common=(--train-size 1000 --test-size 500 --batch 32 --epochs 3 --momentum 0.9 -
 steps_per_epoch=32 # ceil(1000 / 32): the last batch holds 8
 RANDOM=${SEED:-4242}
 for np in 2 3; do
-    run "$np" "${common[@]}" --checkpoint "$WORK/full.h5"
+    run "$np" "${common[@]}" --checkpoint "$WORK/full.h5" --overwrite
     at_list=(0 $((steps_per_epoch - 1)) $((steps_per_epoch)))
     for _ in $(seq "$trials"); do at_list+=($((RANDOM % (3 * steps_per_epoch)))); done
     for at in "${at_list[@]}"; do
@@ -40,7 +40,7 @@ run 3 "${common[@]}" "${ring[@]}" --checkpoint "$WORK/full-ring.h5"
 at=$((steps_per_epoch + 5))
 rm -f "$WORK/ck.h5"
 set +e
-run 3 "${common[@]}" "${ring[@]}" --checkpoint "$WORK/ck.h5" --debug-signal-at "$at" >/dev/null
+run 3 "${common[@]}" "${ring[@]}" --checkpoint "$WORK/ck.h5" --overwrite --debug-signal-at "$at" >/dev/null
 status=$?
 set -e
 expect_status 75 "$status" "np 3, --allreduce ring --overlap on: signal before global step $at stops with 75"
@@ -68,4 +68,32 @@ expect_status 75 "$status" "SIGUSR1 sent to a rank mid-run stops the job"
 echo "rank pid $victim stopped at epoch $(attr "$WORK/real.h5" epoch) step $(attr "$WORK/real.h5" step)"
 run 2 --train-size 20000 --test-size 500 --epochs 4 --quiet --checkpoint "$WORK/real.h5" --resume "$WORK/real.h5"
 same_weights "$WORK/full-real.h5" "$WORK/real.h5" "real SIGUSR1, then resume, equals uninterrupted"
+# Ctrl-C on a launch through jobs/local.sh's stop forwarding
+# (jobs/lib/stop-forwarding.sh), on a net whose stop checkpoint (326 MB,
+# weights and momentum) takes longer than the 1 s mpirun would give between
+# passing SIGINT on as SIGTERM and SIGKILL: the ranks finish their step, write
+# the checkpoint and the job exits 75. (perl: a background job starts with
+# SIGINT ignored, which bash could not trap; a terminal's Ctrl-C has it on.)
+big=(--train-size 4000 --test-size 100 --batch 100 --epochs 3 --layers 784,6000,6000,10 --init he
+     --activation relu --loss xent --lr 0.01 --momentum 0.9 --quiet)
+perl -e '$SIG{INT} = "DEFAULT"; exec @ARGV or die' bash -c '. "$1"; shift; run_forwarding_stops "$@"' _ \
+    "$(dirname "$0")/../../jobs/lib/stop-forwarding.sh" mpiexec -n 2 "${MPIEXEC_FLAGS[@]}" "$NNMPI" --data "$DATA" \
+    "${big[@]}" --checkpoint "$WORK/ctrlc.h5" >"$WORK/ctrlc.out" 2>&1 &
+wrapper=$!
+for _ in $(seq 600); do [ -f "$WORK/ctrlc.h5" ] && break; sleep 0.1; done # the epoch-0 checkpoint
+sleep 1
+start=$(date +%s)
+kill -INT "$wrapper"
+set +e
+wait_gone "$wrapper" 120
+status=$?
+set -e
+expect_status 75 "$status" "Ctrl-C stops the job after writing a 326 MB checkpoint, in $(($(date +%s) - start)) s"
+if [ "$(attr "$WORK/ctrlc.h5" epoch)" = 0 ] && [ "$(attr "$WORK/ctrlc.h5" step)" -gt 0 ] 2>/dev/null; then
+    pass "the checkpoint holds the position of the stop (epoch 0 step $(attr "$WORK/ctrlc.h5" step))"
+else
+    fail "checkpoint at epoch $(attr "$WORK/ctrlc.h5" epoch) step $(attr "$WORK/ctrlc.h5" step); output: $(tail -3 "$WORK/ctrlc.out")"
+fi
+pkill -f -- "$WORK/ctrlc.h5" || true
+rm -f "$WORK/ctrlc.h5"
 finish
