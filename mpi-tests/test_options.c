@@ -51,6 +51,9 @@ static void bad_values_are_refused_naming_the_option(void **state)
     refused("--eval-only", NULL, "--resume");
     refused("--chunk", "4", "--reproducible");
     refused("stray", NULL, "unexpected argument 'stray'");
+    refused("--seed", "-1", "--seed: expected a whole number from 0 to 18446744073709551615");
+    refused("--seed", "18446744073709551616", "--seed");
+    refused("--threads", "1025", "--threads: expected a whole number from 1 to 1024");
 }
 
 static void defaults_are_the_classic_network(void **state)
@@ -88,6 +91,10 @@ static void defaults_are_the_classic_network(void **state)
     assert_int_equal(opt.n_sizes, 4);
     assert_int_equal(opt.sizes[2], 50);
     assert_int_equal(parse2("--help", NULL, &opt, &err), OPTIONS_EXIT_OK);
+    assert_int_equal(parse2("-h", NULL, &opt, &err), OPTIONS_EXIT_OK);
+    /* the whole 64-bit seed a checkpoint can hold */
+    assert_int_equal(parse2("--seed", "18446744073709551615", &opt, &err), OPTIONS_RUN);
+    assert_true(opt.seed == UINT64_MAX);
 }
 
 int main(void)

@@ -80,7 +80,7 @@ static const char help_text_[] =
     "                        progress for S seconds: a stopped or hung rank;\n"
     "                        checkpoint writes are not timed; 0: never   [0]\n"
     "  --quiet               print only errors\n"
-    "  --help, --version\n"
+    "  -h, --help, --version\n"
     "Signals: SIGTERM, SIGINT, SIGHUP or SIGUSR1 stops all ranks at the next step;\n"
     "rank 0 writes the checkpoint and nnmpi exits with status 75. Re-run with\n"
     "--resume FILE to go on. mpirun turns Ctrl-C into SIGTERM and SIGKILL one\n"
@@ -102,7 +102,7 @@ typedef enum {
     K_FLAG,     /* no value: the int field becomes 1 */
     K_INT,      /* a whole number in [min, max] into an int field */
     K_LONG,     /* the same into a long field */
-    K_SEED,     /* the same into a uint64_t field */
+    K_SEED,     /* a whole number from 0 to 2^64 - 1 into a uint64_t field */
     K_POSITIVE, /* a finite number > 0 into a double field */
     K_UNIT,     /* a finite number in [0, 1) into a double field */
     K_PATH,     /* the text itself into a const char * field */
@@ -137,7 +137,7 @@ static const option_spec specs_[] = {
     {"train-size", K_INT, F(train_size), 1, INT_MAX, NULL, 0, 0},
     {"test-size", K_INT, F(test_size), 1, INT_MAX, NULL, 0, 0},
     {"shuffle", K_NAME, F(shuffle), 0, 0, NAMES(on_off_names_), 0},
-    {"seed", K_SEED, F(seed), 0, INT_MAX, NULL, 0, 0},
+    {"seed", K_SEED, F(seed), 0, 0, NULL, 0, 0},
     {"threads", K_INT, F(threads), 1, 1024, NULL, 0, 0},
     {"metrics", K_PATH, F(metrics_path), 0, 0, NULL, 0, 0},
     {"checkpoint", K_PATH, F(checkpoint_path), 0, 0, NULL, 0, 0},
@@ -172,6 +172,20 @@ static int parse_long_(const char *name, const char *s, long min, long max, long
         return -1;
     }
     *out = v;
+    return 0;
+}
+
+/* A whole number from 0 to 2^64 - 1 (the checkpoint stores the seed as uint64). */
+static int parse_seed_(const char *name, const char *s, uint64_t *out, nn_err *err)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || strchr(s, '-') != NULL) {
+        nn_err_set(err, "--%s: expected a whole number from 0 to %llu, got '%s'", name, (unsigned long long)UINT64_MAX, s);
+        return -1;
+    }
+    *out = (uint64_t)v;
     return 0;
 }
 
@@ -248,12 +262,11 @@ static int apply_(const option_spec *spec, const char *arg, nn_options *opt, nn_
     case K_LAYERS: rc = parse_layers_(arg, opt, err); break;
     case K_INT:
     case K_LONG:
-    case K_SEED:
         rc = parse_long_(spec->name, arg, spec->min, spec->max, &v, err);
         if (rc == 0 && spec->kind == K_INT) *(int *)field = (int)v;
         if (rc == 0 && spec->kind == K_LONG) *(long *)field = v;
-        if (rc == 0 && spec->kind == K_SEED) *(uint64_t *)field = (uint64_t)v;
         break;
+    case K_SEED: rc = parse_seed_(spec->name, arg, (uint64_t *)field, err); break;
     case K_POSITIVE:
     case K_UNIT:
         rc = parse_double_(spec->name, arg, &d, err);
@@ -297,8 +310,12 @@ options_result options_parse(int argc, char **argv, nn_options *opt, FILE *out, 
     optind = 1;
     for (;;) {
         int prev = optind;
-        int c = getopt_long(argc, argv, ":", longopts, NULL);
+        int c = getopt_long(argc, argv, ":h", longopts, NULL);
         if (c == -1) break;
+        if (c == 'h') {
+            if (out) print_help_(out);
+            return OPTIONS_EXIT_OK;
+        }
         if (c == ':') {
             nn_err_set(err, "%s: needs a value (see --help)", argv[prev]);
             return OPTIONS_ERROR;
@@ -310,7 +327,9 @@ options_result options_parse(int argc, char **argv, nn_options *opt, FILE *out, 
         const option_spec *spec = &specs_[c - 256];
         if (spec->kind == K_HELP || spec->kind == K_VERSION) {
             if (out && spec->kind == K_HELP) print_help_(out);
-            if (out && spec->kind == K_VERSION) fprintf(out, "nnmpi %s\n", NNMPI_VERSION);
+            if (out && spec->kind == K_VERSION)
+                fprintf(out, "nnmpi %s%s%s%s\nLicense: BSD-3-Clause (see LICENSE)\n", NNMPI_VERSION,
+                        NNMPI_GIT[0] ? " (" : "", NNMPI_GIT, NNMPI_GIT[0] ? ")" : "");
             return OPTIONS_EXIT_OK;
         }
         if (apply_(spec, optarg, opt, err) != 0) return OPTIONS_ERROR;

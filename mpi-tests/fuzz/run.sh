@@ -81,7 +81,7 @@ read -r -a h5l <<<"$hdf5_libs"
 version=$(sed -n 's/^project(nnmpi VERSION \([0-9.]*\).*/\1/p' "$root/CMakeLists.txt")
 [[ -n $version ]] || die "cannot read project(VERSION) from $root/CMakeLists.txt"
 mkdir -p "$build/generated"
-sed "s/@PROJECT_VERSION@/$version/" "$root/include/nn_version.h.in" >"$build/generated/nn_version.h"
+sed -e "s/@PROJECT_VERSION@/$version/" -e "s/@NNMPI_GIT_DESCRIBE@//" "$root/include/nn_version.h.in" >"$build/generated/nn_version.h"
 common=(-std=gnu11 -g -O1 -Wall -Wextra -ffp-contract=off -fno-omit-frame-pointer -I"$root/include"
         -I"$build/generated" "${mpi_cflags[@]}" "${h5c[@]}")
 fuzz=(-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
