@@ -32,6 +32,13 @@ typedef struct {
     int batch, train_size, shuffle, reproducible, chunk;
     double lr, momentum;
     size_t n_params;
+    /* written for other tools (docs/checkpoint-format.md), not read back: */
+    double input_scale, input_offset; /* a network input is pixel byte * input_scale + input_offset */
+    int n_input_dims, input_dims[4];  /* one input's geometry, flattened row-major */
+    int n_notes;                      /* provenance: string attributes recorded as they are */
+    struct {
+        const char *name, *value;
+    } notes[12];
     float *params;        /* (n_params) in model_layout's layout; owned when read, borrowed when written */
     float *velocity;      /* (n_params) or NULL when the run has no momentum */
 } nn_checkpoint;

@@ -19,12 +19,14 @@
 #define IDX_PIXELS (IDX_ROWS * IDX_COLS)
 #define IDX_CLASSES 10
 #define IDX_IMAGE_HEADER 16 /* magic, count, rows, cols: big-endian uint32 each */
+#define IDX_INPUT_SCALE (1.0 / 255.0) /* a network input is pixel byte * IDX_INPUT_SCALE, nothing subtracted */
 #define IDX_LABEL_HEADER 8  /* magic, count */
 
 /* A labelled image set; owns both arrays. */
 typedef struct {
     int count;          /* number of images */
     int input_size;     /* values per image, the network's input size: IDX_PIXELS */
+    int input_dims[2];  /* one image's geometry, rows x cols, flattened row-major into the input */
     int classes;        /* labels are 0 .. classes - 1: IDX_CLASSES */
     uint8_t *pixels;    /* (count, input_size) row-major, 0..255 */
     uint8_t *labels;    /* (count) 0 .. classes - 1 */

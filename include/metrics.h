@@ -20,5 +20,7 @@ FILE *metrics_open(const char *path, nn_err *err);
 int metrics_header(FILE *f, const nn_run_record *run);
 int metrics_epoch(FILE *f, const nn_epoch_record *rec);
 int metrics_final(FILE *f, const nn_final_record *rec);
+/* --eval-only: the header, then one "evaluation" record. */
+int metrics_eval(FILE *f, const nn_run_record *run, const nn_eval_record *rec);
 
 #endif

@@ -43,6 +43,8 @@ typedef struct {
     int train_size, test_size; /* 0: the whole file */
     int shuffle;
     uint64_t seed;
+    /* given on the command line, else --resume takes them from the checkpoint */
+    int seed_given, batch_given, train_size_given, shuffle_given, chunk_given;
     int threads;
     const char *metrics_path;
     const char *checkpoint_path;
@@ -59,6 +61,8 @@ typedef struct {
     long debug_signal_at;   /* the last rank raises SIGUSR1 before this global step */
     long debug_nan_at;      /* every rank writes a NaN into a weight before this global step */
     int debug_perturb_rank; /* this rank perturbs one weight before the replica check */
+    int argc;               /* the command line, for the run's provenance */
+    char **argv;
 } nn_options;
 
 typedef enum { OPTIONS_RUN, OPTIONS_EXIT_OK, OPTIONS_ERROR } options_result;

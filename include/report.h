@@ -12,8 +12,24 @@
 #include "model.h"
 #include "timers.h"
 
+/* A data file as the run found it: provenance without hashing 50 MB. */
+typedef struct {
+    const char *name;     /* file name inside data_dir */
+    long long bytes;
+    char mtime[32];       /* last modification, UTC, ISO 8601 */
+} nn_data_file;
+
 /* What start-up resolved and found: the model, the training settings, the job. */
 typedef struct {
+    /* provenance */
+    int argc;
+    char *const *argv;             /* the command line */
+    char started[32];              /* UTC, ISO 8601 */
+    const char *git;               /* `git describe` of the build's source, "" when not from a checkout */
+    const char *data_dir;
+    nn_data_file data_files[4];
+    int n_data_files;
+    const char *slurm_job_id, *slurm_job_name; /* NULL outside Slurm */
     /* the job */
     int ranks, threads, nodes;
     const char *const *node_names; /* (nodes) distinct processor names */
@@ -35,18 +51,27 @@ typedef struct {
     unsigned repro_forward_batched, repro_delta_batched; /* --reproducible: rank 0's nn_repro masks */
     /* where it starts */
     const char *resume_path;       /* NULL unless --resume */
+    int eval_only;
     int start_epoch, start_step;
 } nn_run_record;
 
 /* One epoch's results, as printed on the epoch line. */
 typedef struct {
     int epoch, correct, test_total;  /* epoch counts from 1 */
+    int first_step;                  /* > 0 after a resume in the middle of the epoch: train_loss covers its later steps only */
     long steps, samples;
     double train_loss, test_loss;    /* means per sample */
     double epoch_s, compute_s, allreduce_s; /* maxima over ranks */
     double allreduce_hidden;         /* fraction of the blocking allreduce time hidden by overlap; -1 when not measured */
     const nn_timer_spread *phases;
 } nn_epoch_record;
+
+/* --eval-only: a checkpoint's score on the test set. */
+typedef struct {
+    const char *checkpoint;
+    int epoch, step, correct, test_total;
+    double test_loss; /* mean per sample */
+} nn_eval_record;
 
 /* How the run ended. */
 typedef struct {
@@ -60,5 +85,9 @@ typedef struct {
 void report_startup(const nn_run_record *run);
 void report_epoch(const nn_epoch_record *rec);
 void report_final(const nn_final_record *rec);
+void report_eval(const nn_eval_record *rec);
+
+/* The current time, UTC, ISO 8601 with milliseconds ("2026-12-03T12:50:01.123Z"), into out[32]. */
+void report_utc_now(char out[32]);
 
 #endif

@@ -73,6 +73,8 @@ struct nn_trainer {
     nn_watchdog watchdog;      /* --step-timeout */
     nn_run_record run;         /* the run's description, for the reports (rank 0) */
     char **node_names;         /* (run.nodes) the distinct hosts' names, each malloc'ed, rank 0 */
+    /* rank 0: the run's provenance as text, for the checkpoint's attributes */
+    char command_line[4096], host_list[4096], data_note[2048];
     char mpi_library[MPI_MAX_LIBRARY_VERSION_STRING];
 };
 

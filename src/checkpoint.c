@@ -144,6 +144,24 @@ error:
     return rc;
 }
 
+/* What a tool other than nnmpi needs to apply the weights (the input's
+ * preprocessing and geometry, the output layer, the classes) and where the
+ * run came from (the notes). */
+static int write_for_others_(hid_t file, const nn_checkpoint *ck, nn_err *err)
+{
+    long long classes = ck->sizes[ck->n_sizes - 1];
+    if (write_attr_(file, "input_scale", H5T_NATIVE_DOUBLE, 0, 1, &ck->input_scale, err) != 0) return -1;
+    if (write_attr_(file, "input_offset", H5T_NATIVE_DOUBLE, 0, 1, &ck->input_offset, err) != 0) return -1;
+    if (ck->n_input_dims > 0 &&
+        write_attr_(file, "input_shape", H5T_NATIVE_INT, 1, (hsize_t)ck->n_input_dims, ck->input_dims, err) != 0)
+        return -1;
+    if (write_str_attr_(file, "output", ck->loss == LOSS_XENT ? "softmax" : "sigmoid", err) != 0) return -1;
+    if (write_attr_(file, "classes", H5T_NATIVE_LLONG, 0, 1, &classes, err) != 0) return -1;
+    for (int i = 0; i < ck->n_notes; i++)
+        if (write_str_attr_(file, ck->notes[i].name, ck->notes[i].value, err) != 0) return -1;
+    return 0;
+}
+
 static int write_contents_(hid_t file, const nn_checkpoint *ck, nn_err *err)
 {
     int sizes[NN_MAX_SIZES];
@@ -155,6 +173,7 @@ static int write_contents_(hid_t file, const nn_checkpoint *ck, nn_err *err)
     if (write_attr_(file, "layer_sizes", H5T_NATIVE_INT, 1, (hsize_t)ck->n_sizes, sizes, err) != 0) return -1;
     for (int i = 0; i < N_SCHEMA; i++)
         if (write_schema_attr_(file, &schema_[i], ck, err) != 0) return -1;
+    if (write_for_others_(file, ck, err) != 0) return -1;
     if (write_layers_(file, "/layers", ck, ck->params, err) != 0) return -1;
     if (ck->velocity && write_layers_(file, "/optimizer/velocity", ck, ck->velocity, err) != 0) return -1;
     return 0;

@@ -96,10 +96,14 @@ static int check_label_values_(const uint8_t *labels, int n, const char *name, n
     return 0;
 }
 
+/* The whole label file held in memory; *count is set only when all of it is valid. */
 static int check_labels_(const uint8_t *buf, size_t len, const char *name, int *count, nn_err *err)
 {
-    if (check_label_header_(buf, len, name, count, err) != 0) return -1;
-    return check_label_values_(buf + IDX_LABEL_HEADER, *count, name, err);
+    int n = 0;
+    if (check_label_header_(buf, len, name, &n, err) != 0) return -1;
+    if (check_label_values_(buf + IDX_LABEL_HEADER, n, name, err) != 0) return -1;
+    *count = n;
+    return 0;
 }
 
 int idx_parse_labels(const uint8_t *buf, size_t len, const char *name, uint8_t **labels, int *count, nn_err *err)
@@ -196,6 +200,7 @@ int idx_load(const char *images_path, const char *labels_path, int limit, idx_se
         return status;
     }
     set->input_size = IDX_PIXELS;
+    set->input_dims[0] = IDX_ROWS, set->input_dims[1] = IDX_COLS;
     set->classes = IDX_CLASSES;
     return 0;
 }
@@ -212,7 +217,7 @@ NN_VECTOR_CLONES void idx_gather_rows(const idx_set *set, const int *idx, int n,
     /* v * (1/255) in double, rounded once to float, is exactly v / 255.0f (what
      * numpy computes): v/255 is never within double rounding of a float
      * midpoint (test_idx checks all 256 values). A multiply vectorizes well. */
-    const double inv255 = 1.0 / 255.0;
+    const double inv255 = IDX_INPUT_SCALE;
     for (int r = 0; r < n; r++) {
         const uint8_t *src = set->pixels + (size_t)idx[r] * IDX_PIXELS;
         float *dst = out + (size_t)r * IDX_PIXELS;

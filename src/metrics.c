@@ -63,10 +63,47 @@ static void json_bits_(FILE *f, const char *name, unsigned mask, int n)
     fputc(']', f);
 }
 
+/* {"type":"<type>","time":"<now, UTC>" */
+static void json_open_(FILE *f, const char *type)
+{
+    char now[32];
+    report_utc_now(now);
+    fprintf(f, "{\"type\":\"%s\",\"time\":\"%s\"", type, now);
+}
+
+/* Where the run came from: the command line, when, what built it, the data, the Slurm job. */
+static void json_provenance_(FILE *f, const nn_run_record *run)
+{
+    fprintf(f, ",\"command_line\":[");
+    for (int i = 0; i < run->argc; i++) {
+        if (i) fputc(',', f);
+        json_str_(f, run->argv[i]);
+    }
+    fprintf(f, "],\"started\":\"%s\",\"nnmpi_git\":", run->started);
+    json_str_(f, run->git);
+    fprintf(f, ",\"data\":{\"dir\":");
+    json_str_(f, run->data_dir);
+    fprintf(f, ",\"files\":[");
+    for (int i = 0; i < run->n_data_files; i++) {
+        const nn_data_file *d = &run->data_files[i];
+        fprintf(f, "%s{\"name\":", i ? "," : "");
+        json_str_(f, d->name);
+        fprintf(f, ",\"bytes\":%lld,\"mtime\":\"%s\"}", d->bytes, d->mtime);
+    }
+    fprintf(f, "]},\"slurm_job_id\":");
+    if (run->slurm_job_id) json_str_(f, run->slurm_job_id);
+    else fputs("null", f);
+    fprintf(f, ",\"slurm_job_name\":");
+    if (run->slurm_job_name) json_str_(f, run->slurm_job_name);
+    else fputs("null", f);
+}
+
 int metrics_header(FILE *f, const nn_run_record *run)
 {
-    fprintf(f, "{\"type\":\"header\",\"nnmpi_version\":\"%s\",\"ranks\":%d,\"nodes\":%d,\"node_names\":[", NNMPI_VERSION,
-            run->ranks, run->nodes);
+    json_open_(f, "header");
+    json_provenance_(f, run);
+    fprintf(f, ",\"nnmpi_version\":\"%s\",\"ranks\":%d,\"nodes\":%d,\"node_names\":[", NNMPI_VERSION, run->ranks,
+            run->nodes);
     for (int i = 0; i < run->nodes; i++) {
         if (i) fputc(',', f);
         json_str_(f, run->node_names[i]);
@@ -100,8 +137,10 @@ int metrics_header(FILE *f, const nn_run_record *run)
 int metrics_epoch(FILE *f, const nn_epoch_record *rec)
 {
     const nn_timer_spread *s = rec->phases;
+    json_open_(f, "epoch");
+    fprintf(f, ",\"partial\":%s,\"first_step\":%d", rec->first_step > 0 ? "true" : "false", rec->first_step);
     fprintf(f,
-            "{\"type\":\"epoch\",\"epoch\":%d,\"correct\":%d,\"test_total\":%d,\"accuracy\":%.6f,\"train_loss\":%.9g,"
+            ",\"epoch\":%d,\"correct\":%d,\"test_total\":%d,\"accuracy\":%.6f,\"train_loss\":%.9g,"
             "\"test_loss\":%.9g,\"steps\":%ld,\"samples\":%ld,\"epoch_s\":%.9g,\"samples_per_s\":%.9g,"
             "\"compute_s\":%.9g,\"allreduce_s\":%.9g,\"phases\":{",
             rec->epoch, rec->correct, rec->test_total, rec->test_total ? (double)rec->correct / rec->test_total : 0.0,
@@ -118,9 +157,22 @@ int metrics_epoch(FILE *f, const nn_epoch_record *rec)
 
 int metrics_final(FILE *f, const nn_final_record *rec)
 {
+    json_open_(f, "final");
     fprintf(f,
-            "{\"type\":\"final\",\"status\":\"%s\",\"epochs_done\":%d,\"total_s\":%.9g,"
+            ",\"status\":\"%s\",\"epochs_done\":%d,\"total_s\":%.9g,"
             "\"peak_rss_mb\":{\"min\":%.1f,\"median\":%.1f,\"max\":%.1f}}\n",
             rec->status, rec->epochs_done, rec->total_s, rec->rss_mb[0], rec->rss_mb[1], rec->rss_mb[2]);
+    return flushed_(f);
+}
+
+int metrics_eval(FILE *f, const nn_run_record *run, const nn_eval_record *rec)
+{
+    if (metrics_header(f, run) != 0) return -1;
+    json_open_(f, "evaluation");
+    fprintf(f, ",\"checkpoint\":");
+    json_str_(f, rec->checkpoint);
+    fprintf(f, ",\"epoch\":%d,\"step\":%d,\"correct\":%d,\"test_total\":%d,\"accuracy\":%.6f,\"test_loss\":%.9g}\n",
+            rec->epoch, rec->step, rec->correct, rec->test_total,
+            rec->test_total ? (double)rec->correct / rec->test_total : 0.0, rec->test_loss);
     return flushed_(f);
 }

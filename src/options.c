@@ -131,13 +131,13 @@ static const option_spec specs_[] = {
     {"loss", K_NAME, F(loss), 0, 0, NAMES(nn_loss_names), F(loss_given)},
     {"init", K_NAME, F(init), 0, 0, NAMES(nn_init_names), 0},
     {"epochs", K_INT, F(epochs), 0, INT_MAX, NULL, 0, 0},
-    {"batch", K_INT, F(batch), 1, INT_MAX, NULL, 0, 0},
+    {"batch", K_INT, F(batch), 1, INT_MAX, NULL, 0, F(batch_given)},
     {"lr", K_POSITIVE, F(lr), 0, 0, NULL, 0, F(lr_given)},
     {"momentum", K_UNIT, F(momentum), 0, 0, NULL, 0, F(momentum_given)},
-    {"train-size", K_INT, F(train_size), 1, INT_MAX, NULL, 0, 0},
+    {"train-size", K_INT, F(train_size), 1, INT_MAX, NULL, 0, F(train_size_given)},
     {"test-size", K_INT, F(test_size), 1, INT_MAX, NULL, 0, 0},
-    {"shuffle", K_NAME, F(shuffle), 0, 0, NAMES(on_off_names_), 0},
-    {"seed", K_SEED, F(seed), 0, 0, NULL, 0, 0},
+    {"shuffle", K_NAME, F(shuffle), 0, 0, NAMES(on_off_names_), F(shuffle_given)},
+    {"seed", K_SEED, F(seed), 0, 0, NULL, 0, F(seed_given)},
     {"threads", K_INT, F(threads), 1, 1024, NULL, 0, 0},
     {"metrics", K_PATH, F(metrics_path), 0, 0, NULL, 0, 0},
     {"checkpoint", K_PATH, F(checkpoint_path), 0, 0, NULL, 0, 0},
@@ -146,7 +146,7 @@ static const option_spec specs_[] = {
     {"resume", K_PATH, F(resume_path), 0, 0, NULL, 0, 0},
     {"eval-only", K_FLAG, F(eval_only), 0, 0, NULL, 0, 0},
     {"reproducible", K_FLAG, F(reproducible), 0, 0, NULL, 0, 0},
-    {"chunk", K_INT, F(chunk), 1, INT_MAX, NULL, 0, 0},
+    {"chunk", K_INT, F(chunk), 1, INT_MAX, NULL, 0, F(chunk_given)},
     {"overlap", K_NAME, F(overlap), 0, 0, NAMES(nn_overlap_names), 0},
     {"allreduce", K_NAME, F(allreduce), 0, 0, NAMES(nn_reduce_names), 0},
     {"step-timeout", K_INT, F(step_timeout), 0, INT_MAX, NULL, 0, 0},
@@ -306,6 +306,7 @@ options_result options_parse(int argc, char **argv, nn_options *opt, FILE *out, 
     }
     longopts[N_SPECS] = (struct option){0, 0, 0, 0};
     options_defaults(opt);
+    opt->argc = argc, opt->argv = argv;
     opterr = 0; /* our own messages, printed once by rank 0 */
     optind = 1;
     for (;;) {

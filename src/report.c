@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "nn_version.h"
 
@@ -23,7 +24,8 @@ void report_startup(const nn_run_record *run)
     if (run->ranks > 1 && !run->reproducible)
         printf(", allreduce %s%s", run->allreduce, run->overlap ? " overlapped" : "");
     if (run->resume_path)
-        printf(", resumed from %s at epoch %d step %d", run->resume_path, run->start_epoch, run->start_step);
+        printf(", %s %s at epoch %d step %d", run->eval_only ? "evaluating" : "resumed from", run->resume_path,
+               run->start_epoch, run->start_step);
     printf("\n");
     fflush(stdout);
 }
@@ -46,4 +48,21 @@ void report_final(const nn_final_record *rec)
     printf("Done: %d epochs in %.2f s; peak RSS per rank %.1f MB (max %.1f MB)\n", rec->epochs_done, rec->total_s,
            rec->rss_mb[1], rec->rss_mb[2]);
     fflush(stdout);
+}
+
+void report_eval(const nn_eval_record *rec)
+{
+    printf("Checkpoint %s (epoch %d, step %d): %d/%d (%.2f%%)  test loss %.4f\n", rec->checkpoint, rec->epoch,
+           rec->step, rec->correct, rec->test_total, 100.0 * rec->correct / rec->test_total, rec->test_loss);
+    fflush(stdout);
+}
+
+void report_utc_now(char out[32])
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, 32 - n, ".%03ldZ", ts.tv_nsec / 1000000);
 }

@@ -7,17 +7,32 @@
  * the reports. A failure on any rank ends every rank with the same status.
  */
 #include <cblas.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "checkpoint.h"
 #include "metrics.h"
+#include "nn_version.h"
 #include "slice.h"
 #include "train.h"
 
 #define EVAL_ROWS 256 /* train.c evaluates in blocks of this many rows */
+
+/* Appends printf-style text to buf (size len), truncating. */
+static void append_(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void append_(char *buf, size_t len, const char *fmt, ...)
+{
+    size_t used = strnlen(buf, len);
+    if (used + 1 >= len) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + used, len - used, fmt, ap);
+    va_end(ap);
+}
 
 /* The training set (not with --eval-only) and the test set; every rank reads its own copy. */
 static int load_data_(nn_trainer *t)
@@ -26,7 +41,7 @@ static int load_data_(nn_trainer *t)
     nn_err err = {0};
     char images[4096], labels[4096];
     int rc = 0;
-    const char *option = "--train-size";
+    const char *option = o->train_size_given ? "--train-size" : "the checkpoint's train_size";
     if (!o->eval_only) {
         snprintf(images, sizeof images, "%s/%s", o->data_dir, "train-images-idx3-ubyte");
         snprintf(labels, sizeof labels, "%s/%s", o->data_dir, "train-labels-idx1-ubyte");
@@ -40,7 +55,7 @@ static int load_data_(nn_trainer *t)
     }
     if (rc == IDX_ERR_TOO_FEW) nn_err_prefix(&err, "%s: ", option);
     int status = nn_err_agree(&err, NN_EXIT_ERROR, t->comm);
-    t->opt.train_size = t->train.count;
+    if (!o->eval_only) t->opt.train_size = t->train.count;
     t->opt.test_size = t->test.count;
     return status;
 }
@@ -68,15 +83,32 @@ static int resume_read_(nn_trainer *t, nn_checkpoint *ck)
     return 0;
 }
 
-/* The model comes from the checkpoint unless given, and then it must match;
- * continuing the data order exactly needs the same seed, batch, train size,
- * shuffling and --reproducible chunks. Pure: checks opt against ck, takes the model. */
+/* One setting of the checkpoint's: taken from it unless given; a given value
+ * that differs is refused, naming both (a resumed run continues the data
+ * order those settings define). */
+static void take_int_(int *value, int given, int ck_value, const char *option, const char *path, nn_err *err)
+{
+    if (!given)
+        *value = ck_value;
+    else if (*value != ck_value)
+        nn_err_set(err, "%s %d does not match checkpoint '%s' (%d): a resumed run continues its data order; leave %s "
+                        "out to take the checkpoint's", option, *value, path, ck_value, option);
+}
+
+/* Everything the checkpoint knows comes from it unless given: the model
+ * (which must then match), the optimizer (a given value that differs is
+ * used, and resume_ says so), and the data order (which must then match).
+ * Pure: checks opt against ck and fills opt. */
 static void resume_reconcile_(nn_options *opt, const nn_checkpoint *ck, nn_err *err)
 {
     const char *path = opt->resume_path;
     if (opt->layers_given && (opt->n_sizes != ck->n_sizes ||
-                              memcmp(opt->sizes, ck->sizes, sizeof(int) * (size_t)ck->n_sizes) != 0))
-        nn_err_set(err, "--layers does not match the layers of checkpoint '%s'", path);
+                              memcmp(opt->sizes, ck->sizes, sizeof(int) * (size_t)ck->n_sizes) != 0)) {
+        char given[256] = "", stored[256] = "";
+        for (int i = 0; i < opt->n_sizes; i++) append_(given, sizeof given, "%s%d", i ? "," : "", opt->sizes[i]);
+        for (int i = 0; i < ck->n_sizes; i++) append_(stored, sizeof stored, "%s%d", i ? "," : "", ck->sizes[i]);
+        nn_err_set(err, "--layers %s does not match checkpoint '%s' (%s)", given, path, stored);
+    }
     if (opt->activation_given && opt->activation != ck->activation)
         nn_err_set(err, "--activation %s does not match checkpoint '%s' (%s)", nn_activation_names[opt->activation],
                    path, nn_activation_names[ck->activation]);
@@ -87,22 +119,30 @@ static void resume_reconcile_(nn_options *opt, const nn_checkpoint *ck, nn_err *
     memcpy(opt->sizes, ck->sizes, sizeof opt->sizes);
     opt->activation = ck->activation;
     opt->loss = ck->loss;
-    /* the optimizer too, unless given (resume_ says when a given value differs) */
     if (!opt->lr_given) opt->lr = ck->lr;
     if (!opt->momentum_given) opt->momentum = ck->momentum;
-    if (opt->eval_only) return;
+    if (opt->eval_only) { /* nothing is trained: the checkpoint's settings, for the start-up line */
+        opt->seed = ck->seed, opt->batch = ck->batch, opt->shuffle = ck->shuffle, opt->train_size = ck->train_size;
+        opt->reproducible = ck->reproducible, opt->chunk = ck->chunk;
+        return;
+    }
+    if (opt->seed_given && opt->seed != ck->seed)
+        nn_err_set(err, "--seed %llu does not match checkpoint '%s' (%llu): a resumed run continues its data order; "
+                        "leave --seed out to take the checkpoint's", (unsigned long long)opt->seed, path,
+                   (unsigned long long)ck->seed);
+    opt->seed = ck->seed;
+    take_int_(&opt->batch, opt->batch_given, ck->batch, "--batch", path, err);
+    take_int_(&opt->train_size, opt->train_size_given, ck->train_size, "--train-size", path, err);
+    if (opt->shuffle_given && opt->shuffle != ck->shuffle)
+        nn_err_set(err, "--shuffle %s does not match checkpoint '%s' (%s)", opt->shuffle ? "on" : "off", path,
+                   ck->shuffle ? "on" : "off");
+    opt->shuffle = ck->shuffle;
+    if (opt->reproducible && !ck->reproducible)
+        nn_err_set(err, "--reproducible does not match checkpoint '%s', written without it", path);
+    opt->reproducible = ck->reproducible;
+    if (ck->reproducible) take_int_(&opt->chunk, opt->chunk_given, ck->chunk, "--chunk", path, err);
     int steps = slice_steps_per_epoch(opt->train_size, opt->batch);
-    if (ck->seed != opt->seed || ck->batch != opt->batch || ck->train_size != opt->train_size ||
-        ck->shuffle != opt->shuffle)
-        nn_err_set(err,
-                   "checkpoint '%s' was written with --seed %llu --batch %d --train-size %d --shuffle %s; "
-                   "resume with the same values (given: --seed %llu --batch %d --train-size %d --shuffle %s)",
-                   path, (unsigned long long)ck->seed, ck->batch, ck->train_size, ck->shuffle ? "on" : "off",
-                   (unsigned long long)opt->seed, opt->batch, opt->train_size, opt->shuffle ? "on" : "off");
-    else if (ck->reproducible != opt->reproducible || (opt->reproducible && ck->chunk != opt->chunk))
-        nn_err_set(err, "checkpoint '%s' was written %s; resume with the same --reproducible/--chunk", path,
-                   ck->reproducible ? "with --reproducible" : "without --reproducible");
-    else if (ck->step > steps)
+    if (!err->failed && ck->step > steps)
         nn_err_set(err, "checkpoint '%s': step %d is past the end of an epoch of %d steps", path, ck->step, steps);
 }
 
@@ -278,6 +318,35 @@ static double measure_allreduce_(nn_trainer *t)
     return median;
 }
 
+/* Where the run came from: the command line, the start time, the data files
+ * as found (size and modification time: hashing 50 MB would cost more than
+ * the start-up), the Slurm job; as the record and as text for checkpoints. */
+static void describe_provenance_(nn_trainer *t)
+{
+    nn_run_record *run = &t->run;
+    const nn_options *o = &t->opt;
+    static const char *const files[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                                          "t10k-labels-idx1-ubyte"};
+    run->argc = o->argc, run->argv = o->argv, run->git = NNMPI_GIT, run->data_dir = o->data_dir;
+    run->slurm_job_id = getenv("SLURM_JOB_ID"), run->slurm_job_name = getenv("SLURM_JOB_NAME");
+    for (int i = 0; i < o->argc; i++) append_(t->command_line, sizeof t->command_line, "%s%s", i ? " " : "", o->argv[i]);
+    for (int i = 0; i < run->nodes && t->node_names; i++)
+        append_(t->host_list, sizeof t->host_list, "%s%s", i ? "," : "", t->node_names[i]);
+    append_(t->data_note, sizeof t->data_note, "%s:", o->data_dir);
+    for (int i = o->eval_only ? 2 : 0; i < 4; i++) {
+        char path[4096];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", o->data_dir, files[i]);
+        if (stat(path, &st) != 0) continue;
+        nn_data_file *d = &run->data_files[run->n_data_files++];
+        d->name = files[i], d->bytes = (long long)st.st_size;
+        struct tm tm;
+        gmtime_r(&st.st_mtime, &tm);
+        strftime(d->mtime, sizeof d->mtime, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        append_(t->data_note, sizeof t->data_note, " %s %lld bytes %s;", d->name, d->bytes, d->mtime);
+    }
+}
+
 /* What the start-up line and the metrics header record. */
 static void describe_run_(nn_trainer *t)
 {
@@ -302,26 +371,28 @@ static void describe_run_(nn_trainer *t)
     run->allreduce_ref_s = o->overlap ? measure_allreduce_(t) : 0.0;
     run->repro_forward_batched = t->repro.forward_batched;
     run->repro_delta_batched = t->repro.delta_batched;
-    run->resume_path = o->resume_path;
+    run->resume_path = o->resume_path, run->eval_only = o->eval_only;
     run->start_epoch = t->start_epoch, run->start_step = t->start_step;
+    if (t->rank == 0) describe_provenance_(t);
 }
 
 int trainer_setup(nn_trainer *t, const nn_options *opt, MPI_Comm comm)
 {
     memset(t, 0, sizeof *t);
+    report_utc_now(t->run.started);
     t->opt = *opt;
     t->comm = comm;
     MPI_CHECK(MPI_Comm_rank(comm, &t->rank));
     MPI_CHECK(MPI_Comm_size(comm, &t->nranks));
     openblas_set_num_threads(opt->threads);
-    /* --reproducible's chunk: --chunk, or ceil(batch / 8) (without overflow at INT_MAX) */
-    if (t->opt.reproducible && t->opt.chunk == 0) t->opt.chunk = slice_ceil_div(opt->batch, 8);
-    if (!t->opt.reproducible) t->opt.chunk = 0;
 
     nn_checkpoint ck;
     memset(&ck, 0, sizeof ck);
-    int status = load_data_(t);
-    if (status == 0 && opt->resume_path) status = resume_(t, &ck);
+    int status = opt->resume_path ? resume_(t, &ck) : 0;
+    /* --reproducible's chunk: --chunk, or ceil(batch / 8) (without overflow at INT_MAX) */
+    if (t->opt.reproducible && t->opt.chunk == 0) t->opt.chunk = slice_ceil_div(t->opt.batch, 8);
+    if (!t->opt.reproducible) t->opt.chunk = 0;
+    if (status == 0) status = load_data_(t);
     if (status == 0) status = check_shape_(t);
     if (status == 0) status = open_outputs_(t);
     if (status == 0) {

@@ -219,6 +219,23 @@ int trainer_replica_check(nn_trainer *t)
     return -1;
 }
 
+/* What a checkpoint tells other tools: the input's preprocessing and
+ * geometry, and the run's provenance (docs/checkpoint-format.md). */
+static void describe_for_others_(const nn_trainer *t, nn_checkpoint *ck)
+{
+    const nn_run_record *run = &t->run;
+    const idx_set *data = &t->test;
+    ck->input_scale = IDX_INPUT_SCALE, ck->input_offset = 0.0;
+    ck->n_input_dims = 2, ck->input_dims[0] = data->input_dims[0], ck->input_dims[1] = data->input_dims[1];
+    const char *notes[][2] = {
+        {"command_line", t->command_line}, {"started", run->started},          {"hosts", t->host_list},
+        {"data", t->data_note},            {"nnmpi_git", run->git},
+        {"slurm_job_id", run->slurm_job_id}, {"slurm_job_name", run->slurm_job_name},
+    };
+    for (size_t i = 0; i < sizeof notes / sizeof notes[0]; i++)
+        if (notes[i][1]) ck->notes[ck->n_notes].name = notes[i][0], ck->notes[ck->n_notes++].value = notes[i][1];
+}
+
 /* Rank 0 writes the checkpoint at position (epoch, step); collective so every rank learns the outcome. */
 static int write_checkpoint_(nn_trainer *t, int epoch, int step)
 {
@@ -235,6 +252,7 @@ static int write_checkpoint_(nn_trainer *t, int epoch, int step)
             .n_params = t->net.n_params, .params = t->net.params, .velocity = t->net.velocity,
         };
         memcpy(ck.sizes, o->sizes, sizeof ck.sizes);
+        describe_for_others_(t, &ck);
         checkpoint_write(o->checkpoint_path, &ck, &err);
     }
     int status = nn_err_agree(&err, NN_EXIT_ERROR, t->comm);
@@ -287,6 +305,7 @@ static void report_epoch_(nn_trainer *t, int epoch, int correct, double test_los
         .epoch = epoch + 1, .correct = correct, .test_total = t->test.count, .steps = t->epoch_steps,
         .samples = t->epoch_samples, .train_loss = t->epoch_samples ? t->epoch_loss / t->epoch_samples : 0.0,
         .test_loss = test_loss / t->test.count, .epoch_s = s->max[PH_EPOCH], .compute_s = timers_compute_s(s),
+        .first_step = epoch == t->start_epoch ? t->start_step : 0,
         .allreduce_s = s->max[PH_ALLREDUCE], .allreduce_hidden = -1.0, .phases = s,
     };
     /* Only when a reduction can run while backward goes on: with every layer
@@ -305,13 +324,11 @@ static int eval_only_(nn_trainer *t)
     int correct = 0;
     double loss = 0.0;
     trainer_evaluate(t, &correct, &loss);
-    if (t->rank == 0 && !t->opt.quiet) {
-        printf("Checkpoint %s (epoch %d, step %d): %d/%d (%.2f%%)  test loss %.4f\n", t->opt.resume_path,
-               t->start_epoch, t->start_step, correct, t->test.count, 100.0 * correct / t->test.count,
-               loss / t->test.count);
-        fflush(stdout);
-    }
-    return NN_EXIT_OK;
+    nn_eval_record rec = {.checkpoint = t->opt.resume_path, .epoch = t->start_epoch, .step = t->start_step,
+                          .correct = correct, .test_total = t->test.count, .test_loss = loss / t->test.count};
+    if (t->rank == 0 && !t->opt.quiet) report_eval(&rec);
+    if (t->metrics) metrics_written_(t, metrics_eval(t->metrics, &t->run, &rec));
+    return metrics_agree_(t);
 }
 
 /* A step ended the epoch early: say why, checkpoint a stop; returns the exit status. */

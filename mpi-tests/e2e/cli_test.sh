@@ -48,7 +48,8 @@ cli_check 3 1 "train-images-idx3-ubyte: file is 1000000 bytes, expected 47040016
 # a checkpoint that does not match the command line
 run 1 --epochs 0 --train-size 500 --checkpoint "$WORK/ck.h5" --quiet
 cli_check 2 2 "--activation relu does not match checkpoint" --resume "$WORK/ck.h5" --activation relu --train-size 500
-cli_check 2 2 "resume with the same values" --resume "$WORK/ck.h5" --batch 20 --train-size 500
+cli_check 2 2 "--layers 784,40,10 does not match checkpoint '$WORK/ck.h5' (784,30,10)" --resume "$WORK/ck.h5" --layers 784,40,10
+cli_check 2 2 "--batch 20 does not match checkpoint '$WORK/ck.h5' (10)" --resume "$WORK/ck.h5" --batch 20 --train-size 500
 # --- nnmpi never replaces a file it did not create as a checkpoint (docs/reliability.md)
 echo "labels, not a checkpoint" >"$WORK/notes.txt"
 cli_check 2 2 "--checkpoint: '$WORK/notes.txt' exists and is not an nnmpi checkpoint" --train-size 500 --checkpoint "$WORK/notes.txt"
@@ -87,4 +88,32 @@ cli_check 2 0 "Done: 1 epochs" --train-size 300 --test-size 100 --epochs 1 --bat
 cli_check 2 2 "--threads: expected a whole number from 1 to 1024, got '5000'" --threads 5000
 # a stop with nowhere to save: status 143, not 75 ("stopped after writing the checkpoint")
 cli_check 2 143 "Stopping on a signal" --train-size 500 --epochs 2 --debug-signal-at 3
+# --- resuming takes the data order from the checkpoint; results record how they were made
+run 2 --train-size 600 --test-size 100 --epochs 1 --batch 20 --seed 99 --shuffle off --momentum 0.5 --quiet \
+    --checkpoint "$WORK/prov.h5" --metrics "$WORK/prov.jsonl"
+cli_check 2 0 "batch 20, lr 3, momentum 0.5, train 600, test 100, seed 99, allreduce mpi, resumed from" \
+    --test-size 100 --epochs 2 --resume "$WORK/prov.h5" --checkpoint "$WORK/prov.h5" --metrics "$WORK/prov.jsonl"
+cli_check 2 2 "--seed 5 does not match checkpoint '$WORK/prov.h5' (99)" --test-size 100 --epochs 3 --seed 5 --resume "$WORK/prov.h5"
+cli_check 1 0 "batch 20, lr 3, momentum 0.5, train 600, test 100, seed 99, evaluating $WORK/prov.h5 at epoch 2 step 0" \
+    --test-size 100 --resume "$WORK/prov.h5" --eval-only --metrics "$WORK/eval.jsonl"
+if /usr/bin/python3 - "$WORK/prov.jsonl" "$WORK/eval.jsonl" "$WORK/prov.h5" <<'PY'
+import json, re, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+ev = [json.loads(l) for l in open(sys.argv[2])]
+iso = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+assert all(iso.match(r["time"]) for r in recs + ev), "a record without a UTC timestamp"
+h = recs[0]
+assert h["command_line"][-4:] == ["--checkpoint", sys.argv[3], "--metrics", sys.argv[1]], h["command_line"]
+assert iso.match(h["started"]) and h["data"]["files"][0]["name"] == "train-images-idx3-ubyte", h["data"]
+assert h["data"]["files"][0]["bytes"] == 47040016 and "slurm_job_id" in h
+assert [r["type"] for r in ev] == ["header", "evaluation"] and ev[1]["epoch"] == 2 and ev[1]["test_total"] == 100, ev
+PY
+then pass "metrics: provenance in the header, a timestamp on every record, --eval-only writes header and evaluation"
+else fail "metrics provenance"; fi
+for a in command_line started data hosts input_scale input_shape output classes; do
+    [ -n "$(attr "$WORK/prov.h5" "$a")" ] || fail "checkpoint attribute '$a' missing"
+done
+[ "$(attr "$WORK/prov.h5" output)" = sigmoid ] && [ "$(attr "$WORK/prov.h5" classes)" = 10 ] &&
+    pass "checkpoint records its provenance, the input's preprocessing and the output layer" ||
+    fail "checkpoint attributes: output '$(attr "$WORK/prov.h5" output)', classes '$(attr "$WORK/prov.h5" classes)'"
 finish

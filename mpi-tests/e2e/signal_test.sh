@@ -46,8 +46,12 @@ set -e
 expect_status 75 "$status" "np 3, --allreduce ring --overlap on: signal before global step $at stops with 75"
 [ "$(attr "$WORK/ck.h5" epoch)" = 1 ] && [ "$(attr "$WORK/ck.h5" step)" = 6 ] && pass "ring: checkpoint after global step $at" ||
     fail "ring: checkpoint at step $(attr "$WORK/ck.h5" step) of epoch $(attr "$WORK/ck.h5" epoch), expected step 6 of epoch 1"
-run 3 "${common[@]}" "${ring[@]}" --checkpoint "$WORK/ck.h5" --resume "$WORK/ck.h5"
+run 3 "${common[@]}" "${ring[@]}" --checkpoint "$WORK/ck.h5" --resume "$WORK/ck.h5" --metrics "$WORK/ring-resume.jsonl"
 same_weights "$WORK/full-ring.h5" "$WORK/ck.h5" "np 3, ring overlapped: stopped at $at and resumed equals uninterrupted"
+# the resumed epoch's train_loss covers its later steps only, and says so
+first=$(grep -m1 '"type":"epoch"' "$WORK/ring-resume.jsonl")
+grep -q '"partial":true,"first_step":6' <<<"$first" && pass "the resumed epoch's record is marked partial from step 6" ||
+    fail "resumed epoch record: $first"
 
 # A real signal from outside: SIGUSR1 to one rank's process while training runs.
 run 2 --train-size 20000 --test-size 500 --epochs 4 --quiet --checkpoint "$WORK/full-real.h5"
