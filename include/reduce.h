@@ -15,9 +15,11 @@
  *              completed before the update; the control slots ride with
  *              layer 0, which finishes last; a layer under NN_FUSE_ELEMENTS
  *              joins the next to finish.
- * Each run by one method (--allreduce): MPI's collectives (reduce_mpi.c) or
+ * Each run by one method (--allreduce): MPI's collectives (reduce_mpi.c),
  * nnmpi's ring of point-to-point messages (reduce_ring.c, ring.h), which
- * allocates nothing. --reproducible sums the buffer along its own fixed tree
+ * allocates nothing, or shared memory within a node (reduce_shm.c): the
+ * buffer lives in an MPI-3 shared window, each rank sums its slice of every
+ * rank's buffer in place, and across nodes each slice is summed with MPI. --reproducible sums the buffer along its own fixed tree
  * instead (repro.h); the reducer then only owns the buffer.
  */
 #ifndef NN_REDUCE_H
@@ -37,14 +39,15 @@ enum { NN_CTRL_LOSS, NN_CTRL_STOP, NN_CTRL };
  * is not worth a collective of its own and joins the next layer's. */
 #define NN_FUSE_ELEMENTS 16384
 
-typedef enum { REDUCE_MPI, REDUCE_RING, REDUCE_METHOD_COUNT } nn_reduce_kind;
-extern const char *const nn_reduce_names[REDUCE_METHOD_COUNT]; /* mpi ring */
+typedef enum { REDUCE_MPI, REDUCE_RING, REDUCE_SHM, REDUCE_METHOD_COUNT } nn_reduce_kind;
+extern const char *const nn_reduce_names[REDUCE_METHOD_COUNT]; /* mpi ring shm */
 
 typedef struct nn_reducer nn_reducer;
 
 /* One way of summing the buffer (nccl-tests' one small struct per
  * strategy). reduce.c calls these only with more than one rank. */
 typedef struct {
+    float *(*alloc_sums)(nn_reducer *r); /* the buffer of r->n floats, or NULL: malloc'ed by reduce.c */
     void (*create)(nn_reducer *r); /* after the buffer and the groups are set */
     void (*free)(nn_reducer *r);
     void (*start_group)(nn_reducer *r, int layer); /* overlap: start group `layer`, advance those in flight */
@@ -52,13 +55,15 @@ typedef struct {
     void (*whole)(nn_reducer *r);                  /* one blocking allreduce of the whole buffer */
 } nn_reduce_method;
 
-extern const nn_reduce_method nn_reduce_mpi, nn_reduce_ring;
+extern const nn_reduce_method nn_reduce_mpi, nn_reduce_ring, nn_reduce_shm;
 
 struct nn_reducer {
     MPI_Comm comm;
     int nranks;
     int overlap;
     const nn_reduce_method *method;
+    nn_reduce_kind kind;               /* the method in use (shm falls back to mpi on uneven nodes) */
+    const char *fallback;              /* why the method asked for is not in use, or NULL */
     int n_layers;
     size_t n;                          /* floats summed: NN_CTRL + the network's n_params */
     float *sums;                       /* (n) control slots, then the gradient; see the top of this file */
@@ -73,6 +78,10 @@ struct nn_reducer {
     nn_ring_op ring_whole;             /*   blocking: the whole buffer */
     nn_ring_op ring_ops[NN_MAX_SIZES]; /*   overlap: one per group, like req */
     float *ring_scratch;               /*   shared by ring_whole and ring_ops (never in flight together) */
+    MPI_Comm node, across;             /* shm: this node's ranks; the ranks of the same local index on every node */
+    int local_rank, local_size, nodes;
+    MPI_Win win;                       /*   the node's window: every rank's sums, one segment each */
+    float **segment;                   /*   (local_size) the node's segments, mapped here */
 };
 
 /* Allocates the buffer for `net`'s gradient and prepares `kind`'s schedule. */

@@ -46,7 +46,8 @@ typedef struct {
     uint64_t seed;
     int reproducible, chunk;       /* chunk: 0 without --reproducible */
     int overlap;                   /* resolved: 0 or 1 */
-    const char *allreduce;         /* "mpi", "ring", or "tree" with --reproducible */
+    const char *allreduce;         /* the method in use: "mpi", "ring", "shm", or "tree" with --reproducible */
+    const char *allreduce_fallback; /* why it is not the --allreduce asked for, or NULL */
     double allreduce_ref_s;        /* one blocking allreduce of the gradient, measured at start-up; 0 when not */
     unsigned repro_forward_batched, repro_delta_batched; /* --reproducible: rank 0's nn_repro masks */
     /* where it starts */

@@ -144,9 +144,9 @@ static void no_allocation_per_step(void **state)
      * not MPI's collectives, which allocate inside every call). */
     struct {
         const char *name;
-        int overlap, reproducible, ring, mpi_too;
+        int overlap, reproducible, ring, mpi_too; /* ring: 1 the ring, 2 shared memory */
     } modes[] = {{"overlap", 1, 0, 0, 0},    {"blocking", 0, 0, 0, 0},     {"reproducible", 0, 1, 0, 1},
-                 {"ring", 0, 0, 1, 1},       {"ring overlap", 1, 0, 1, 1}};
+                 {"ring", 0, 0, 1, 1},       {"ring overlap", 1, 0, 1, 1}, {"shm", 0, 0, 2, 1}};
     int bad = 0;
     for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
         nn_options opt;
@@ -156,7 +156,7 @@ static void no_allocation_per_step(void **state)
         /* two overlap groups: layers 2 and 1 (16,640 + 2,570 gradients), then layer 0 */
         opt.layers_given = 1, opt.n_sizes = 4, opt.sizes[1] = 64, opt.sizes[2] = 256, opt.sizes[3] = 10;
         opt.overlap = modes[m].overlap, opt.reproducible = modes[m].reproducible;
-        opt.allreduce = modes[m].ring ? REDUCE_RING : REDUCE_MPI;
+        opt.allreduce = modes[m].ring == 2 ? REDUCE_SHM : modes[m].ring ? REDUCE_RING : REDUCE_MPI;
         window w[2];
         count_in_steps(&opt, 100, w, modes[m].mpi_too);
         for (int k = 0; k < 2; k++)

@@ -74,11 +74,11 @@ static void first_step_sums_agree(nn_trainer *t, nn_trainer *ref, const char *re
     assert_true(fabs(t->reducer.sums[NN_CTRL_LOSS] - loss) <= 1e-5 * fabs(loss));
 }
 
-static void weights_match_one_process_(int ring)
+static void weights_match_one_process_(nn_reduce_kind method)
 {
     nn_options opt;
     base_options(&opt);
-    opt.allreduce = ring ? REDUCE_RING : REDUCE_MPI;
+    opt.allreduce = method;
     nn_trainer world, self;
     setup_or_fail(&world, &opt, MPI_COMM_WORLD);
     setup_or_fail(&self, &opt, MPI_COMM_SELF);
@@ -111,7 +111,7 @@ static void weights_match_one_process_(int ring)
 static void gradient_and_weights_match_one_process(void **state)
 {
     (void)state;
-    weights_match_one_process_(0);
+    weights_match_one_process_(REDUCE_MPI);
 }
 
 /* The same with nnmpi's ring instead of MPI_Allreduce (an independent sum:
@@ -119,7 +119,35 @@ static void gradient_and_weights_match_one_process(void **state)
 static void ring_gradient_and_weights_match_one_process(void **state)
 {
     (void)state;
-    weights_match_one_process_(1);
+    weights_match_one_process_(REDUCE_RING);
+}
+
+/* The same through the node's shared-memory window (every rank of this test
+ * is on one node): each slice summed by one rank, copied by the others. */
+static void shm_gradient_and_weights_match_one_process(void **state)
+{
+    (void)state;
+    weights_match_one_process_(REDUCE_SHM);
+}
+
+/* --allreduce shm with overlap on sums at the end, as blocking does: the same bits. */
+static void shm_overlap_is_bitwise_blocking(void **state)
+{
+    (void)state;
+    nn_options opt;
+    base_options(&opt);
+    opt.layers_given = 1, opt.n_sizes = 4, opt.sizes[1] = 64, opt.sizes[2] = 256, opt.sizes[3] = 10;
+    opt.allreduce = REDUCE_SHM;
+    nn_trainer on, off;
+    opt.overlap = 1;
+    setup_or_fail(&on, &opt, MPI_COMM_WORLD);
+    opt.overlap = 0;
+    setup_or_fail(&off, &opt, MPI_COMM_WORLD);
+    if (nranks > 1) assert_int_equal(on.reducer.kind, REDUCE_SHM);
+    run_epoch(&on, 0), run_epoch(&off, 0);
+    assert_memory_equal(on.net.params, off.net.params, sizeof(float) * on.net.n_params);
+    trainer_free(&on);
+    trainer_free(&off);
 }
 
 static void every_index_used_once_per_epoch(void **state)
@@ -294,6 +322,8 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(gradient_and_weights_match_one_process),
         cmocka_unit_test(ring_gradient_and_weights_match_one_process),
+        cmocka_unit_test(shm_gradient_and_weights_match_one_process),
+        cmocka_unit_test(shm_overlap_is_bitwise_blocking),
         cmocka_unit_test(every_index_used_once_per_epoch),
         cmocka_unit_test(reproducible_is_bitwise_one_process),
         cmocka_unit_test(reproducible_every_tree_is_bitwise),

@@ -6,9 +6,28 @@
 
 #include "nn_check.h"
 
-const char *const nn_reduce_names[REDUCE_METHOD_COUNT] = {"mpi", "ring"};
+const char *const nn_reduce_names[REDUCE_METHOD_COUNT] = {"mpi", "ring", "shm"};
 
-static const nn_reduce_method *const methods_[REDUCE_METHOD_COUNT] = {&nn_reduce_mpi, &nn_reduce_ring};
+static const nn_reduce_method *const methods_[REDUCE_METHOD_COUNT] = {&nn_reduce_mpi, &nn_reduce_ring,
+                                                                       &nn_reduce_shm};
+
+/* --allreduce shm needs the same number of ranks on every node (each slice is
+ * summed across nodes by the ranks of the same local index); else MPI's
+ * collectives, which are correct for any layout. */
+static nn_reduce_kind resolve_kind_(nn_reducer *r, nn_reduce_kind kind)
+{
+    if (kind != REDUCE_SHM) return kind;
+    MPI_Comm node;
+    int local = 0, fewest = 0, most = 0;
+    MPI_CHECK(MPI_Comm_split_type(r->comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
+    MPI_CHECK(MPI_Comm_size(node, &local));
+    MPI_CHECK(MPI_Comm_free(&node));
+    MPI_CHECK(MPI_Allreduce(&local, &fewest, 1, MPI_INT, MPI_MIN, r->comm));
+    MPI_CHECK(MPI_Allreduce(&local, &most, 1, MPI_INT, MPI_MAX, r->comm));
+    if (fewest == most) return kind;
+    r->fallback = "shm needs the same number of ranks on every node";
+    return REDUCE_MPI;
+}
 
 /* Overlap groups: backward finishes layers from the last to the first; a
  * layer too small to be worth a collective of its own (under
@@ -35,10 +54,11 @@ void reducer_create(nn_reducer *r, const nn_net *net, MPI_Comm comm, int overlap
     r->comm = comm;
     MPI_CHECK(MPI_Comm_size(comm, &r->nranks));
     r->overlap = overlap;
-    r->method = methods_[kind];
+    r->kind = r->nranks > 1 ? resolve_kind_(r, kind) : kind;
+    r->method = methods_[r->kind];
     r->n_layers = net->n_layers;
     r->n = NN_CTRL + net->n_params;
-    r->sums = NN_MALLOC(sizeof(float) * r->n);
+    r->sums = r->nranks > 1 && r->method->alloc_sums ? r->method->alloc_sums(r) : NN_MALLOC(sizeof(float) * r->n);
     memset(r->sums, 0, sizeof(float) * r->n);
     for (int l = 0; l < net->n_layers; l++) {
         r->seg_lo[l] = l == 0 ? 0 : NN_CTRL + net->w_off[l];
@@ -51,8 +71,9 @@ void reducer_create(nn_reducer *r, const nn_net *net, MPI_Comm comm, int overlap
 
 void reducer_free(nn_reducer *r)
 {
-    if (r->method && r->nranks > 1) r->method->free(r);
-    free(r->sums);
+    int own_buffer = !(r->nranks > 1 && r->method && r->method->alloc_sums);
+    if (r->method && r->nranks > 1) r->method->free(r); /* frees a method's own buffer */
+    if (own_buffer) free(r->sums);
     memset(r, 0, sizeof *r);
 }
 

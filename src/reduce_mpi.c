@@ -53,4 +53,4 @@ static void whole_(nn_reducer *r)
     MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, r->sums, (int)r->n, MPI_FLOAT, MPI_SUM, r->comm));
 }
 
-const nn_reduce_method nn_reduce_mpi = {create_, free_, start_group_, wait_groups_, whole_};
+const nn_reduce_method nn_reduce_mpi = {NULL, create_, free_, start_group_, wait_groups_, whole_};

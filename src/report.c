@@ -23,6 +23,7 @@ void report_startup(const nn_run_record *run)
     if (run->reproducible) printf(" (chunk %d)", run->chunk);
     if (run->ranks > 1 && !run->reproducible)
         printf(", allreduce %s%s", run->allreduce, run->overlap ? " overlapped" : "");
+    if (run->ranks > 1 && run->allreduce_fallback) printf(" (%s)", run->allreduce_fallback);
     if (run->resume_path)
         printf(", %s %s at epoch %d step %d", run->eval_only ? "evaluating" : "resumed from", run->resume_path,
                run->start_epoch, run->start_step);

@@ -367,7 +367,8 @@ static void describe_run_(nn_trainer *t)
     run->epochs = o->epochs, run->batch = o->batch, run->shuffle = o->shuffle;
     run->lr = o->lr, run->momentum = o->momentum, run->seed = o->seed;
     run->reproducible = o->reproducible, run->chunk = o->chunk, run->overlap = o->overlap;
-    run->allreduce = o->reproducible ? t->path->name : nn_reduce_names[o->allreduce];
+    run->allreduce = o->reproducible ? t->path->name : nn_reduce_names[t->reducer.kind];
+    run->allreduce_fallback = o->reproducible ? NULL : t->reducer.fallback;
     run->allreduce_ref_s = o->overlap ? measure_allreduce_(t) : 0.0;
     run->repro_forward_batched = t->repro.forward_batched;
     run->repro_delta_batched = t->repro.delta_batched;
