@@ -145,7 +145,7 @@ static void debug_hooks_(nn_trainer *t)
 
 step_outcome trainer_step(nn_trainer *t, int step)
 {
-    watchdog_beat(&t->watchdog, t->global_step, "in a training step (its reduction waits for every rank)");
+    watchdog_beat(&t->watchdog, t->global_step, "computing its part of a training step");
     debug_hooks_(t);
     /* A vote to stop: a signal arrived on this rank. Summed with the gradient, so
      * every rank learns of it in the same step without a second collective. */
@@ -159,6 +159,7 @@ step_outcome trainer_step(nn_trainer *t, int step)
     timers_lap(&t->timers, PH_FORWARD);
     t->path->backward(t, &s);
     timers_lap(&t->timers, PH_BACKWARD);
+    watchdog_beat(&t->watchdog, t->global_step, "waiting in the step's reduction for a rank that has not joined it");
     t->path->reduce(t);
     timers_lap(&t->timers, PH_ALLREDUCE);
     return update_(t, s.batch_rows);
