@@ -11,7 +11,11 @@
 # NAME.bad (never used).
 #
 # Usage: data/fetch-mnist.sh [DIR]
-#   DIR                  where the files go (default: $NNMPI_DATA, else data/mnist)
+#   DIR                  where the files go (default: $NNMPI_DATA, else
+#                        <repo>/data/mnist in a checkout, else ./data/mnist)
+# Installed as <prefix>/share/nnmpi/data/fetch-mnist.sh (no CMakeLists.txt one
+# level up, as there is in a checkout), it reads the SHA256SUMS installed beside
+# it and, without DIR or NNMPI_DATA, fills ./data/mnist of the current directory.
 # Env:
 #   NNMPI_DATA           default for DIR
 #   NNMPI_MNIST_MIRRORS  space-separated base URLs holding NAME.gz
@@ -35,7 +39,9 @@ case ${1:-} in
   -*) err "unknown option: $1 (try --help)"; exit 2 ;;
 esac
 (($# <= 1)) || { err "too many arguments (try --help)"; exit 2; }
-dir=${1:-${NNMPI_DATA:-$here/mnist}}
+default_dir=$here/mnist
+[[ -f $here/../CMakeLists.txt ]] || default_dir=data/mnist # installed: not under the prefix
+dir=${1:-${NNMPI_DATA:-$default_dir}}
 
 # Expected checksums, by file name.
 declare -A want=()

@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
-# local.sh: build nnmpi, fetch MNIST, and train on this machine with mpirun,
-# one rank per core and one OpenBLAS thread per rank.
+# local.sh: build nnmpi (in a checkout), fetch MNIST, and train on this
+# machine with mpirun, one rank per core and one OpenBLAS thread per rank.
 #
 # Usage: jobs/local.sh [NNMPI_OPTION...]   (from any directory)
 #   e.g. jobs/local.sh --epochs 1 --train-size 5000
 #   The options go to nnmpi after `--data <DIR>`; with your own --data no
 #   MNIST is fetched.
+# Two ways to run it:
+#   from the repository (a CMakeLists.txt two levels up): builds
+#     <repo>/build/nnmpi with jobs/build.sh, fetches MNIST into <repo>/data/mnist;
+#   installed (<prefix>/share/nnmpi/jobs/local.sh, no CMakeLists.txt two levels
+#     up): builds nothing; runs $NNMPI, else <prefix>/bin/nnmpi (next to this
+#     script), else the nnmpi on PATH (module load nnmpi); fetches MNIST into
+#     $NNMPI_DATA, else ./data/mnist of the current directory.
 # Env:
 #   NP                  number of ranks (default: nproc; with --threads T,
 #                       nproc / T ranks, not bound to cores)
-#   NNMPI_BUILD_DIR     build directory (default <repo>/build)
-#   NNMPI_DATA          MNIST directory (default <repo>/data/mnist)
+#   NNMPI_BUILD_DIR     build directory (default <repo>/build; repository only)
+#   NNMPI               the binary (installed only; see above)
+#   NNMPI_DATA          MNIST directory (default <repo>/data/mnist, installed:
+#                       ./data/mnist)
 #   MPIRUN              launcher (default mpirun)
 #   MPIRUN_ARGS         extra launcher arguments, space-separated
 # Ctrl-C (or kill, or closing the terminal) stops the run cleanly: nnmpi ends
@@ -23,8 +32,9 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 root=$(cd "$here/.." && pwd -P)
-build=$(realpath -m -- "${NNMPI_BUILD_DIR:-$root/build}")
 log() { printf 'local: %s\n' "$*"; }
+installed=1
+[[ -f $root/CMakeLists.txt ]] && installed=0
 
 # What the nnmpi options imply for the launch.
 threads=""
@@ -52,11 +62,31 @@ if [[ -n ${NP:-} && ! $NP =~ ^[1-9][0-9]*$ ]]; then
   exit 2
 fi
 
-NNMPI_BUILD_DIR=$build bash "$here/build.sh"
+if ((installed)); then
+  next_to_us=$(cd "$here/../../.." && pwd -P)/bin/nnmpi # <prefix>/share/nnmpi/jobs
+  if [[ -n ${NNMPI:-} ]]; then
+    nnmpi=$NNMPI
+  elif [[ -x $next_to_us ]]; then
+    nnmpi=$next_to_us
+  else
+    nnmpi=$(command -v nnmpi || true)
+  fi
+  if [[ -z $nnmpi || ! -x $nnmpi ]]; then
+    printf 'local: error: no nnmpi at %s nor on PATH (module load nnmpi, or set NNMPI)\n' \
+      "${NNMPI:-$next_to_us}" >&2
+    exit 1
+  fi
+  default_data=data/mnist
+else
+  build=$(realpath -m -- "${NNMPI_BUILD_DIR:-$root/build}")
+  NNMPI_BUILD_DIR=$build bash "$here/build.sh"
+  nnmpi=$build/nnmpi
+  default_data=$root/data/mnist
+fi
 
 args=()
 if ((!own_data && !info_only)); then
-  data=$(realpath -m -- "${NNMPI_DATA:-$root/data/mnist}")
+  data=$(realpath -m -- "${NNMPI_DATA:-$default_data}")
   bash "$root/data/fetch-mnist.sh" "$data"
   args+=(--data "$data")
 fi
@@ -89,8 +119,13 @@ fi
 read -ra user_launch <<<"${MPIRUN_ARGS:-}"
 launch+=("${user_launch[@]}")
 
-log "${launch[*]} $build/nnmpi ${args[*]}"
+log "${launch[*]} $nnmpi ${args[*]}"
 # Ctrl-C, kill or a closed terminal: nnmpi checkpoints and stops (exit 75);
 # a second Ctrl-C kills the job (jobs/lib/stop-forwarding.sh says why).
+# Called behind || so that `set -e` does not end this script when a trapped
+# signal interrupts the function's `wait` (status > 128) before the launcher
+# has stopped: its exit status is what this script returns.
 . "$here/lib/stop-forwarding.sh"
-run_forwarding_stops "${launch[@]}" "$build/nnmpi" "${args[@]}"
+status=0
+run_forwarding_stops "${launch[@]}" "$nnmpi" "${args[@]}" || status=$?
+exit "$status"

@@ -26,12 +26,35 @@
 #   runs/<mode>-n<ranks>-r<repeat>.{log,jsonl}   each run's output and metrics
 # Exit status: 0 all runs ok; 1 a run failed (the table and plot are still
 # made from the others) or the table/plot could not be made; 2 bad options.
+#
+# Run from the repository (a CMakeLists.txt two levels up) the defaults are
+# <repo>/build/nnmpi, <repo>/data/mnist and <repo>/jobs/scaling-results/.
+# Installed (<prefix>/share/nnmpi/jobs/scaling.sh, no CMakeLists.txt two levels
+# up) they are <prefix>/bin/nnmpi next to this script (else the nnmpi on PATH,
+# e.g. from `module load nnmpi`), $NNMPI_DATA (else ./data/mnist) and
+# ./scaling-results/ of the current directory; nothing is built.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 PY=${PYTHON:-/usr/bin/python3}
 REPORT=$HERE/scaling/report.py
+if [ -f "$REPO/CMakeLists.txt" ]; then
+    INSTALLED=0
+    DEF_NNMPI=$REPO/build/nnmpi DEF_DATA=$REPO/data/mnist DEF_OUT=$REPO/jobs/scaling-results
+    DEF_NNMPI_SHOWN='<repo>/build/nnmpi' DEF_DATA_SHOWN='<repo>/data/mnist'
+    DEF_OUT_SHOWN='<repo>/jobs/scaling-results/<stamp>'
+    FETCH_HINT="run data/fetch-mnist.sh" BUILD_HINT="build it: jobs/build.sh"
+else
+    INSTALLED=1   # <prefix>/share/nnmpi/jobs
+    DEF_NNMPI=$(cd "$HERE/../../.." && pwd)/bin/nnmpi
+    [ -x "$DEF_NNMPI" ] || DEF_NNMPI=$(command -v nnmpi || echo "$DEF_NNMPI")
+    DEF_DATA=${NNMPI_DATA:-data/mnist} DEF_OUT=scaling-results
+    # shellcheck disable=SC2016  # shown in --help as written
+    DEF_NNMPI_SHOWN='<prefix>/bin/nnmpi, else nnmpi on PATH' DEF_DATA_SHOWN='$NNMPI_DATA, else ./data/mnist'
+    DEF_OUT_SHOWN='./scaling-results/<stamp>'
+    FETCH_HINT="run $REPO/data/fetch-mnist.sh" BUILD_HINT="module load nnmpi"
+fi
 
 usage() {
     cat <<EOF
@@ -53,11 +76,11 @@ Strong and weak scaling of nnmpi over rank counts; see docs/scaling.md.
                        else mpirun]
   --launcher-args S    extra launcher arguments, split on spaces
                        [mpirun: "--bind-to none"]
-  --nnmpi PATH         the binary                         [<repo>/build/nnmpi]
-  --data DIR           MNIST IDX directory                [<repo>/data/mnist]
+  --nnmpi PATH         the binary        [$DEF_NNMPI_SHOWN]
+  --data DIR           MNIST IDX directory   [$DEF_DATA_SHOWN]
   --timeout S          seconds before one run is killed and recorded failed
                        (0: never)                                  [600]
-  --out DIR            output directory  [<repo>/jobs/scaling-results/<stamp>]
+  --out DIR            output directory  [$DEF_OUT_SHOWN]
   --from-csv FILE      run nothing: redraw summary.txt, scaling.png and
                        scaling.svg from FILE (into --out, default FILE's dir)
   -h, --help
@@ -76,7 +99,7 @@ posint() { [[ $2 =~ ^[1-9][0-9]*$ ]] || bad "$1 wants a positive integer, got '$
 # ---- options ----
 ranks_list=1,2,4,8 modes_list=strong,weak batch=128 batch_per_rank=32 repeats=3
 threads=${SLURM_CPUS_PER_TASK:-1} oversubscribe=0 launcher="" launcher_args=""
-launcher_args_set=0 nnmpi=$REPO/build/nnmpi data=$REPO/data/mnist timeout_s=600
+launcher_args_set=0 nnmpi=$DEF_NNMPI data=$DEF_DATA timeout_s=600
 out="" from_csv=""
 nnmpi_args=()
 while [ $# -gt 0 ]; do
@@ -216,10 +239,10 @@ done
 
 # ---- inputs ----
 nnmpi=$(realpath -m -- "$nnmpi")
-[ -x "$nnmpi" ] || die "no nnmpi at $nnmpi (build it: jobs/build.sh, or give --nnmpi)"
+[ -x "$nnmpi" ] || die "no nnmpi at $nnmpi ($BUILD_HINT, or give --nnmpi)"
 if [ $own_data = 0 ]; then
     for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
-        [ -r "$data/$f" ] || die "$data/$f missing: run data/fetch-mnist.sh or give --data DIR"
+        [ -r "$data/$f" ] || die "$data/$f missing: $FETCH_HINT or give --data DIR"
     done
     data=$(cd "$data" && pwd)
 fi
@@ -227,7 +250,7 @@ fi
 command -v gnuplot >/dev/null || echo "scaling.sh: warning: gnuplot not found: no plot (apt-get install gnuplot-nox)" >&2
 [ "$timeout_s" = 0 ] || command -v timeout >/dev/null || die "timeout (coreutils) not found; use --timeout 0"
 
-out=${out:-$REPO/jobs/scaling-results/$(date +%Y%m%d-%H%M%S)}
+out=${out:-$DEF_OUT/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$out/runs" || die "cannot create $out/runs"
 out=$(cd "$out" && pwd)
 [ ! -e "$out/scaling.csv" ] || die "$out/scaling.csv exists: give another --out (or --from-csv to redraw)"
@@ -280,7 +303,11 @@ launch_for 1
     fi
     echo "launcher (1 rank): ${LAUNCH[*]}"
     echo "nnmpi: $nnmpi ($("$nnmpi" --version 2>/dev/null | head -1))"
-    echo "repo_rev: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo none)"
+    if [ $INSTALLED = 1 ]; then
+        echo "repo_rev: none (installed, $HERE)"
+    else
+        echo "repo_rev: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo none)"
+    fi
     echo "ranks: $(IFS=,; echo "${KEEP[*]}")"
     echo "modes: $(IFS=,; echo "${MODES[*]}")"
     echo "strong_batch: $batch"

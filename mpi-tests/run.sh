@@ -19,9 +19,11 @@ build=$(realpath -m -- "${NNMPI_BUILD_DIR:-$root/build}")
 data=$(realpath -m -- "${NNMPI_DATA:-$root/data/mnist}")
 
 # numpy and h5py let numpy_test read a checkpoint independently of nnmpi;
-# gnuplot draws the plot that the Slurm test's scaling study must produce. On a
+# PyTorch lets python_test check python/nnmpi_checkpoint.py's to_torch; lmod
+# lets install_module load nnmpi's modulefile; gnuplot draws the plot that the
+# Slurm test's scaling study must produce. On a
 # cluster without apt they may come from a module, else those checks skip or fail.
-NNMPI_EXTRA_PKGS="${NNMPI_EXTRA_PKGS:-} python3-numpy python3-h5py gnuplot-nox" \
+NNMPI_EXTRA_PKGS="${NNMPI_EXTRA_PKGS:-} python3-numpy python3-h5py python3-torch gnuplot-nox lmod" \
   NNMPI_BUILD_DIR=$build bash "$root/jobs/build.sh" -DNNMPI_WERROR=ON -DNNMPI_TEST_DATA_DIR="$data"
 bash "$root/data/fetch-mnist.sh" "$data"
 

@@ -19,6 +19,8 @@ run_forwarding_stops() {
         status=$?
         kill -0 "$_stop_pid" 2>/dev/null || break # a trapped signal only interrupted the wait
     done
+    wait "$_stop_pid" 2>/dev/null
+    status=$? # the launcher's own status, also when it ended just after an interrupted wait
     trap - INT TERM HUP
     return "$status"
 }

@@ -127,7 +127,7 @@ run_valgrind() {
   command -v valgrind >/dev/null || die "valgrind not found (apt-get install valgrind)"
   say "valgrind build in $vg_build (RelWithDebInfo)"
   mkdir -p "$vg_build"
-  cmake -S "$root" -B "$vg_build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNNMPI_TESTS=OFF \
+  cmake -S "$root" -B "$vg_build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF \
     >"$vg_build/configure.log" 2>&1 || { cat "$vg_build/configure.log"; die "configure failed"; }
   cmake --build "$vg_build" -j "$jobs" --target nnmpi >"$vg_build/build.log" 2>&1 ||
     { tail -30 "$vg_build/build.log"; die "build failed"; }
