@@ -30,7 +30,7 @@ cli_check 2 2 "--lr: expected a number, got 'fast'" --lr fast
 cli_check 2 2 "--layers: the first size must be 784" --layers 100,30,10
 cli_check 3 2 "--activation: expected sigmoid, relu or tanh, got 'softsign'" --activation softsign
 cli_check 2 2 "unknown option '--bogus'" --bogus
-cli_check 2 2 "--allreduce: expected mpi or ring, got 'tree'" --allreduce tree
+cli_check 2 2 "--allreduce: expected mpi, ring or shm, got 'tree'" --allreduce tree
 cli_check 2 1 "cannot open data file '$WORK/none/train-images-idx3-ubyte'" --data "$WORK/none"
 cli_check 2 1 "--train-size: asked for 70000" --train-size 70000
 cli_check 2 1 "--checkpoint: cannot create a file beside '$WORK/missing-dir/ck.h5'" --checkpoint "$WORK/missing-dir/ck.h5"
