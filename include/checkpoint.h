@@ -31,6 +31,9 @@ typedef struct {
     uint64_t seed;
     int batch, train_size, shuffle, reproducible, chunk;
     double lr, momentum;
+    int validation;       /* --validation N: the N training images after the first train_size held out */
+    double best_accuracy; /* --validation: the best validation accuracy so far (0: none yet) */
+    int best_epoch, since_best; /* the epoch that reached it; epochs since, for --early-stop */
     size_t n_params;
     /* written for other tools (docs/checkpoint-format.md), not read back: */
     double input_scale, input_offset; /* a network input is pixel byte * input_scale + input_offset */

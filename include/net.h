@@ -82,4 +82,10 @@ int net_count_correct(const nn_net *net, int rows, double *loss_sum);
  * Returns 1 when any parameter is no longer finite, else 0. */
 int net_sgd_update(nn_net *net, const float *grad, float step, float momentum);
 
+/* The same with L2 weight decay and optionally Nesterov momentum: d = step*grad
+ * + decay*W for weights (decay = lr * --weight-decay; biases are not
+ * decayed), velocity = momentum*velocity - d, params += nesterov ?
+ * momentum*velocity - d : velocity (params -= d without momentum). */
+int net_sgd_update_decayed(nn_net *net, const float *grad, float step, float momentum, float decay, int nesterov);
+
 #endif

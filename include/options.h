@@ -13,6 +13,7 @@
 #include "nn_check.h"
 #include "nn_version.h"
 #include "reduce.h"
+#include "schedule.h"
 
 /* Exit statuses, documented in README.md. */
 enum {
@@ -40,6 +41,17 @@ typedef struct {
     int epochs, batch;
     double lr, momentum;
     int lr_given, momentum_given; /* else --resume takes them from the checkpoint */
+    nn_lr_kind lr_schedule;       /* schedule.h */
+    int n_lr_steps;
+    double lr_steps[NN_MAX_MILESTONES]; /* --lr-steps: epochs, ascending */
+    double lr_gamma, lr_min, warmup;
+    int lr_batch;                 /* --lr-batch B0: --lr was tuned for global batch B0, scaled by batch / B0; 0 = none */
+    int nesterov;
+    double weight_decay;          /* L2 on the weights: W -= lr * weight_decay * W each step */
+    int validation;               /* hold out the last N training images; 0 = none */
+    const char *keep_best_path;   /* checkpoint whenever validation accuracy improves */
+    int early_stop;               /* end after K epochs without a better validation accuracy; 0 = never */
+    double target_accuracy;       /* end after the first epoch at or above it; 0 = none */
     int train_size, test_size; /* 0: the whole file */
     int shuffle;
     uint64_t seed;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "model.h"
+#include "schedule.h"
 #include "timers.h"
 
 /* A data file as the run found it: provenance without hashing 50 MB. */
@@ -45,6 +46,9 @@ typedef struct {
     double lr, momentum;
     uint64_t seed;
     int reproducible, chunk;       /* chunk: 0 without --reproducible */
+    const nn_schedule *schedule;   /* the rates (lr already scaled by --lr-batch) */
+    int lr_batch, nesterov, validation, early_stop;
+    double weight_decay, target_accuracy;
     int overlap;                   /* resolved: 0 or 1 */
     const char *allreduce;         /* the method in use: "mpi", "ring", "shm", or "tree" with --reproducible */
     const char *allreduce_fallback; /* why it is not the --allreduce asked for, or NULL */
@@ -64,6 +68,10 @@ typedef struct {
     double train_loss, test_loss;    /* means per sample */
     double epoch_s, compute_s, allreduce_s; /* maxima over ranks */
     double allreduce_hidden;         /* fraction of the blocking allreduce time hidden by overlap; -1 when not measured */
+    double lr;                       /* the rate of the epoch's last step */
+    int val_correct, val_total;      /* --validation; val_total 0 without */
+    double val_loss;                 /* mean per sample */
+    double train_s;                  /* training time of this run so far: the epochs' epoch_s summed */
     const nn_timer_spread *phases;
 } nn_epoch_record;
 
@@ -76,7 +84,9 @@ typedef struct {
 
 /* How the run ended. */
 typedef struct {
-    const char *status;  /* "completed", "stopped", "diverged" or "error" */
+    const char *status;  /* "completed", "early-stopped", "target-reached", "stopped", "diverged" or "error" */
+    const char *reason;  /* what ended it early, for the final line, or NULL */
+    double train_s;      /* training time (the epochs' epoch_s summed) */
     int epochs_done;
     double total_s;
     double rss_mb[3];    /* peak RSS over ranks: min, median, max */

@@ -71,6 +71,12 @@ struct nn_trainer {
     FILE *metrics;             /* rank 0 with --metrics, else NULL */
     nn_err metrics_err;        /* rank 0: a metrics record that did not reach the file (fails the run) */
     nn_watchdog watchdog;      /* --step-timeout */
+    nn_schedule schedule;      /* the rate of every step (schedule.h) */
+    double lr_now;             /* the rate of the last step */
+    idx_set val;               /* --validation: a view of the last N training images (not owned) */
+    double best_accuracy;      /* --validation: the best so far, carried by checkpoints */
+    int best_epoch, since_best;
+    double train_s;            /* rank 0: this run's training time so far (epoch_s summed) */
     nn_run_record run;         /* the run's description, for the reports (rank 0) */
     char **node_names;         /* (run.nodes) the distinct hosts' names, each malloc'ed, rank 0 */
     /* rank 0: the run's provenance as text, for the checkpoint's attributes */

@@ -35,22 +35,27 @@ typedef struct {
     int max_open;
     const char *const *names;
     int n_names;
+    int optional; /* absent in files of older nnmpi: the field stays 0 */
 } attr_spec;
 
 #define F(field) offsetof(nn_checkpoint, field)
 static const attr_spec schema_[] = {
-    {"activation", A_NAME, F(activation), 0, 0, 0, nn_activation_names, ACT_COUNT},
-    {"loss", A_NAME, F(loss), 0, 0, 0, nn_loss_names, LOSS_COUNT},
-    {"epoch", A_INT, F(epoch), 0, INT_MAX, 0, NULL, 0},
-    {"step", A_INT, F(step), 0, INT_MAX, 0, NULL, 0},
-    {"seed", A_SEED, F(seed), 0, 0, 0, NULL, 0},
-    {"batch", A_INT, F(batch), 1, INT_MAX, 0, NULL, 0},
-    {"lr", A_DOUBLE, F(lr), -DBL_MAX, DBL_MAX, 0, NULL, 0},
-    {"momentum", A_DOUBLE, F(momentum), 0, 1, 1, NULL, 0},
-    {"train_size", A_INT, F(train_size), 1, INT_MAX, 0, NULL, 0},
-    {"shuffle", A_INT, F(shuffle), 0, 1, 0, NULL, 0},
-    {"reproducible", A_INT, F(reproducible), 0, 1, 0, NULL, 0},
-    {"chunk", A_INT, F(chunk), 0, INT_MAX, 0, NULL, 0},
+    {"activation", A_NAME, F(activation), 0, 0, 0, nn_activation_names, ACT_COUNT, 0},
+    {"loss", A_NAME, F(loss), 0, 0, 0, nn_loss_names, LOSS_COUNT, 0},
+    {"epoch", A_INT, F(epoch), 0, INT_MAX, 0, NULL, 0, 0},
+    {"step", A_INT, F(step), 0, INT_MAX, 0, NULL, 0, 0},
+    {"seed", A_SEED, F(seed), 0, 0, 0, NULL, 0, 0},
+    {"batch", A_INT, F(batch), 1, INT_MAX, 0, NULL, 0, 0},
+    {"lr", A_DOUBLE, F(lr), -DBL_MAX, DBL_MAX, 0, NULL, 0, 0},
+    {"momentum", A_DOUBLE, F(momentum), 0, 1, 1, NULL, 0, 0},
+    {"train_size", A_INT, F(train_size), 1, INT_MAX, 0, NULL, 0, 0},
+    {"shuffle", A_INT, F(shuffle), 0, 1, 0, NULL, 0, 0},
+    {"reproducible", A_INT, F(reproducible), 0, 1, 0, NULL, 0, 0},
+    {"chunk", A_INT, F(chunk), 0, INT_MAX, 0, NULL, 0, 0},
+    {"validation", A_INT, F(validation), 0, INT_MAX, 0, NULL, 0, 1},
+    {"best_accuracy", A_DOUBLE, F(best_accuracy), 0, 1, 0, NULL, 0, 1},
+    {"best_epoch", A_INT, F(best_epoch), 0, INT_MAX, 0, NULL, 0, 1},
+    {"since_best", A_INT, F(since_best), 0, INT_MAX, 0, NULL, 0, 1},
 };
 #undef F
 enum { N_SCHEMA = sizeof schema_ / sizeof schema_[0] };
@@ -399,6 +404,7 @@ static int read_schema_attr_(hid_t file, const attr_spec *a, nn_checkpoint *ck, 
 {
     char *field = (char *)ck + a->field, text[64];
     double d = 0.0;
+    if (a->optional && H5Aexists(file, a->name) <= 0) return 0;
     switch (a->kind) {
     case A_INT: return read_int_attr_(file, a->name, (long long)a->min, (long long)a->max, (int *)field, path, err);
     case A_SEED: return read_num_attr_(file, a->name, H5T_NATIVE_UINT64, field, path, err);
@@ -508,8 +514,8 @@ static int read_floats_(hid_t file, size_t file_bytes, const char *name, int ran
     hsize_t dims[2] = {0, 0};
     int rc = -1;
     if (hard_links_only_(file, name, path, err) != 0) return -1;
-    H5O_info_t oinfo;
-    if (H5Oget_info_by_name(file, name, &oinfo, H5P_DEFAULT) < 0 || oinfo.type != H5O_TYPE_DATASET) {
+    H5O_info_t oinfo; /* the basic fields only: reading all of a damaged header's messages overflowed inside HDF5 1.10.8 */
+    if (H5Oget_info_by_name2(file, name, &oinfo, H5O_INFO_BASIC, H5P_DEFAULT) < 0 || oinfo.type != H5O_TYPE_DATASET) {
         nn_err_set(err, "%s: '%s' is not a dataset", path, name);
         return -1;
     }

@@ -98,6 +98,22 @@ static void json_provenance_(FILE *f, const nn_run_record *run)
     else fputs("null", f);
 }
 
+/* The schedule, the regularization and the stopping rules, and the record's end. */
+static void json_training_(FILE *f, const nn_run_record *run)
+{
+    const nn_schedule *s = run->schedule;
+    if (s) {
+        fprintf(f, ",\"lr_schedule\":\"%s\",\"lr_steps\":[", nn_lr_kind_names[s->kind]);
+        for (int i = 0; i < s->n_milestones; i++) fprintf(f, "%s%.17g", i ? "," : "", s->milestones[i]);
+        fprintf(f, "],\"lr_gamma\":%.17g,\"lr_min\":%.17g,\"warmup\":%.17g,\"lr_scaled\":%.17g", s->gamma, s->lr_min,
+                s->warmup_epochs, s->lr);
+    }
+    fprintf(f, ",\"lr_batch\":%d,\"nesterov\":%s,\"weight_decay\":%.17g,\"validation\":%d,\"early_stop\":%d,"
+               "\"target_accuracy\":%.17g}\n",
+            run->lr_batch, run->nesterov ? "true" : "false", run->weight_decay, run->validation, run->early_stop,
+            run->target_accuracy);
+}
+
 int metrics_header(FILE *f, const nn_run_record *run)
 {
     json_open_(f, "header");
@@ -126,11 +142,12 @@ int metrics_header(FILE *f, const nn_run_record *run)
             ",\"activation\":\"%s\",\"loss\":\"%s\",\"init\":\"%s\",\"batch\":%d,\"lr\":%.17g,\"momentum\":%.17g,"
             "\"epochs\":%d,\"train_size\":%d,\"test_size\":%d,\"shuffle\":%s,\"seed\":%llu,\"reproducible\":%s,"
             "\"chunk\":%d,\"overlap\":%s,\"allreduce\":\"%s\",\"allreduce_ref_s\":%.9g,\"resumed_epoch\":%d,"
-            "\"resumed_step\":%d}\n",
+            "\"resumed_step\":%d",
             nn_activation_names[run->activation], nn_loss_names[run->loss], nn_init_names[run->init], run->batch,
             run->lr, run->momentum, run->epochs, run->train_size, run->test_size, run->shuffle ? "true" : "false",
             (unsigned long long)run->seed, run->reproducible ? "true" : "false", run->chunk,
             run->overlap ? "true" : "false", run->allreduce, run->allreduce_ref_s, run->start_epoch, run->start_step);
+    json_training_(f, run);
     return flushed_(f);
 }
 
@@ -149,7 +166,11 @@ int metrics_epoch(FILE *f, const nn_epoch_record *rec)
     for (int p = 0; p < PH_COUNT; p++)
         fprintf(f, "%s\"%s\":{\"min\":%.9g,\"median\":%.9g,\"max\":%.9g}", p ? "," : "", nn_phase_names[p], s->min[p],
                 s->median[p], s->max[p]);
-    fprintf(f, "},\"allreduce_hidden\":");
+    fprintf(f, "},\"lr\":%.9g,\"train_s\":%.9g", rec->lr, rec->train_s);
+    if (rec->val_total > 0)
+        fprintf(f, ",\"val_correct\":%d,\"val_total\":%d,\"val_accuracy\":%.6f,\"val_loss\":%.9g", rec->val_correct,
+                rec->val_total, (double)rec->val_correct / rec->val_total, rec->val_loss);
+    fprintf(f, ",\"allreduce_hidden\":");
     if (rec->allreduce_hidden >= 0.0) fprintf(f, "%.4f}\n", rec->allreduce_hidden);
     else fprintf(f, "null}\n");
     return flushed_(f);
@@ -158,10 +179,13 @@ int metrics_epoch(FILE *f, const nn_epoch_record *rec)
 int metrics_final(FILE *f, const nn_final_record *rec)
 {
     json_open_(f, "final");
+    fprintf(f, ",\"reason\":");
+    if (rec->reason) json_str_(f, rec->reason);
+    else fputs("null", f);
     fprintf(f,
-            ",\"status\":\"%s\",\"epochs_done\":%d,\"total_s\":%.9g,"
+            ",\"status\":\"%s\",\"train_s\":%.9g,\"epochs_done\":%d,\"total_s\":%.9g,"
             "\"peak_rss_mb\":{\"min\":%.1f,\"median\":%.1f,\"max\":%.1f}}\n",
-            rec->status, rec->epochs_done, rec->total_s, rec->rss_mb[0], rec->rss_mb[1], rec->rss_mb[2]);
+            rec->status, rec->train_s, rec->epochs_done, rec->total_s, rec->rss_mb[0], rec->rss_mb[1], rec->rss_mb[2]);
     return flushed_(f);
 }
 

@@ -268,3 +268,33 @@ NN_VECTOR_CLONES int net_sgd_update(nn_net *net, const float *grad, float step, 
     }
     return bad != 0;
 }
+
+/* One parameter range of net_sgd_update_decayed: decay 0 for biases. */
+NN_VECTOR_CLONES static uint32_t update_range_(float *p, float *v, const float *grad, size_t n, float step,
+                                                float momentum, float decay, int nesterov)
+{
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        float d = step * grad[i] + decay * p[i];
+        if (v) {
+            v[i] = momentum * v[i] - d;
+            p[i] += nesterov ? momentum * v[i] - d : v[i];
+        } else {
+            p[i] -= d;
+        }
+        bad |= nonfinite_bits_(p[i]);
+    }
+    return bad;
+}
+
+int net_sgd_update_decayed(nn_net *net, const float *grad, float step, float momentum, float decay, int nesterov)
+{
+    uint32_t bad = 0;
+    float *v = net->velocity;
+    for (int l = 0; l < net->n_layers; l++) {
+        size_t w = net->w_off[l], b = net->b_off[l], end = net->w_off[l + 1];
+        bad |= update_range_(net->params + w, v ? v + w : NULL, grad + w, b - w, step, momentum, decay, nesterov);
+        bad |= update_range_(net->params + b, v ? v + b : NULL, grad + b, end - b, step, momentum, 0.0f, nesterov);
+    }
+    return bad != 0;
+}

@@ -27,6 +27,7 @@ void options_defaults(nn_options *opt)
     opt->threads = 1;
     opt->checkpoint_every = 1;
     opt->overlap = NN_OVERLAP_AUTO;
+    opt->lr_gamma = 0.1;
     opt->debug_signal_at = -1;
     opt->debug_nan_at = -1;
     opt->debug_perturb_rank = -1;
@@ -52,6 +53,22 @@ static const char help_text_[] =
     "  --batch B             global minibatch size, split across ranks   [10]\n"
     "  --lr X                learning rate: W -= lr/B * sum of gradients [3.0]\n"
     "  --momentum M          momentum in [0, 1)                          [0]\n"
+    "  --nesterov            Nesterov momentum (with --momentum)\n"
+    "  --weight-decay L      L2 on the weights: W -= lr*L*W per step; L is\n"
+    "                        network2.py's lambda/n and PyTorch's weight_decay [0]\n"
+    "  --lr-schedule NAME    constant|step|cosine|linear, per step       [constant]\n"
+    "  --lr-steps E1,E2,...  step: multiply the rate by --lr-gamma at these epochs\n"
+    "  --lr-gamma G          step: the factor                            [0.1]\n"
+    "  --lr-min X            cosine, linear: the final rate              [0]\n"
+    "  --warmup E            a linear ramp from ~0 over E epochs (fractions too) [0]\n"
+    "  --lr-batch B0         --lr was tuned for global batch B0: scale it by\n"
+    "                        --batch / B0 (the linear scaling rule; use --warmup)\n"
+    "  --validation N        hold out the last N training images; report their\n"
+    "                        accuracy every epoch\n"
+    "  --keep-best FILE      checkpoint whenever validation accuracy improves\n"
+    "  --early-stop K        end after K epochs without a better validation accuracy\n"
+    "  --target-accuracy A   end after the first epoch whose accuracy (validation,\n"
+    "                        else test) reaches A in (0, 1]; report the time to it\n"
     "  --train-size N        use the first N training images             [all 60000]\n"
     "  --test-size N         evaluate on the first N test images         [all 10000]\n"
     "  --shuffle on|off      reshuffle every epoch (off: file order)     [on]\n"
@@ -106,6 +123,9 @@ typedef enum {
     K_SEED,     /* a whole number from 0 to 2^64 - 1 into a uint64_t field */
     K_POSITIVE, /* a finite number > 0 into a double field */
     K_UNIT,     /* a finite number in [0, 1) into a double field */
+    K_NONNEG,   /* a finite number >= 0 into a double field */
+    K_FRACTION, /* a finite number in (0, 1] into a double field */
+    K_EPOCHS,   /* --lr-steps: ascending positive numbers of epochs, comma-separated */
     K_PATH,     /* the text itself into a const char * field */
     K_NAME,     /* one of names[0..n_names) into an int (or enum) field: its index */
     K_LAYERS,   /* --layers */
@@ -135,6 +155,18 @@ static const option_spec specs_[] = {
     {"batch", K_INT, F(batch), 1, INT_MAX, NULL, 0, F(batch_given)},
     {"lr", K_POSITIVE, F(lr), 0, 0, NULL, 0, F(lr_given)},
     {"momentum", K_UNIT, F(momentum), 0, 0, NULL, 0, F(momentum_given)},
+    {"lr-schedule", K_NAME, F(lr_schedule), 0, 0, NAMES(nn_lr_kind_names), 0},
+    {"lr-steps", K_EPOCHS, F(lr_steps), 0, 0, NULL, 0, 0},
+    {"lr-gamma", K_POSITIVE, F(lr_gamma), 0, 0, NULL, 0, 0},
+    {"lr-min", K_NONNEG, F(lr_min), 0, 0, NULL, 0, 0},
+    {"warmup", K_NONNEG, F(warmup), 0, 0, NULL, 0, 0},
+    {"lr-batch", K_INT, F(lr_batch), 1, INT_MAX, NULL, 0, 0},
+    {"nesterov", K_FLAG, F(nesterov), 0, 0, NULL, 0, 0},
+    {"weight-decay", K_NONNEG, F(weight_decay), 0, 0, NULL, 0, 0},
+    {"validation", K_INT, F(validation), 1, INT_MAX, NULL, 0, 0},
+    {"keep-best", K_PATH, F(keep_best_path), 0, 0, NULL, 0, 0},
+    {"early-stop", K_INT, F(early_stop), 1, INT_MAX, NULL, 0, 0},
+    {"target-accuracy", K_FRACTION, F(target_accuracy), 0, 0, NULL, 0, 0},
     {"train-size", K_INT, F(train_size), 1, INT_MAX, NULL, 0, F(train_size_given)},
     {"test-size", K_INT, F(test_size), 1, INT_MAX, NULL, 0, 0},
     {"shuffle", K_NAME, F(shuffle), 0, 0, NAMES(on_off_names_), F(shuffle_given)},
@@ -217,6 +249,27 @@ static int parse_name_(const char *name, const char *s, const char *const *names
     return -1;
 }
 
+/* --lr-steps E1,E2,...: positive epochs, strictly ascending. */
+static int parse_epochs_(const char *name, const char *s, nn_options *opt, nn_err *err)
+{
+    int n = 0;
+    for (const char *p = s; *p;) {
+        char *end = NULL;
+        errno = 0;
+        double v = strtod(p, &end);
+        if (end == p || errno != 0 || !isfinite(v) || v <= 0 || (*end != ',' && *end != '\0') ||
+            (n > 0 && v <= opt->lr_steps[n - 1]) || n == NN_MAX_MILESTONES) {
+            nn_err_set(err, "--%s: expected at most %d ascending positive epochs such as 30,60, got '%s'", name,
+                       NN_MAX_MILESTONES, s);
+            return -1;
+        }
+        opt->lr_steps[n++] = v;
+        p = *end == ',' ? end + 1 : end;
+    }
+    opt->n_lr_steps = n;
+    return n > 0 ? 0 : (nn_err_set(err, "--%s: expected epochs such as 30,60, got '%s'", name, s), -1);
+}
+
 static int parse_layers_(const char *s, nn_options *opt, nn_err *err)
 {
     int n = 0;
@@ -268,19 +321,49 @@ static int apply_(const option_spec *spec, const char *arg, nn_options *opt, nn_
         if (rc == 0 && spec->kind == K_LONG) *(long *)field = v;
         break;
     case K_SEED: rc = parse_seed_(spec->name, arg, (uint64_t *)field, err); break;
+    case K_EPOCHS: rc = parse_epochs_(spec->name, arg, opt, err); break;
     case K_POSITIVE:
     case K_UNIT:
+    case K_NONNEG:
+    case K_FRACTION:
         rc = parse_double_(spec->name, arg, &d, err);
         if (rc == 0 && spec->kind == K_POSITIVE && !(d > 0.0))
             rc = -1, nn_err_set(err, "--%s: expected a positive number, got '%s'", spec->name, arg);
         if (rc == 0 && spec->kind == K_UNIT && !(d >= 0.0 && d < 1.0))
             rc = -1, nn_err_set(err, "--%s: expected a number in [0, 1), got '%s'", spec->name, arg);
+        if (rc == 0 && spec->kind == K_NONNEG && !(d >= 0.0))
+            rc = -1, nn_err_set(err, "--%s: expected a number >= 0, got '%s'", spec->name, arg);
+        if (rc == 0 && spec->kind == K_FRACTION && !(d > 0.0 && d <= 1.0))
+            rc = -1, nn_err_set(err, "--%s: expected a number in (0, 1], got '%s'", spec->name, arg);
         if (rc == 0) *(double *)field = d;
         break;
     case K_HELP:
     case K_VERSION: break;
     }
     return rc;
+}
+
+/* The schedule, the regularization and the stopping rules, together. */
+static options_result finish_training_(const nn_options *o, nn_err *err)
+{
+    if (o->lr_schedule == LR_STEP && o->n_lr_steps == 0)
+        nn_err_set(err, "--lr-schedule step: needs --lr-steps E1,E2,... (the epochs at which the rate is multiplied by --lr-gamma)");
+    else if (o->lr_schedule != LR_STEP && o->n_lr_steps > 0)
+        nn_err_set(err, "--lr-steps: only has a meaning with --lr-schedule step");
+    else if (o->n_lr_steps > 0 && o->lr_steps[o->n_lr_steps - 1] >= o->epochs)
+        nn_err_set(err, "--lr-steps: the last step (epoch %g) must come before the end of training (--epochs %d)",
+                   o->lr_steps[o->n_lr_steps - 1], o->epochs);
+    else if (o->lr_min > 0 && o->lr_schedule != LR_COSINE && o->lr_schedule != LR_LINEAR)
+        nn_err_set(err, "--lr-min: only has a meaning with --lr-schedule cosine or linear");
+    else if (o->lr_min > o->lr)
+        nn_err_set(err, "--lr-min: expected a number from 0 to --lr (%g), got %g", o->lr, o->lr_min);
+    else if (o->warmup > o->epochs)
+        nn_err_set(err, "--warmup: expected at most --epochs (%d) epochs, got %g", o->epochs, o->warmup);
+    else if (o->keep_best_path && !o->validation)
+        nn_err_set(err, "--keep-best: needs --validation N (the best is judged on held-out images, not the test set)");
+    else if (o->early_stop && !o->validation)
+        nn_err_set(err, "--early-stop: needs --validation N (stopping is judged on held-out images, not the test set)");
+    return err->failed ? OPTIONS_ERROR : OPTIONS_RUN;
 }
 
 /* What no single option can check: combinations. */
@@ -294,7 +377,7 @@ static options_result finish_(nn_options *opt, nn_err *err)
         nn_err_set(err, "--chunk: only has a meaning with --reproducible");
         return OPTIONS_ERROR;
     }
-    return OPTIONS_RUN;
+    return finish_training_(opt, err);
 }
 
 options_result options_parse(int argc, char **argv, nn_options *opt, FILE *out, nn_err *err)
@@ -307,6 +390,7 @@ options_result options_parse(int argc, char **argv, nn_options *opt, FILE *out, 
     }
     longopts[N_SPECS] = (struct option){0, 0, 0, 0};
     options_defaults(opt);
+    memset(err, 0, sizeof *err);
     opt->argc = argc, opt->argv = argv;
     opterr = 0; /* our own messages, printed once by rank 0 */
     optind = 1;

@@ -7,6 +7,24 @@
 
 #include "nn_version.h"
 
+/* The start-up line's training settings beyond the classic ones, only when used. */
+static void report_training_(const nn_run_record *run)
+{
+    const nn_schedule *s = run->schedule;
+    if (!s) return;
+    if (s->kind != LR_CONSTANT) printf(", lr-schedule %s", nn_lr_kind_names[s->kind]);
+    for (int i = 0; i < s->n_milestones; i++) printf("%s%g", i ? "," : " at epochs ", s->milestones[i]);
+    if (s->kind == LR_STEP) printf(" x%g", s->gamma);
+    if (s->kind == LR_COSINE || s->kind == LR_LINEAR) printf(" to %g", s->lr_min);
+    if (s->warmup_epochs > 0) printf(", warmup %g epochs", s->warmup_epochs);
+    if (run->lr_batch > 0) printf(", lr scaled to %g (batch %d / %d)", s->lr, run->batch, run->lr_batch);
+    if (run->nesterov) printf(", nesterov");
+    if (run->weight_decay > 0) printf(", weight-decay %g", run->weight_decay);
+    if (run->validation > 0) printf(", validation %d", run->validation);
+    if (run->early_stop > 0) printf(", early-stop %d", run->early_stop);
+    if (run->target_accuracy > 0) printf(", target %g", run->target_accuracy);
+}
+
 void report_startup(const nn_run_record *run)
 {
     char layers[256] = "";
@@ -21,6 +39,7 @@ void report_startup(const nn_run_record *run)
            run->lr, run->momentum, run->train_size, run->test_size, (unsigned long long)run->seed,
            run->reproducible ? ", reproducible" : "");
     if (run->reproducible) printf(" (chunk %d)", run->chunk);
+    report_training_(run);
     if (run->ranks > 1 && !run->reproducible)
         printf(", allreduce %s%s", run->allreduce, run->overlap ? " overlapped" : "");
     if (run->ranks > 1 && run->allreduce_fallback) printf(" (%s)", run->allreduce_fallback);
@@ -34,9 +53,13 @@ void report_startup(const nn_run_record *run)
 void report_epoch(const nn_epoch_record *rec)
 {
     const nn_timer_spread *s = rec->phases;
-    printf("Epoch %d: %d/%d (%.2f%%)  loss %.4f  epoch %.2f s  compute %.2f s  allreduce %.2f s", rec->epoch,
-           rec->correct, rec->test_total, 100.0 * rec->correct / rec->test_total, rec->train_loss, rec->epoch_s,
-           rec->compute_s, rec->allreduce_s);
+    printf("Epoch %d: %d/%d (%.2f%%)", rec->epoch, rec->correct, rec->test_total,
+           100.0 * rec->correct / rec->test_total);
+    if (rec->val_total > 0)
+        printf("  val %d/%d (%.2f%%, loss %.4f)", rec->val_correct, rec->val_total,
+               100.0 * rec->val_correct / rec->val_total, rec->val_loss);
+    printf("  loss %.4f  lr %.4g  epoch %.2f s  compute %.2f s  allreduce %.2f s", rec->train_loss, rec->lr,
+           rec->epoch_s, rec->compute_s, rec->allreduce_s);
     if (rec->allreduce_hidden >= 0.0) printf(" (%.0f%% hidden)", 100.0 * rec->allreduce_hidden);
     printf("  %.0f samples/s  [fwd %.2f bwd %.2f upd %.2f eval %.2f ckpt %.2f s]\n",
            rec->epoch_s > 0 ? rec->samples / rec->epoch_s : 0.0, s->max[PH_FORWARD], s->max[PH_BACKWARD],
@@ -46,8 +69,12 @@ void report_epoch(const nn_epoch_record *rec)
 
 void report_final(const nn_final_record *rec)
 {
-    printf("Done: %d epochs in %.2f s; peak RSS per rank %.1f MB (max %.1f MB)\n", rec->epochs_done, rec->total_s,
-           rec->rss_mb[1], rec->rss_mb[2]);
+    if (rec->reason)
+        printf("Done after %d epochs: %s; training %.2f s, wall %.2f s; peak RSS per rank %.1f MB (max %.1f MB)\n",
+               rec->epochs_done, rec->reason, rec->train_s, rec->total_s, rec->rss_mb[1], rec->rss_mb[2]);
+    else
+        printf("Done: %d epochs in %.2f s; peak RSS per rank %.1f MB (max %.1f MB)\n", rec->epochs_done, rec->total_s,
+               rec->rss_mb[1], rec->rss_mb[2]);
     fflush(stdout);
 }
 

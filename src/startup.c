@@ -7,6 +7,7 @@
  * the reports. A failure on any rank ends every rank with the same status.
  */
 #include <cblas.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,22 @@ static void append_(char *buf, size_t len, const char *fmt, ...)
     va_end(ap);
 }
 
+/* --validation N: the last N of the loaded training images become the
+ * validation set (a view into the same memory), the rest the training set. */
+static void split_validation_(nn_trainer *t, nn_err *err)
+{
+    int n = t->opt.validation, total = t->train.count;
+    if (n >= total) {
+        nn_err_set(err, "--validation: expected fewer than the %d training images, got %d", total, n);
+        return;
+    }
+    t->val = t->train;
+    t->val.count = n;
+    t->val.pixels = t->train.pixels + (size_t)(total - n) * (size_t)t->train.input_size;
+    t->val.labels = t->train.labels + (total - n);
+    t->train.count = total - n;
+}
+
 /* The training set (not with --eval-only) and the test set; every rank reads its own copy. */
 static int load_data_(nn_trainer *t)
 {
@@ -45,7 +62,10 @@ static int load_data_(nn_trainer *t)
     if (!o->eval_only) {
         snprintf(images, sizeof images, "%s/%s", o->data_dir, "train-images-idx3-ubyte");
         snprintf(labels, sizeof labels, "%s/%s", o->data_dir, "train-labels-idx1-ubyte");
-        rc = idx_load(images, labels, o->train_size, &t->train, &err);
+        /* --validation N: the N images right after the training ones */
+        long long wanted = o->train_size > 0 ? (long long)o->train_size + o->validation : 0;
+        if (wanted > INT_MAX) wanted = INT_MAX;
+        rc = idx_load(images, labels, (int)wanted, &t->train, &err);
     }
     if (rc == 0) {
         option = "--test-size";
@@ -53,8 +73,12 @@ static int load_data_(nn_trainer *t)
         snprintf(labels, sizeof labels, "%s/%s", o->data_dir, "t10k-labels-idx1-ubyte");
         rc = idx_load(images, labels, o->test_size, &t->test, &err);
     }
-    if (rc == IDX_ERR_TOO_FEW) nn_err_prefix(&err, "%s: ", option);
+    if (rc == IDX_ERR_TOO_FEW) nn_err_prefix(&err, "%s%s: ", option, o->validation ? " plus --validation" : "");
     int status = nn_err_agree(&err, NN_EXIT_ERROR, t->comm);
+    if (status == 0 && o->validation && !o->eval_only) {
+        split_validation_(t, &err);
+        status = nn_err_agree(&err, NN_EXIT_USAGE, t->comm);
+    }
     if (!o->eval_only) t->opt.train_size = t->train.count;
     t->opt.test_size = t->test.count;
     return status;
@@ -141,6 +165,7 @@ static void resume_reconcile_(nn_options *opt, const nn_checkpoint *ck, nn_err *
         nn_err_set(err, "--reproducible does not match checkpoint '%s', written without it", path);
     opt->reproducible = ck->reproducible;
     if (ck->reproducible) take_int_(&opt->chunk, opt->chunk_given, ck->chunk, "--chunk", path, err);
+    take_int_(&opt->validation, opt->validation != 0, ck->validation, "--validation", path, err);
     int steps = slice_steps_per_epoch(opt->train_size, opt->batch);
     if (!err->failed && ck->step > steps)
         nn_err_set(err, "checkpoint '%s': step %d is past the end of an epoch of %d steps", path, ck->step, steps);
@@ -186,6 +211,7 @@ static int resume_(nn_trainer *t, nn_checkpoint *ck)
                 ck->velocity && o->momentum == 0.0 ? ", without the checkpoint's velocity" : "");
     t->start_epoch = ck->epoch;
     t->start_step = ck->step;
+    t->best_accuracy = ck->best_accuracy, t->best_epoch = ck->best_epoch, t->since_best = ck->since_best;
     return 0;
 }
 
@@ -201,24 +227,41 @@ static int same_file_(const char *a, const char *b)
 /* nnmpi never replaces a file it did not create as a checkpoint: an existing
  * --checkpoint must be an nnmpi checkpoint, and either the --resume file (the
  * run continues it) or --overwrite must be given; --metrics must not be it. */
+/* What may stand at a checkpoint path `path` (option `option`) before this
+ * run replaces it: nothing, or an nnmpi checkpoint that the run may replace
+ * (`may_replace`); never any other file. */
+static void check_target_(const char *option, const char *path, int may_replace, const char *hint, nn_err *err)
+{
+    struct stat st;
+    if (!path || lstat(path, &st) != 0) return;
+    if (!S_ISREG(st.st_mode))
+        nn_err_set(err, "%s: '%s' exists and is not a regular file (%s); nnmpi replaces only checkpoints it wrote",
+                   option, path, S_ISLNK(st.st_mode) ? "a symbolic link" : S_ISDIR(st.st_mode) ? "a directory"
+                   : S_ISFIFO(st.st_mode) ? "a FIFO" : "a device or socket");
+    else if (!checkpoint_is_checkpoint(path))
+        nn_err_set(err, "%s: '%s' exists and is not an nnmpi checkpoint; nnmpi replaces only checkpoints it wrote "
+                        "(choose another path)", option, path);
+    else if (!may_replace)
+        nn_err_set(err, "%s: '%s' already holds a checkpoint; %s", option, path, hint);
+}
+
 static void check_targets_(const nn_options *o, nn_err *err)
 {
-    const char *ck = o->checkpoint_path;
-    struct stat st;
-    if (ck && lstat(ck, &st) == 0) {
-        if (!S_ISREG(st.st_mode))
-            nn_err_set(err, "--checkpoint: '%s' exists and is not a regular file (%s); nnmpi replaces only checkpoints "
-                            "it wrote", ck, S_ISLNK(st.st_mode) ? "a symbolic link" : S_ISDIR(st.st_mode) ? "a directory"
-                            : S_ISFIFO(st.st_mode) ? "a FIFO" : "a device or socket");
-        else if (!checkpoint_is_checkpoint(ck))
-            nn_err_set(err, "--checkpoint: '%s' exists and is not an nnmpi checkpoint; nnmpi replaces only checkpoints "
-                            "it wrote (choose another path)", ck);
-        else if (!same_file_(ck, o->resume_path) && !o->overwrite)
-            nn_err_set(err, "--checkpoint: '%s' already holds a checkpoint; continue it with --resume %s, or replace "
-                            "it with --overwrite", ck, ck);
-    }
-    if (o->metrics_path && same_file_(o->metrics_path, ck))
+    char hint[4200];
+    snprintf(hint, sizeof hint, "continue it with --resume %s, or replace it with --overwrite",
+             o->checkpoint_path ? o->checkpoint_path : "");
+    check_target_("--checkpoint", o->checkpoint_path, same_file_(o->checkpoint_path, o->resume_path) || o->overwrite,
+                  hint, err);
+    /* the best model so far: a resumed run goes on improving it */
+    check_target_("--keep-best", o->keep_best_path, o->resume_path || o->overwrite,
+                  "replace it with --overwrite (or --resume the run that wrote it)", err);
+    if (o->metrics_path && same_file_(o->metrics_path, o->checkpoint_path))
         nn_err_set(err, "--metrics and --checkpoint name the same file '%s'", o->metrics_path);
+    if (o->keep_best_path && (same_file_(o->keep_best_path, o->checkpoint_path) ||
+                              same_file_(o->keep_best_path, o->metrics_path)))
+        nn_err_set(err, "--keep-best names the same file as --checkpoint or --metrics: '%s'", o->keep_best_path);
+    if (o->nesterov && o->momentum == 0.0)
+        nn_err_set(err, "--nesterov: needs --momentum M > 0 (Nesterov's look-ahead is a momentum method)");
 }
 
 /* The outputs are checked before an hour of training, not after: what they
@@ -230,6 +273,7 @@ static int open_outputs_(nn_trainer *t)
     int status = nn_err_agree(&err, NN_EXIT_USAGE, t->comm);
     if (status) return status;
     if (t->opt.checkpoint_path && t->rank == 0) checkpoint_check_writable(t->opt.checkpoint_path, &err);
+    if (t->opt.keep_best_path && t->rank == 0 && !err.failed) checkpoint_check_writable(t->opt.keep_best_path, &err);
     if (t->opt.metrics_path && t->rank == 0 && !err.failed) t->metrics = metrics_open(t->opt.metrics_path, &err);
     return nn_err_agree(&err, NN_EXIT_ERROR, t->comm);
 }
@@ -267,6 +311,11 @@ static int gather_node_names_(nn_trainer *t)
 static void resolve_modes_(nn_trainer *t)
 {
     nn_options *o = &t->opt;
+    nn_schedule *s = &t->schedule;
+    s->kind = o->lr_schedule, s->lr_min = o->lr_min, s->gamma = o->lr_gamma, s->warmup_epochs = o->warmup;
+    s->lr = o->lr_batch > 0 ? o->lr * o->batch / o->lr_batch : o->lr; /* the linear scaling rule */
+    s->n_milestones = o->n_lr_steps;
+    memcpy(s->milestones, o->lr_steps, sizeof s->milestones);
     t->run.nodes = gather_node_names_(t);
     if (o->overlap == NN_OVERLAP_AUTO) o->overlap = t->run.nodes > 1;
     if (o->reproducible) o->overlap = 0;
@@ -367,6 +416,9 @@ static void describe_run_(nn_trainer *t)
     run->epochs = o->epochs, run->batch = o->batch, run->shuffle = o->shuffle;
     run->lr = o->lr, run->momentum = o->momentum, run->seed = o->seed;
     run->reproducible = o->reproducible, run->chunk = o->chunk, run->overlap = o->overlap;
+    run->schedule = &t->schedule, run->lr_batch = o->lr_batch, run->nesterov = o->nesterov;
+    run->validation = t->val.count, run->early_stop = o->early_stop;
+    run->weight_decay = o->weight_decay, run->target_accuracy = o->target_accuracy;
     run->allreduce = o->reproducible ? t->path->name : nn_reduce_names[t->reducer.kind];
     run->allreduce_fallback = o->reproducible ? NULL : t->reducer.fallback;
     run->allreduce_ref_s = o->overlap ? measure_allreduce_(t) : 0.0;

@@ -123,14 +123,20 @@ static void gather_rows_(nn_trainer *t, int step, const nn_step *s)
  * weights (the replica check verifies it), so every rank reaches the same verdict. */
 static step_outcome update_(nn_trainer *t, int batch_rows)
 {
+    const nn_options *o = &t->opt;
     const float *sums = t->reducer.sums;
+    double lr = schedule_lr(&t->schedule, t->global_step, t->steps_per_epoch, o->epochs);
+    t->lr_now = lr;
     t->global_step++;
     t->epoch_steps++;
     t->epoch_samples += batch_rows;
     t->epoch_loss += sums[NN_CTRL_LOSS];
     if (!isfinite(sums[NN_CTRL_LOSS])) return STEP_DIVERGED;
-    int nonfinite = net_sgd_update(&t->net, reducer_grad(&t->reducer), (float)(t->opt.lr / batch_rows),
-                                   (float)t->opt.momentum);
+    const float *grad = reducer_grad(&t->reducer);
+    int nonfinite = o->weight_decay == 0.0 && !o->nesterov
+                        ? net_sgd_update(&t->net, grad, (float)(lr / batch_rows), (float)o->momentum)
+                        : net_sgd_update_decayed(&t->net, grad, (float)(lr / batch_rows), (float)o->momentum,
+                                                 (float)(lr * o->weight_decay), o->nesterov);
     timers_lap(&t->timers, PH_UPDATE);
     if (nonfinite) return STEP_DIVERGED;
     return sums[NN_CTRL_STOP] > 0.0f ? STEP_STOP : STEP_OK;
@@ -167,17 +173,18 @@ step_outcome trainer_step(nn_trainer *t, int step)
 
 /* ---------- evaluation, replica check, checkpoint ---------- */
 
-void trainer_evaluate(nn_trainer *t, int *correct, double *loss_sum)
+/* Collective: the correct count and summed loss of `set`, sharded across ranks. */
+static void evaluate_set_(nn_trainer *t, const idx_set *set, int *correct, double *loss_sum)
 {
     int lo, hi;
-    slice_part(t->test.count, t->rank, t->nranks, &lo, &hi);
+    slice_part(set->count, t->rank, t->nranks, &lo, &hi);
     double sums[2] = {0.0, 0.0}; /* correct, loss */
     int idx[EVAL_ROWS];
     for (int start = lo; start < hi; start += EVAL_ROWS) {
         int n = hi - start < EVAL_ROWS ? hi - start : EVAL_ROWS;
         for (int r = 0; r < n; r++) idx[r] = start + r;
-        idx_gather_rows(&t->test, idx, n, t->net.act[0]);
-        for (int r = 0; r < n; r++) t->net.labels[r] = t->test.labels[start + r];
+        idx_gather_rows(set, idx, n, t->net.act[0]);
+        for (int r = 0; r < n; r++) t->net.labels[r] = set->labels[start + r];
         net_forward(&t->net, 0, n);
         sums[0] += net_count_correct(&t->net, n, &sums[1]);
     }
@@ -185,6 +192,8 @@ void trainer_evaluate(nn_trainer *t, int *correct, double *loss_sum)
     *correct = (int)sums[0];
     *loss_sum = sums[1];
 }
+
+void trainer_evaluate(nn_trainer *t, int *correct, double *loss_sum) { evaluate_set_(t, &t->test, correct, loss_sum); }
 
 static uint64_t fnv1a_(uint64_t h, const void *data, size_t len)
 {
@@ -237,8 +246,8 @@ static void describe_for_others_(const nn_trainer *t, nn_checkpoint *ck)
         if (notes[i][1]) ck->notes[ck->n_notes].name = notes[i][0], ck->notes[ck->n_notes++].value = notes[i][1];
 }
 
-/* Rank 0 writes the checkpoint at position (epoch, step); collective so every rank learns the outcome. */
-static int write_checkpoint_(nn_trainer *t, int epoch, int step)
+/* Rank 0 writes a checkpoint of position (epoch, step) to `path`; collective so every rank learns the outcome. */
+static int write_checkpoint_to_(nn_trainer *t, const char *path, int epoch, int step)
 {
     double t0 = MPI_Wtime();
     watchdog_pause(&t->watchdog); /* a slow file system is not a hung rank */
@@ -250,16 +259,23 @@ static int write_checkpoint_(nn_trainer *t, int epoch, int step)
             .n_sizes = o->n_sizes, .activation = o->activation, .loss = o->loss, .epoch = epoch, .step = step,
             .seed = o->seed, .batch = o->batch, .train_size = o->train_size, .shuffle = o->shuffle,
             .reproducible = o->reproducible, .chunk = o->chunk, .lr = o->lr, .momentum = o->momentum,
-            .n_params = t->net.n_params, .params = t->net.params, .velocity = t->net.velocity,
+            .validation = o->validation, .best_accuracy = t->best_accuracy, .best_epoch = t->best_epoch,
+            .since_best = t->since_best, .n_params = t->net.n_params, .params = t->net.params,
+            .velocity = t->net.velocity,
         };
         memcpy(ck.sizes, o->sizes, sizeof ck.sizes);
         describe_for_others_(t, &ck);
-        checkpoint_write(o->checkpoint_path, &ck, &err);
+        checkpoint_write(path, &ck, &err);
     }
     int status = nn_err_agree(&err, NN_EXIT_ERROR, t->comm);
     watchdog_beat(&t->watchdog, t->global_step, "after a checkpoint");
     t->timers.sec[PH_CHECKPOINT] += MPI_Wtime() - t0;
     return status;
+}
+
+static int write_checkpoint_(nn_trainer *t, int epoch, int step)
+{
+    return write_checkpoint_to_(t, t->opt.checkpoint_path, epoch, step);
 }
 
 /* ---------- the run ---------- */
@@ -296,18 +312,27 @@ static int metrics_agree_(nn_trainer *t)
     return status;
 }
 
+/* One epoch's scores: on the test set, and on the validation set when there is one. */
+typedef struct {
+    int correct, val_correct;
+    double test_loss, val_loss; /* sums */
+} nn_scores;
+
 /* The epoch line and metrics record, after evaluation and checkpoint; collective (gathers the timers). */
-static void report_epoch_(nn_trainer *t, int epoch, int correct, double test_loss)
+static void report_epoch_(nn_trainer *t, int epoch, const nn_scores *sc)
 {
     timers_gather(&t->timers, &t->spread, t->comm);
     if (t->rank != 0) return;
     const nn_timer_spread *s = &t->spread;
+    t->train_s += s->max[PH_EPOCH];
     nn_epoch_record rec = {
-        .epoch = epoch + 1, .correct = correct, .test_total = t->test.count, .steps = t->epoch_steps,
+        .epoch = epoch + 1, .correct = sc->correct, .test_total = t->test.count, .steps = t->epoch_steps,
         .samples = t->epoch_samples, .train_loss = t->epoch_samples ? t->epoch_loss / t->epoch_samples : 0.0,
-        .test_loss = test_loss / t->test.count, .epoch_s = s->max[PH_EPOCH], .compute_s = timers_compute_s(s),
+        .test_loss = sc->test_loss / t->test.count, .epoch_s = s->max[PH_EPOCH], .compute_s = timers_compute_s(s),
         .first_step = epoch == t->start_epoch ? t->start_step : 0,
-        .allreduce_s = s->max[PH_ALLREDUCE], .allreduce_hidden = -1.0, .phases = s,
+        .allreduce_s = s->max[PH_ALLREDUCE], .allreduce_hidden = -1.0, .phases = s, .lr = t->lr_now,
+        .val_correct = sc->val_correct, .val_total = t->val.count,
+        .val_loss = t->val.count ? sc->val_loss / t->val.count : 0.0, .train_s = t->train_s,
     };
     /* Only when a reduction can run while backward goes on: with every layer
      * fused into one group (small nets) it starts after backward. */
@@ -359,9 +384,44 @@ static int end_early_(nn_trainer *t, step_outcome out, int epoch, int step, cons
     return status == NN_EXIT_OK ? NN_EXIT_STOPPED : status;
 }
 
-/* One epoch: its steps, evaluation, checkpoint and report. Returns the exit
- * status so far; *epochs_done becomes epoch + 1 once its steps are all taken. */
-static int run_epoch_(nn_trainer *t, int epoch, int *epochs_done, const char **final_status)
+/* The test (and validation) scores of the weights as they are; collective. */
+static void evaluate_(nn_trainer *t, nn_scores *sc)
+{
+    double t0 = MPI_Wtime();
+    memset(sc, 0, sizeof *sc);
+    watchdog_beat(&t->watchdog, t->global_step, "evaluating (its sum waits for every rank)");
+    trainer_evaluate(t, &sc->correct, &sc->test_loss);
+    if (t->val.count > 0) evaluate_set_(t, &t->val, &sc->val_correct, &sc->val_loss);
+    t->timers.sec[PH_EVAL] += MPI_Wtime() - t0;
+}
+
+/* After epoch `epoch`: the best validation accuracy so far, and whether a
+ * stopping rule ends the run here (its reason, else NULL). Every rank sees
+ * the same allreduced scores, so every rank decides the same. */
+static const char *judge_(nn_trainer *t, int epoch, const nn_scores *sc, int *improved, const char **final_status)
+{
+    const nn_options *o = &t->opt;
+    double val_accuracy = t->val.count ? (double)sc->val_correct / t->val.count : 0.0;
+    double accuracy = t->val.count ? val_accuracy : (double)sc->correct / t->test.count;
+    *improved = t->val.count > 0 && val_accuracy > t->best_accuracy;
+    if (*improved) t->best_accuracy = val_accuracy, t->best_epoch = epoch + 1, t->since_best = 0;
+    else if (t->val.count > 0) t->since_best++;
+    if (o->target_accuracy > 0 && accuracy >= o->target_accuracy) {
+        *final_status = "target-reached";
+        return t->val.count ? "the validation accuracy reached --target-accuracy" : "the test accuracy reached --target-accuracy";
+    }
+    if (o->early_stop > 0 && t->since_best >= o->early_stop) {
+        *final_status = "early-stopped";
+        return "no better validation accuracy in --early-stop epochs";
+    }
+    return NULL;
+}
+
+/* One epoch: its steps, evaluation, the stopping rules, checkpoints and
+ * report. Returns the exit status so far; *epochs_done becomes epoch + 1
+ * once its steps are all taken; *reason is set when a stopping rule ends
+ * the run after this epoch. */
+static int run_epoch_(nn_trainer *t, int epoch, int *epochs_done, const char **final_status, const char **reason)
 {
     const nn_options *o = &t->opt;
     timers_reset(&t->timers);
@@ -375,15 +435,15 @@ static int run_epoch_(nn_trainer *t, int epoch, int *epochs_done, const char **f
     }
     t->timers.sec[PH_EPOCH] = MPI_Wtime() - t0;
     *epochs_done = epoch + 1;
-    double t1 = MPI_Wtime();
-    int correct = 0, status = NN_EXIT_OK;
-    double test_loss = 0.0;
-    watchdog_beat(&t->watchdog, t->global_step, "evaluating (its sum waits for every rank)");
-    trainer_evaluate(t, &correct, &test_loss);
-    t->timers.sec[PH_EVAL] += MPI_Wtime() - t1;
-    if (o->checkpoint_path && ((epoch + 1) % o->checkpoint_every == 0 || epoch + 1 == o->epochs))
+    nn_scores sc;
+    evaluate_(t, &sc);
+    int improved = 0, status = NN_EXIT_OK;
+    *reason = judge_(t, epoch, &sc, &improved, final_status);
+    if (improved && o->keep_best_path) status = write_checkpoint_to_(t, o->keep_best_path, epoch + 1, 0);
+    int last = epoch + 1 == o->epochs || *reason != NULL;
+    if (!status && o->checkpoint_path && ((epoch + 1) % o->checkpoint_every == 0 || last))
         status = write_checkpoint_(t, epoch + 1, 0);
-    report_epoch_(t, epoch, correct, test_loss);
+    report_epoch_(t, epoch, &sc);
     int metrics_status = metrics_agree_(t);
     return status ? status : metrics_status;
 }
@@ -403,17 +463,17 @@ int trainer_run(nn_trainer *t)
     if (t->metrics) metrics_written_(t, metrics_header(t->metrics, &t->run));
     watchdog_start(&t->watchdog, t->opt.step_timeout, t->rank);
 
-    const char *final_status = "completed";
+    const char *final_status = "completed", *reason = NULL;
     int status = metrics_agree_(t), done = t->start_epoch;
     /* The initial weights are a checkpoint too (epoch 0), unless we resumed from one. */
     if (o->checkpoint_path && !o->resume_path) status = write_checkpoint_(t, 0, 0);
-    for (int epoch = t->start_epoch; status == NN_EXIT_OK && epoch < o->epochs; epoch++)
-        status = run_epoch_(t, epoch, &done, &final_status);
+    for (int epoch = t->start_epoch; status == NN_EXIT_OK && !reason && epoch < o->epochs; epoch++)
+        status = run_epoch_(t, epoch, &done, &final_status, &reason);
     if (status == NN_EXIT_OK && trainer_replica_check(t) != 0) status = NN_EXIT_ERROR;
     watchdog_stop(&t->watchdog);
 
-    nn_final_record fin = {.status = status == NN_EXIT_ERROR ? "error" : final_status,
-                           .epochs_done = status == NN_EXIT_OK ? o->epochs : done};
+    nn_final_record fin = {.status = status == NN_EXIT_ERROR ? "error" : final_status, .reason = reason,
+                           .train_s = t->train_s, .epochs_done = status == NN_EXIT_OK && !reason ? o->epochs : done};
     peak_rss_(t, fin.rss_mb);
     fin.total_s = MPI_Wtime() - start;
     if (t->rank == 0) {
