@@ -34,6 +34,11 @@ typedef struct {
     float *delta[NN_MAX_SIZES];  /* delta[l]: (max_rows, sizes[l+1]), dLoss/dz of weight layer l */
     float *ones;                 /* (max_rows) all 1.0: bias gradients as delta^T 1 with sgemv */
     int *labels;                 /* (max_rows) class of each input row */
+    /* Inverted dropout on hidden layers, training passes only (net_set_dropout): */
+    float dropout;               /* the probability of dropping a hidden unit; 0 = none */
+    uint64_t dropout_key;        /* the seed and the epoch: masks differ every epoch */
+    int *row_sample;             /* (max_rows) the data set index of each input row: masks follow the sample, not the rank */
+    uint8_t *keep[NN_MAX_SIZES]; /* keep[l]: (max_rows, sizes[l]) 1 where unit l was kept, for hidden l; dropout only */
 } nn_net;
 
 /* Called by net_backward as soon as layer l's weight and bias gradients are final. */
@@ -44,6 +49,14 @@ typedef void (*nn_layer_done_fn)(int layer, void *ctx);
 void net_create(nn_net *net, const int *sizes, int n_sizes, nn_activation activation, nn_loss loss, int max_rows,
                 int with_velocity);
 void net_free(nn_net *net);
+
+/* Turns inverted dropout on (p > 0) for the training passes that follow:
+ * hidden unit j of layer l for the sample of data set index i is dropped when
+ * a counter-based hash of (key, i, l, j) falls below p, else scaled by
+ * 1/(1-p). The same sample gives the same mask on any rank, in any pass
+ * shape (chunks, --reproducible), and after a resume. p = 0 turns it off
+ * (evaluation). Allocates the masks the first time (at start-up). */
+void net_set_dropout(nn_net *net, float p, uint64_t key);
 
 /* Draws the initial weights and biases from `seed` (see docs/design.md for the scheme). */
 void net_init_params(nn_net *net, nn_init init, uint64_t seed);

@@ -47,7 +47,8 @@ typedef struct {
     double lr_gamma, lr_min, warmup;
     int lr_batch;                 /* --lr-batch B0: --lr was tuned for global batch B0, scaled by batch / B0; 0 = none */
     int nesterov;
-    double weight_decay;          /* L2 on the weights: W -= lr * weight_decay * W each step */
+    double weight_decay;
+    double dropout;               /* inverted dropout on hidden layers, in [0, 1) */          /* L2 on the weights: W -= lr * weight_decay * W each step */
     int validation;               /* hold out the last N training images; 0 = none */
     const char *keep_best_path;   /* checkpoint whenever validation accuracy improves */
     int early_stop;               /* end after K epochs without a better validation accuracy; 0 = never */

@@ -48,7 +48,7 @@ typedef struct {
     int reproducible, chunk;       /* chunk: 0 without --reproducible */
     const nn_schedule *schedule;   /* the rates (lr already scaled by --lr-batch) */
     int lr_batch, nesterov, validation, early_stop;
-    double weight_decay, target_accuracy;
+    double weight_decay, target_accuracy, dropout;
     int overlap;                   /* resolved: 0 or 1 */
     const char *allreduce;         /* the method in use: "mpi", "ring", "shm", or "tree" with --reproducible */
     const char *allreduce_fallback; /* why it is not the --allreduce asked for, or NULL */

@@ -108,6 +108,7 @@ static void json_training_(FILE *f, const nn_run_record *run)
         fprintf(f, "],\"lr_gamma\":%.17g,\"lr_min\":%.17g,\"warmup\":%.17g,\"lr_scaled\":%.17g", s->gamma, s->lr_min,
                 s->warmup_epochs, s->lr);
     }
+    fprintf(f, ",\"dropout\":%.17g", run->dropout);
     fprintf(f, ",\"lr_batch\":%d,\"nesterov\":%s,\"weight_decay\":%.17g,\"validation\":%d,\"early_stop\":%d,"
                "\"target_accuracy\":%.17g}\n",
             run->lr_batch, run->nesterov ? "true" : "false", run->weight_decay, run->validation, run->early_stop,

@@ -37,8 +37,45 @@ void net_create(nn_net *net, const int *sizes, int n_sizes, nn_activation activa
     memset(net->labels, 0, sizeof(int) * (size_t)net->max_rows);
 }
 
+void net_set_dropout(nn_net *net, float p, uint64_t key)
+{
+    net->dropout = p, net->dropout_key = key;
+    if (p <= 0.0f || net->row_sample) return;
+    net->row_sample = NN_MALLOC(sizeof(int) * (size_t)net->max_rows);
+    memset(net->row_sample, 0, sizeof(int) * (size_t)net->max_rows);
+    for (int l = 1; l < net->n_layers; l++) net->keep[l] = NN_MALLOC((size_t)net->max_rows * (size_t)net->sizes[l]);
+}
+
+/* Kept (1) or dropped (0): a uniform in [0, 1) from splitmix64 of the unit's coordinates, against p. */
+static inline int kept_(uint64_t key, int sample, int layer, int unit, float p)
+{
+    uint64_t z = key ^ ((uint64_t)(uint32_t)sample << 20) ^ ((uint64_t)layer << 56) ^ (uint64_t)(uint32_t)unit;
+    z += 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (float)((double)(z >> 40) * 0x1p-24) >= p;
+}
+
+/* Rows [lo, hi) of hidden layer `layer`'s output: dropped units to 0, kept ones scaled by 1/(1-p). */
+static void drop_units_(nn_net *net, int layer, int lo, int hi)
+{
+    int n = net->sizes[layer];
+    float scale = 1.0f / (1.0f - net->dropout);
+    for (int r = lo; r < hi; r++) {
+        float *a = net->act[layer] + (size_t)r * n;
+        uint8_t *keep = net->keep[layer] + (size_t)r * n;
+        for (int j = 0; j < n; j++) {
+            keep[j] = (uint8_t)kept_(net->dropout_key, net->row_sample[r], layer, j, net->dropout);
+            a[j] = keep[j] ? a[j] * scale : 0.0f;
+        }
+    }
+}
+
 void net_free(nn_net *net)
 {
+    free(net->row_sample);
+    for (int l = 0; l < NN_MAX_SIZES; l++) free(net->keep[l]);
     free(net->params);
     free(net->velocity);
     for (int l = 0; l < net->n_sizes; l++) free(net->act[l]);
@@ -117,8 +154,10 @@ void net_forward_layer(nn_net *net, int layer, int lo, int hi)
     float *out = net->act[layer + 1] + (size_t)lo * n_out;
     /* out (rows, n_out) = in (rows, n_in) * W^T (n_in, n_out) */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n_out, n_in, 1.0f, in, n_in, w, n_in, 0.0f, out, n_out);
-    if (layer < net->n_layers - 1)
+    if (layer < net->n_layers - 1) {
         bias_activate_(out, b, rows, n_out, net->activation);
+        if (net->dropout > 0.0f) drop_units_(net, layer + 1, lo, hi);
+    }
     else if (net->loss == LOSS_XENT)
         bias_softmax_(out, b, rows, n_out);
     else
@@ -188,6 +227,28 @@ void net_bias_grad(const nn_net *net, int layer, int lo, int hi, float *db)
                 net->ones, 1, 0.0f, db, 1);
 }
 
+/* With dropout, d act / dz = keep * f'(z) / (1 - p), and f' is written in
+ * terms of the activation before scaling, act * (1 - p). */
+static void undrop_derivative_(const nn_net *net, int layer, int lo, int hi, float *prev)
+{
+    int n = net->sizes[layer];
+    float p = net->dropout, scale = 1.0f / (1.0f - p);
+    for (int r = lo; r < hi; r++) {
+        const float *a = net->act[layer] + (size_t)r * n;
+        const uint8_t *keep = net->keep[layer] + (size_t)r * n;
+        float *d = prev + (size_t)(r - lo) * n;
+        for (int j = 0; j < n; j++) {
+            float u = a[j] * (1.0f - p), fprime = 0.0f;
+            switch (net->activation) {
+            case ACT_SIGMOID: fprime = u * (1.0f - u); break;
+            case ACT_RELU: fprime = u > 0.0f ? 1.0f : 0.0f; break;
+            case ACT_TANH: fprime = 1.0f - u * u; break;
+            }
+            d[j] = keep[j] ? d[j] * fprime * scale : 0.0f;
+        }
+    }
+}
+
 void net_backprop_delta(nn_net *net, int layer, int lo, int hi)
 {
     int n_in = net->sizes[layer], n_out = net->sizes[layer + 1];
@@ -195,6 +256,10 @@ void net_backprop_delta(nn_net *net, int layer, int lo, int hi)
     /* prev (rows, n_in) = delta[layer] (rows, n_out) * W (n_out, n_in), times f'(z) */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, hi - lo, n_in, n_out, 1.0f,
                 net->delta[layer] + (size_t)lo * n_out, n_out, net->params + net->w_off[layer], n_in, 0.0f, prev, n_in);
+    if (net->dropout > 0.0f) {
+        undrop_derivative_(net, layer, lo, hi, prev);
+        return;
+    }
     times_derivative_(prev, net->act[layer] + (size_t)lo * n_in, hi - lo, n_in, net->activation);
 }
 

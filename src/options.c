@@ -56,6 +56,8 @@ static const char help_text_[] =
     "  --nesterov            Nesterov momentum (with --momentum)\n"
     "  --weight-decay L      L2 on the weights: W -= lr*L*W per step; L is\n"
     "                        network2.py's lambda/n and PyTorch's weight_decay [0]\n"
+    "  --dropout P           inverted dropout of hidden units, in [0, 1); masks\n"
+    "                        follow (seed, epoch, sample): any rank count     [0]\n"
     "  --lr-schedule NAME    constant|step|cosine|linear, per step       [constant]\n"
     "  --lr-steps E1,E2,...  step: multiply the rate by --lr-gamma at these epochs\n"
     "  --lr-gamma G          step: the factor                            [0.1]\n"
@@ -162,6 +164,7 @@ static const option_spec specs_[] = {
     {"warmup", K_NONNEG, F(warmup), 0, 0, NULL, 0, 0},
     {"lr-batch", K_INT, F(lr_batch), 1, INT_MAX, NULL, 0, 0},
     {"nesterov", K_FLAG, F(nesterov), 0, 0, NULL, 0, 0},
+    {"dropout", K_UNIT, F(dropout), 0, 0, NULL, 0, 0},
     {"weight-decay", K_NONNEG, F(weight_decay), 0, 0, NULL, 0, 0},
     {"validation", K_INT, F(validation), 1, INT_MAX, NULL, 0, 0},
     {"keep-best", K_PATH, F(keep_best_path), 0, 0, NULL, 0, 0},

@@ -20,6 +20,7 @@ static void report_training_(const nn_run_record *run)
     if (run->lr_batch > 0) printf(", lr scaled to %g (batch %d / %d)", s->lr, run->batch, run->lr_batch);
     if (run->nesterov) printf(", nesterov");
     if (run->weight_decay > 0) printf(", weight-decay %g", run->weight_decay);
+    if (run->dropout > 0) printf(", dropout %g", run->dropout);
     if (run->validation > 0) printf(", validation %d", run->validation);
     if (run->early_stop > 0) printf(", early-stop %d", run->early_stop);
     if (run->target_accuracy > 0) printf(", target %g", run->target_accuracy);

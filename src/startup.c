@@ -345,6 +345,7 @@ static void create_buffers_(nn_trainer *t, const nn_checkpoint *ck)
         net_init_params(&t->net, o->init, o->seed);
     }
     if (o->reproducible) repro_create(&t->repro, &t->net, t->reducer.sums, t->comm, o->chunk, batch_rows, 2);
+    if (o->dropout > 0) net_set_dropout(&t->net, (float)o->dropout, 0); /* the masks' buffers, now */
     t->global_step = (long)t->start_epoch * t->steps_per_epoch + t->start_step;
 }
 
@@ -418,7 +419,7 @@ static void describe_run_(nn_trainer *t)
     run->reproducible = o->reproducible, run->chunk = o->chunk, run->overlap = o->overlap;
     run->schedule = &t->schedule, run->lr_batch = o->lr_batch, run->nesterov = o->nesterov;
     run->validation = t->val.count, run->early_stop = o->early_stop;
-    run->weight_decay = o->weight_decay, run->target_accuracy = o->target_accuracy;
+    run->weight_decay = o->weight_decay, run->target_accuracy = o->target_accuracy, run->dropout = o->dropout;
     run->allreduce = o->reproducible ? t->path->name : nn_reduce_names[t->reducer.kind];
     run->allreduce_fallback = o->reproducible ? NULL : t->reducer.fallback;
     run->allreduce_ref_s = o->overlap ? measure_allreduce_(t) : 0.0;

@@ -94,6 +94,9 @@ const nn_grad_path nn_repro_path = {"tree", repro_rows_, repro_forward_, repro_b
 
 void trainer_begin_epoch(nn_trainer *t, int epoch)
 {
+    /* this epoch's dropout masks: keyed by the seed and the epoch (and in the net by sample, layer, unit) */
+    if (t->opt.dropout > 0)
+        net_set_dropout(&t->net, (float)t->opt.dropout, t->opt.seed * 0x9e3779b97f4a7c15ull ^ ((uint64_t)epoch << 32));
     if (t->opt.shuffle) {
         nn_rng rng;
         rng_seed(&rng, t->opt.seed, (uint64_t)epoch + 1); /* stream 0x1a17 is the initialisation's */
@@ -111,6 +114,8 @@ static void gather_rows_(nn_trainer *t, int step, const nn_step *s)
     const int *batch_idx = t->perm + (size_t)step * t->opt.batch;
     idx_gather_rows(&t->train, batch_idx + s->lo, s->hi - s->lo, t->net.act[0]);
     for (int r = s->lo; r < s->hi; r++) t->net.labels[r - s->lo] = t->train.labels[batch_idx[r]];
+    if (t->net.row_sample)
+        for (int r = s->lo; r < s->hi; r++) t->net.row_sample[r - s->lo] = batch_idx[r];
     if (step + 1 < t->steps_per_epoch) {
         int lo, hi;
         t->path->my_rows(t, slice_batch_rows(t->train.count, t->opt.batch, step + 1), &lo, &hi);
@@ -176,6 +181,8 @@ step_outcome trainer_step(nn_trainer *t, int step)
 /* Collective: the correct count and summed loss of `set`, sharded across ranks. */
 static void evaluate_set_(nn_trainer *t, const idx_set *set, int *correct, double *loss_sum)
 {
+    float dropout = t->net.dropout; /* none while evaluating */
+    t->net.dropout = 0.0f;
     int lo, hi;
     slice_part(set->count, t->rank, t->nranks, &lo, &hi);
     double sums[2] = {0.0, 0.0}; /* correct, loss */
@@ -191,6 +198,7 @@ static void evaluate_set_(nn_trainer *t, const idx_set *set, int *correct, doubl
     MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, t->comm));
     *correct = (int)sums[0];
     *loss_sum = sums[1];
+    t->net.dropout = dropout;
 }
 
 void trainer_evaluate(nn_trainer *t, int *correct, double *loss_sum) { evaluate_set_(t, &t->test, correct, loss_sum); }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# training_test.sh: schedules, Nesterov, weight decay, validation, early
+# training_test.sh: schedules, Nesterov, weight decay, dropout, validation, early
 # stopping, --keep-best and --target-accuracy on the real binary: a run
 # stopped at any step and resumed equals the uninterrupted one bitwise with
 # every option on; the defaults change nothing; each stopping rule ends the
@@ -7,7 +7,7 @@
 source "$(dirname "$0")/lib.sh" "$@"
 small=(--train-size 600 --test-size 200 --batch 20 --quiet)
 all=(--layers 784,32,10 --activation relu --loss xent --init he --lr 0.2 --momentum 0.9 --nesterov
-     --weight-decay 0.001 --lr-schedule cosine --lr-min 0.01 --warmup 0.5 --validation 100 --epochs 3)
+     --weight-decay 0.001 --dropout 0.2 --lr-schedule cosine --lr-min 0.01 --warmup 0.5 --validation 100 --epochs 3)
 
 # the defaults, spelled out, change nothing
 run 2 "${small[@]}" --epochs 2 --checkpoint "$WORK/plain.h5"
@@ -30,6 +30,13 @@ for np in 2 3; do
             pass "np $np: the best validation accuracy survives the resume" || fail "best_accuracy differs after resume"
     done
 done
+
+# dropout masks follow the sample, not the rank: --reproducible stays bitwise at any rank count
+for np in 1 3; do
+    run "$np" "${small[@]}" --epochs 2 --layers 784,32,16,10 --activation tanh --dropout 0.3 --reproducible --chunk 3 \
+        --checkpoint "$WORK/drop-$np.h5"
+done
+same_weights "$WORK/drop-1.h5" "$WORK/drop-3.h5" "--dropout 0.3 --reproducible: -n 3 equals -n 1 bitwise"
 
 # --early-stop: a rate too large to improve ends the run after K epochs without a better validation accuracy
 out=$(run 2 "${small[@]}" --epochs 30 --lr 40 --validation 100 --early-stop 2 --keep-best "$WORK/best.h5" \
