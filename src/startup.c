@@ -67,13 +67,15 @@ static int load_data_(nn_trainer *t)
         if (wanted > INT_MAX) wanted = INT_MAX;
         rc = idx_load(images, labels, (int)wanted, &t->train, &err);
     }
+    if (rc == IDX_ERR_TOO_FEW && o->validation)
+        option = o->train_size_given ? "--train-size plus --validation" : "the checkpoint's train_size plus --validation";
     if (rc == 0) {
         option = "--test-size";
         snprintf(images, sizeof images, "%s/%s", o->data_dir, "t10k-images-idx3-ubyte");
         snprintf(labels, sizeof labels, "%s/%s", o->data_dir, "t10k-labels-idx1-ubyte");
         rc = idx_load(images, labels, o->test_size, &t->test, &err);
     }
-    if (rc == IDX_ERR_TOO_FEW) nn_err_prefix(&err, "%s%s: ", option, o->validation ? " plus --validation" : "");
+    if (rc == IDX_ERR_TOO_FEW) nn_err_prefix(&err, "%s: ", option);
     int status = nn_err_agree(&err, NN_EXIT_ERROR, t->comm);
     if (status == 0 && o->validation && !o->eval_only) {
         split_validation_(t, &err);

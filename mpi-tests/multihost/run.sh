@@ -134,4 +134,13 @@ check "--overlap auto chose overlap across 2 hosts and blocking on one (metrics 
 check "--allreduce ring: 2 hosts overlapped == 1 host blocking (4 ranks), bitwise" \
     "$PY" "$CHECK" same "$WORK/ring2.h5" "$WORK/ring1.h5"
 
+echo "== 5. --allreduce shm: each host sums in its shared window, the hosts sum slices over TCP"
+two_hosts shm2 --allreduce shm; rc=$?
+[ "$rc" -eq 0 ] || { fail "--allreduce shm on 2 hosts exited $rc"; show_tail "$WORK/shm2.log"; }
+check "--allreduce shm across 2 hosts x 2 ranks (metrics header: shm, 2 nodes)" \
+    bash -c "grep -q '\"nodes\":2,' '$WORK/shm2.jsonl' && grep -q '\"allreduce\":\"shm\"' '$WORK/shm2.jsonl'"
+# the same sums in another order than MPI's allreduce: equal to float rounding after 3 epochs
+check "--allreduce shm: 2 hosts == MPI's allreduce on one host (4 ranks), to 1e-3 relative" \
+    h5diff -p 1e-3 "$WORK/shm2.h5" "$WORK/host1.h5" /layers /layers
+
 finish
