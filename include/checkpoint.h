@@ -26,6 +26,7 @@ typedef struct {
     int n_sizes, sizes[NN_MAX_SIZES];
     nn_activation activation;
     nn_loss loss;
+    nn_init init;         /* how the run's weights were first drawn (reports only; absent before 0.2.0: normal) */
     int epoch;            /* epochs completed */
     int step;             /* steps already taken inside epoch `epoch` (0 at an epoch boundary) */
     uint64_t seed;

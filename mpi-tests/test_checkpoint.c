@@ -95,7 +95,7 @@ static void round_trip_is_exact(void **state)
         nn_checkpoint ck, back;
         nn_err err = {0};
         make_checkpoint(&ck, &net, v);
-        ck.validation = 500, ck.best_accuracy = 0.8125, ck.best_epoch = 2, ck.since_best = 1;
+        ck.validation = 500, ck.best_accuracy = 0.8125, ck.best_epoch = 2, ck.since_best = 1, ck.init = INIT_HE;
         const char *path = path_in_dir("round.h5");
         if (checkpoint_write(path, &ck, &err) != 0) fail_msg("%s", err.msg);
         if (checkpoint_read(path, NULL, 0, &back, &err) != 0) fail_msg("%s", err.msg);
@@ -109,6 +109,7 @@ static void round_trip_is_exact(void **state)
         assert_int_equal(back.batch, 32);
         assert_true(back.lr == 0.1);
         assert_int_equal(back.validation, 500);
+        assert_int_equal(back.init, INIT_HE);
         assert_true(back.best_accuracy == 0.8125);
         assert_int_equal(back.best_epoch, 2);
         assert_int_equal(back.since_best, 1);

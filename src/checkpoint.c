@@ -52,6 +52,7 @@ static const attr_spec schema_[] = {
     {"shuffle", A_INT, F(shuffle), 0, 1, 0, NULL, 0, 0},
     {"reproducible", A_INT, F(reproducible), 0, 1, 0, NULL, 0, 0},
     {"chunk", A_INT, F(chunk), 0, INT_MAX, 0, NULL, 0, 0},
+    {"init", A_NAME, F(init), 0, 0, 0, nn_init_names, INIT_COUNT, 1},
     {"validation", A_INT, F(validation), 0, INT_MAX, 0, NULL, 0, 1},
     {"best_accuracy", A_DOUBLE, F(best_accuracy), 0, 1, 0, NULL, 0, 1},
     {"best_epoch", A_INT, F(best_epoch), 0, INT_MAX, 0, NULL, 0, 1},

@@ -145,6 +145,7 @@ static void resume_reconcile_(nn_options *opt, const nn_checkpoint *ck, nn_err *
     memcpy(opt->sizes, ck->sizes, sizeof opt->sizes);
     opt->activation = ck->activation;
     opt->loss = ck->loss;
+    opt->init = ck->init; /* the weights come from the file: its init is the one that drew them */
     if (!opt->lr_given) opt->lr = ck->lr;
     if (!opt->momentum_given) opt->momentum = ck->momentum;
     if (opt->eval_only) { /* nothing is trained: the checkpoint's settings, for the start-up line */

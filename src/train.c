@@ -264,7 +264,8 @@ static int write_checkpoint_to_(nn_trainer *t, const char *path, int epoch, int 
     if (t->rank == 0) {
         const nn_options *o = &t->opt;
         nn_checkpoint ck = {
-            .n_sizes = o->n_sizes, .activation = o->activation, .loss = o->loss, .epoch = epoch, .step = step,
+            .n_sizes = o->n_sizes, .activation = o->activation, .loss = o->loss, .init = o->init, .epoch = epoch,
+            .step = step,
             .seed = o->seed, .batch = o->batch, .train_size = o->train_size, .shuffle = o->shuffle,
             .reproducible = o->reproducible, .chunk = o->chunk, .lr = o->lr, .momentum = o->momentum,
             .validation = o->validation, .best_accuracy = t->best_accuracy, .best_epoch = t->best_epoch,
