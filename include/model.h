@@ -31,4 +31,7 @@ int nn_name_index(const char *const *names, int n, const char *s);
  * checkpoint use it); either array may be NULL. */
 size_t model_layout(const int *sizes, int n_sizes, size_t *w_off, size_t *b_off);
 
+/* sizes[0..n_sizes) as "784,30,10" into out (truncated to len); returns out. */
+char *model_sizes_text(const int *sizes, int n_sizes, char *out, size_t len);
+
 #endif

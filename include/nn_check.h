@@ -34,6 +34,10 @@ void nn_err_set(nn_err *err, const char *fmt, ...) __attribute__((format(printf,
 /* Puts a printf-style prefix in front of the message already in `err`. */
 void nn_err_prefix(nn_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* What a file that is not a regular file is, for messages: "a symbolic
+ * link", "a directory", "a FIFO" or "a device or socket" (st_mode of lstat/fstat). */
+const char *nn_file_kind(unsigned mode);
+
 /* Collective over comm: every rank passes its own err. When any failed, the
  * lowest failing rank prints its message ("nnmpi: error: ...", with its rank
  * when it is not rank 0) and every rank returns `status`; else all return 0. */

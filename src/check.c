@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int world_rank_(void)
 {
@@ -55,6 +56,12 @@ void nn_err_prefix(nn_err *err, const char *fmt, ...)
     if (olen > room - plen) olen = room - plen;
     memcpy(err->msg + plen, old, olen);
     err->msg[plen + olen] = '\0';
+}
+
+const char *nn_file_kind(unsigned mode)
+{
+    return S_ISLNK(mode) ? "a symbolic link" : S_ISDIR(mode) ? "a directory" : S_ISFIFO(mode) ? "a FIFO"
+                                                                                 : "a device or socket";
 }
 
 int nn_err_agree(const nn_err *err, int status, MPI_Comm comm)

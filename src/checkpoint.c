@@ -218,8 +218,7 @@ static int replaceable_(const char *path, nn_err *err)
     }
     if (S_ISREG(st.st_mode)) return 0;
     nn_err_set(err, "it exists and is not a regular file (%s); nnmpi replaces only checkpoints it wrote",
-               S_ISLNK(st.st_mode) ? "a symbolic link" : S_ISDIR(st.st_mode) ? "a directory"
-               : S_ISFIFO(st.st_mode) ? "a FIFO" : "a device or socket");
+               nn_file_kind(st.st_mode));
     return -1;
 }
 
@@ -659,7 +658,7 @@ int checkpoint_read(const char *path, const void *image, size_t image_len, nn_ch
         }
         if (!S_ISREG(st.st_mode)) { /* a FIFO would block HDF5's open forever */
             nn_err_set(err, "cannot read checkpoint '%s': not a regular file (%s)", path,
-                       S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO" : "a device or socket");
+                       nn_file_kind(st.st_mode));
             return -1;
         }
         file_bytes = (size_t)st.st_size;

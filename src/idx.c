@@ -126,7 +126,7 @@ static int open_regular_(const char *path, size_t *size, nn_err *err)
     FILE_TRY(err, fstat(fd, &st) == 0, "cannot stat data file '%s'", path);
     if (!S_ISREG(st.st_mode)) {
         nn_err_set(err, "data file '%s' is %s, expected an IDX file", path,
-                   S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO" : "a device or socket");
+                   nn_file_kind(st.st_mode));
         goto error;
     }
     *size = (size_t)st.st_size;

@@ -26,7 +26,7 @@ FILE *metrics_open(const char *path, nn_err *err)
     return f;
 not_regular:
     nn_err_set(err, "--metrics: '%s' is not a regular file (%s); the metrics are appended to a regular file", path,
-               S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO" : "a device or socket");
+               nn_file_kind(st.st_mode));
 error:
     if (fd >= 0) close(fd);
     return NULL;

@@ -1,6 +1,7 @@
 /* model.c: the enums' names and the parameter layout (model.h). */
 #include "model.h"
 
+#include <stdio.h>
 #include <string.h>
 
 const char *const nn_activation_names[ACT_COUNT] = {"sigmoid", "relu", "tanh"};
@@ -25,4 +26,16 @@ size_t model_layout(const int *sizes, int n_sizes, size_t *w_off, size_t *b_off)
     }
     if (w_off) w_off[n_sizes - 1] = off;
     return off;
+}
+
+char *model_sizes_text(const int *sizes, int n_sizes, char *out, size_t len)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (int i = 0; i < n_sizes && used + 1 < len; i++) {
+        int n = snprintf(out + used, len - used, "%s%d", i ? "," : "", sizes[i]);
+        if (n < 0) break;
+        used += (size_t)n;
+    }
+    return out;
 }

@@ -18,13 +18,13 @@ static nn_reduce_kind resolve_kind_(nn_reducer *r, nn_reduce_kind kind)
 {
     if (kind != REDUCE_SHM) return kind;
     MPI_Comm node;
-    int local = 0, fewest = 0, most = 0;
+    int local = 0;
     MPI_CHECK(MPI_Comm_split_type(r->comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
     MPI_CHECK(MPI_Comm_size(node, &local));
     MPI_CHECK(MPI_Comm_free(&node));
-    MPI_CHECK(MPI_Allreduce(&local, &fewest, 1, MPI_INT, MPI_MIN, r->comm));
-    MPI_CHECK(MPI_Allreduce(&local, &most, 1, MPI_INT, MPI_MAX, r->comm));
-    if (fewest == most) return kind;
+    int v[2] = {local, -local}, maxes[2]; /* max(local) and -min(local) in one allreduce */
+    MPI_CHECK(MPI_Allreduce(v, maxes, 2, MPI_INT, MPI_MAX, r->comm));
+    if (maxes[0] == -maxes[1]) return kind;
     r->fallback = "shm needs the same number of ranks on every node";
     return REDUCE_MPI;
 }

@@ -28,11 +28,8 @@ static void report_training_(const nn_run_record *run)
 
 void report_startup(const nn_run_record *run)
 {
-    char layers[256] = "";
-    for (int i = 0; i < run->n_sizes; i++) {
-        size_t used = strlen(layers);
-        snprintf(layers + used, sizeof layers - used, "%s%d", i ? "," : "", run->sizes[i]);
-    }
+    char layers[256];
+    model_sizes_text(run->sizes, run->n_sizes, layers, sizeof layers);
     printf("nnmpi %s: %d ranks x %d threads on %d node%s, layers %s, %s/%s, init %s, batch %d, lr %g, momentum %g, "
            "train %d, test %d, seed %llu%s",
            NNMPI_VERSION, run->ranks, run->threads, run->nodes, run->nodes == 1 ? "" : "s", layers,

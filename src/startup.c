@@ -130,10 +130,10 @@ static void resume_reconcile_(nn_options *opt, const nn_checkpoint *ck, nn_err *
     const char *path = opt->resume_path;
     if (opt->layers_given && (opt->n_sizes != ck->n_sizes ||
                               memcmp(opt->sizes, ck->sizes, sizeof(int) * (size_t)ck->n_sizes) != 0)) {
-        char given[256] = "", stored[256] = "";
-        for (int i = 0; i < opt->n_sizes; i++) append_(given, sizeof given, "%s%d", i ? "," : "", opt->sizes[i]);
-        for (int i = 0; i < ck->n_sizes; i++) append_(stored, sizeof stored, "%s%d", i ? "," : "", ck->sizes[i]);
-        nn_err_set(err, "--layers %s does not match checkpoint '%s' (%s)", given, path, stored);
+        char given[256], stored[256];
+        nn_err_set(err, "--layers %s does not match checkpoint '%s' (%s)",
+                   model_sizes_text(opt->sizes, opt->n_sizes, given, sizeof given), path,
+                   model_sizes_text(ck->sizes, ck->n_sizes, stored, sizeof stored));
     }
     if (opt->activation_given && opt->activation != ck->activation)
         nn_err_set(err, "--activation %s does not match checkpoint '%s' (%s)", nn_activation_names[opt->activation],
@@ -239,8 +239,7 @@ static void check_target_(const char *option, const char *path, int may_replace,
     if (!path || lstat(path, &st) != 0) return;
     if (!S_ISREG(st.st_mode))
         nn_err_set(err, "%s: '%s' exists and is not a regular file (%s); nnmpi replaces only checkpoints it wrote",
-                   option, path, S_ISLNK(st.st_mode) ? "a symbolic link" : S_ISDIR(st.st_mode) ? "a directory"
-                   : S_ISFIFO(st.st_mode) ? "a FIFO" : "a device or socket");
+                   option, path, nn_file_kind(st.st_mode));
     else if (!checkpoint_is_checkpoint(path))
         nn_err_set(err, "%s: '%s' exists and is not an nnmpi checkpoint; nnmpi replaces only checkpoints it wrote "
                         "(choose another path)", option, path);
