@@ -1,8 +1,10 @@
 /*
- * idx.h: reads the MNIST IDX files (images 0x00000803, labels 0x00000801).
- * Knows nothing of MPI: every rank loads its own copy and the trainer agrees
- * on failures. Images stay as raw bytes; idx_gather_rows() converts only the
- * rows a step needs into a float buffer.
+ * idx.h: reads IDX files (docs/data.md): images n x d1 x ... x dk (1 <= k <=
+ * IDX_MAX_DIMS) of unsigned bytes (type 0x08) or big-endian float32 (0x0D),
+ * labels n of unsigned bytes (0x00000801); plain or gzip-compressed (told by
+ * the content's first two bytes, not the name). Knows nothing of MPI: every
+ * rank loads its own copy and the trainer agrees on failures. Byte images stay
+ * as raw bytes; idx_gather_rows() converts only the rows a step needs.
  */
 #ifndef NN_IDX_H
 #define NN_IDX_H
@@ -12,46 +14,73 @@
 
 #include "nn_check.h"
 
-#define IDX_IMAGE_MAGIC 0x00000803u
+#define IDX_IMAGE_MAGIC 0x00000803u /* MNIST's: unsigned bytes, 3 dimensions (n x 28 x 28) */
 #define IDX_LABEL_MAGIC 0x00000801u
-#define IDX_ROWS 28
-#define IDX_COLS 28
-#define IDX_PIXELS (IDX_ROWS * IDX_COLS)
+#define IDX_TYPE_UBYTE 0x08
+#define IDX_TYPE_FLOAT32 0x0D
+#define IDX_MAX_DIMS 4                /* of one image; the checkpoint's input_shape holds 4 */
+#define IDX_MAX_INPUT_SIZE (1 << 24)  /* values per image: 4096 x 4096, 64 MB of float32 a row */
+#define IDX_MAX_COUNT 100000000       /* items per file */
+#define IDX_INPUT_SCALE (1.0 / 255.0) /* a byte image's input is byte * IDX_INPUT_SCALE, nothing subtracted */
+#define IDX_LABEL_HEADER 8            /* magic, count */
+/* MNIST's image size and classes, for tests and fuzz seeds; the reader and
+ * the trainer take the sizes from the data. */
+#define IDX_PIXELS 784
 #define IDX_CLASSES 10
-#define IDX_IMAGE_HEADER 16 /* magic, count, rows, cols: big-endian uint32 each */
-#define IDX_INPUT_SCALE (1.0 / 255.0) /* a network input is pixel byte * IDX_INPUT_SCALE, nothing subtracted */
-#define IDX_LABEL_HEADER 8  /* magic, count */
+/* Every byte of a deflate stream decodes to at most 1032 bytes (RFC 1951's
+ * longest match per shortest code): a header that declares more than that of
+ * a gzip file's size is refused before anything is allocated. */
+#define IDX_GZIP_MAX_RATIO 1032
 
-/* A labelled image set; owns both arrays. */
+/* A labelled image set; owns its arrays. */
 typedef struct {
-    int count;          /* number of images */
-    int input_size;     /* values per image, the network's input size: IDX_PIXELS */
-    int input_dims[2];  /* one image's geometry, rows x cols, flattened row-major into the input */
-    int classes;        /* labels are 0 .. classes - 1: IDX_CLASSES */
-    uint8_t *pixels;    /* (count, input_size) row-major, 0..255 */
-    uint8_t *labels;    /* (count) 0 .. classes - 1 */
+    int count;                     /* number of images */
+    int input_size;                /* values per image, the network's input size: d1 * ... * dk */
+    int n_dims;                    /* k */
+    int input_dims[IDX_MAX_DIMS];  /* one image's geometry d1 .. dk, flattened row-major into the input */
+    int type;                      /* IDX_TYPE_UBYTE or IDX_TYPE_FLOAT32 */
+    int max_label;                 /* the largest label of the file (the default classes are it + 1) */
+    uint8_t *pixels;               /* IDX_TYPE_UBYTE: (count, input_size) row-major, 0..255; else NULL */
+    float *values;                 /* IDX_TYPE_FLOAT32: (count, input_size) row-major, finite; else NULL */
+    uint8_t *labels;               /* (count) */
 } idx_set;
 
 /* idx_load's failures: the files are unreadable or malformed, or they hold
  * fewer items than asked for (the caller names its option). */
 enum { IDX_ERR_FILE = -1, IDX_ERR_TOO_FEW = -2 };
 
-/* Parses an IDX image file held in memory (`name` is for messages). On success
- * *pixels is a malloc'ed copy the caller frees and *count the image count.
- * Returns 0, or -1 with the reason in err. */
-int idx_parse_images(const uint8_t *buf, size_t len, const char *name, uint8_t **pixels, int *count, nn_err *err);
+/* Parses an IDX image file held in memory, plain or gzip (`name` is for
+ * messages). On success fills set's count, geometry, type and pixels or
+ * values (malloc'ed, freed by idx_free); labels stay NULL. Returns 0, or -1
+ * with the reason in err and set untouched. */
+int idx_parse_images(const uint8_t *buf, size_t len, const char *name, idx_set *set, nn_err *err);
 
-/* Same for a label file; checks every label is 0..9. */
-int idx_parse_labels(const uint8_t *buf, size_t len, const char *name, uint8_t **labels, int *count, nn_err *err);
+/* Same for a label file: *labels malloc'ed (caller frees), *count, and
+ * *max_label the largest label. */
+int idx_parse_labels(const uint8_t *buf, size_t len, const char *name, uint8_t **labels, int *count, int *max_label,
+                     nn_err *err);
 
-/* Loads images and labels from two files, checks the counts agree, and keeps
- * the first `limit` (all when limit <= 0). Returns 0, or IDX_ERR_FILE, or
- * IDX_ERR_TOO_FEW when limit > count, with the reason in err (set is then empty). */
+/* Loads images and labels from two files (each plain or gzip), checks the
+ * counts agree, and keeps the first `limit` (all when limit <= 0). Returns 0,
+ * or IDX_ERR_FILE, or IDX_ERR_TOO_FEW when limit > count, with the reason in
+ * err (set is then empty). Labels are not checked against any class count:
+ * see idx_check_labels. */
 int idx_load(const char *images_path, const char *labels_path, int limit, idx_set *set, nn_err *err);
+
+/* Every label of set is below `classes`; else -1 with a message naming
+ * `labels_path`, the item and the label. */
+int idx_check_labels(const idx_set *set, int classes, const char *labels_path, nn_err *err);
+
+/* "5x7 ubyte" / "28x28 float32": one image's shape, for messages. */
+const char *idx_shape_text(const idx_set *set, char *buf, size_t len);
+
+/* 1 when a and b have the same image geometry (d1 .. dk). */
+int idx_same_geometry(const idx_set *a, const idx_set *b);
 
 void idx_free(idx_set *set);
 
-/* Converts rows idx[0..n) of `set` to floats in [0,1]: out is (n, IDX_PIXELS). */
+/* Converts rows idx[0..n) of `set` to the network's inputs: out is (n,
+ * input_size); bytes are scaled by IDX_INPUT_SCALE, float32 copied. */
 void idx_gather_rows(const idx_set *set, const int *idx, int n, float *out);
 
 /* Asks the CPU to start loading rows idx[0..n) into cache (a hint; no effect

@@ -26,13 +26,19 @@ enum {
     NN_EXIT_STOPPED_UNSAVED = 143 /* stopped by a signal with no --checkpoint: nothing saved (128 + SIGTERM) */
 };
 
+/* The data files: train images, train labels, test images, test labels. */
+#define NN_DATA_FILES 4
+
 /* --overlap off|on|auto; auto: on when the ranks span several nodes (see
  * docs/design.md), resolved at start-up to off or on. */
 enum { NN_OVERLAP_OFF, NN_OVERLAP_ON, NN_OVERLAP_AUTO, NN_OVERLAP_COUNT };
 extern const char *const nn_overlap_names[NN_OVERLAP_COUNT]; /* off on auto */
 
 typedef struct {
-    const char *data_dir;
+    const char *data_dir;         /* --data DIR (the four standard names, plain or .gz) */
+    /* --train-images, --train-labels, --test-images, --test-labels: one file each, in place of DIR's; else NULL */
+    const char *data_paths[NN_DATA_FILES];
+    int classes, classes_given;   /* --classes K; else the checkpoint's (--resume), else the largest label + 1 */
     int sizes[NN_MAX_SIZES], n_sizes;
     nn_activation activation;
     nn_loss loss;

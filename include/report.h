@@ -15,7 +15,7 @@
 
 /* A data file as the run found it: provenance without hashing 50 MB. */
 typedef struct {
-    const char *name;     /* file name inside data_dir */
+    const char *name;     /* file name inside data_dir, or the path given by --train-images etc. */
     long long bytes;
     char mtime[32];       /* last modification, UTC, ISO 8601 */
 } nn_data_file;

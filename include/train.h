@@ -81,6 +81,7 @@ struct nn_trainer {
     char **node_names;         /* (run.nodes) the distinct hosts' names, each malloc'ed, rank 0 */
     /* rank 0: the run's provenance as text, for the checkpoint's attributes */
     char command_line[4096], host_list[4096], data_note[2048];
+    char data_paths[NN_DATA_FILES][4096]; /* train images, train labels, test images, test labels: as opened */
     char mpi_library[MPI_MAX_LIBRARY_VERSION_STRING];
 };
 

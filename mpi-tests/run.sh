@@ -7,6 +7,8 @@
 #   NNMPI_BUILD_DIR   build directory (default <repo>/build)
 #   NNMPI_DATA        MNIST directory (default <repo>/data/mnist); given to
 #                     the tests as -DNNMPI_TEST_DATA_DIR and env NNMPI_TEST_DATA
+#   NNMPI_FASHION_DATA  Fashion-MNIST directory (default <repo>/data/fashion-mnist),
+#                     fetched by data/fetch-fashion-mnist.sh; -DNNMPI_TEST_FASHION_DIR
 # An empty test list is an error (--no-tests=error).
 # Open MPI is told to allow root (only when root), to oversubscribe (the
 # tests use up to 4 ranks on any machine), and not to use CMA single-copy
@@ -17,6 +19,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 root=$(cd "$here/.." && pwd -P)
 build=$(realpath -m -- "${NNMPI_BUILD_DIR:-$root/build}")
 data=$(realpath -m -- "${NNMPI_DATA:-$root/data/mnist}")
+fashion=$(realpath -m -- "${NNMPI_FASHION_DATA:-$root/data/fashion-mnist}")
 
 # numpy and h5py let numpy_test read a checkpoint independently of nnmpi;
 # PyTorch lets python_test check python/nnmpi_checkpoint.py's to_torch; lmod
@@ -24,8 +27,10 @@ data=$(realpath -m -- "${NNMPI_DATA:-$root/data/mnist}")
 # Slurm test's scaling study must produce. On a
 # cluster without apt they may come from a module, else those checks skip or fail.
 NNMPI_EXTRA_PKGS="${NNMPI_EXTRA_PKGS:-} python3-numpy python3-h5py python3-torch gnuplot-nox lmod" \
-  NNMPI_BUILD_DIR=$build bash "$root/jobs/build.sh" -DNNMPI_WERROR=ON -DNNMPI_TEST_DATA_DIR="$data"
+  NNMPI_BUILD_DIR=$build bash "$root/jobs/build.sh" -DNNMPI_WERROR=ON -DNNMPI_TEST_DATA_DIR="$data" \
+    -DNNMPI_TEST_FASHION_DIR="$fashion"
 bash "$root/data/fetch-mnist.sh" "$data"
+bash "$root/data/fetch-fashion-mnist.sh" "$fashion" || echo "run.sh: no Fashion-MNIST in $fashion; fashion_test will skip"
 
 if ((EUID == 0)); then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1

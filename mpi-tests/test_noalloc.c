@@ -154,7 +154,7 @@ static void no_allocation_per_step(void **state)
         opt.data_dir = test_mnist_dir();
         opt.train_size = 2000, opt.test_size = 100, opt.batch = 16, opt.momentum = 0.9;
         /* two overlap groups: layers 2 and 1 (16,640 + 2,570 gradients), then layer 0 */
-        opt.layers_given = 1, opt.n_sizes = 4, opt.sizes[1] = 64, opt.sizes[2] = 256, opt.sizes[3] = 10;
+        opt.layers_given = 1, opt.n_sizes = 4, opt.sizes[0] = 784, opt.sizes[1] = 64, opt.sizes[2] = 256, opt.sizes[3] = 10;
         opt.overlap = modes[m].overlap, opt.reproducible = modes[m].reproducible;
         opt.allreduce = modes[m].ring == 2 ? REDUCE_SHM : modes[m].ring ? REDUCE_RING : REDUCE_MPI;
         window w[2];

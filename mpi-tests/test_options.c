@@ -63,9 +63,19 @@ static void defaults_are_the_classic_network(void **state)
     nn_err err;
     char *argv[] = {"nnmpi", NULL};
     assert_int_equal(options_parse(1, argv, &opt, NULL, &err), OPTIONS_RUN);
-    int classic[] = {784, 30, 10};
+    /* INPUT,30,CLASSES: the first and last sizes are the data's, filled in at
+     * start-up (784 and 10 on MNIST; cli_test checks the network it builds) */
+    int classic[] = {0, 30, 0};
     assert_int_equal(opt.n_sizes, 3);
     assert_memory_equal(opt.sizes, classic, sizeof classic);
+    assert_int_equal(opt.classes, 0);
+    assert_int_equal(parse2("--classes", "3", &opt, &err), OPTIONS_RUN);
+    assert_true(opt.classes == 3 && opt.classes_given);
+    assert_int_equal(parse2("--classes", "0", &opt, &err), OPTIONS_ERROR);
+    assert_non_null(strstr(err.msg, "--classes: expected a whole number from 1 to 256"));
+    assert_int_equal(parse2("--classes", "257", &opt, &err), OPTIONS_ERROR);
+    assert_int_equal(parse2("--train-images", "x.gz", &opt, &err), OPTIONS_RUN);
+    assert_string_equal(opt.data_paths[0], "x.gz");
     assert_int_equal(opt.activation, ACT_SIGMOID);
     assert_int_equal(opt.loss, LOSS_MSE);
     assert_int_equal(opt.epochs, 10);

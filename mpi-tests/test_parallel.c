@@ -136,7 +136,7 @@ static void shm_overlap_is_bitwise_blocking(void **state)
     (void)state;
     nn_options opt;
     base_options(&opt);
-    opt.layers_given = 1, opt.n_sizes = 4, opt.sizes[1] = 64, opt.sizes[2] = 256, opt.sizes[3] = 10;
+    opt.layers_given = 1, opt.n_sizes = 4, opt.sizes[0] = 784, opt.sizes[1] = 64, opt.sizes[2] = 256, opt.sizes[3] = 10;
     opt.allreduce = REDUCE_SHM;
     nn_trainer on, off;
     opt.overlap = 1;
@@ -243,7 +243,7 @@ static void reproducible_gradient_matches_float_path(void **state)
     (void)state;
     nn_options opt;
     base_options(&opt);
-    opt.layers_given = 1, opt.n_sizes = 3, opt.sizes[1] = 100, opt.sizes[2] = 10;
+    opt.layers_given = 1, opt.n_sizes = 3, opt.sizes[0] = 784, opt.sizes[1] = 100, opt.sizes[2] = 10;
     nn_trainer repro, plain;
     opt.reproducible = 1, opt.chunk = 3;
     setup_or_fail(&repro, &opt, MPI_COMM_WORLD);
@@ -285,7 +285,7 @@ static void overlap_is_bitwise_blocking_(int ring)
     nn_options opt;
     base_options(&opt);
     /* layer 2 (2570 gradients) is fused with layer 1 (16640), layer 0 is its own group */
-    opt.layers_given = 1, opt.n_sizes = 4, opt.sizes[1] = 64, opt.sizes[2] = 256, opt.sizes[3] = 10;
+    opt.layers_given = 1, opt.n_sizes = 4, opt.sizes[0] = 784, opt.sizes[1] = 64, opt.sizes[2] = 256, opt.sizes[3] = 10;
     opt.allreduce = ring ? REDUCE_RING : REDUCE_MPI;
     nn_trainer on, off;
     opt.overlap = 1;

@@ -1,13 +1,15 @@
-/* idx.c: the IDX reader (big-endian header, exact sizes, no MPI). */
+/* idx.c: the IDX reader (big-endian header, exact sizes, plain or gzip, no MPI). */
 #include "idx.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "vec.h"
 
@@ -16,101 +18,376 @@ static uint32_t be32_(const uint8_t *p)
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | (uint32_t)p[3];
 }
 
-/* Checks the magic number and returns the item count from the header. */
-static int check_header_(const uint8_t *buf, size_t len, size_t header, uint32_t magic, const char *kind,
-                         const char *name, nn_err *err)
+/* ---------- where the bytes come from: a file or memory, plain or gzip ---------- */
+
+/* One IDX file being read front to back. A plain file's size is known before
+ * anything is read, so its header is checked against it; a gzip file's
+ * decompressed size is known only at its end, so it is read with the header's
+ * sizes as the bound and checked to end exactly there. */
+typedef struct {
+    const char *name;           /* for messages */
+    int fd;                     /* -1: reads mem */
+    const uint8_t *mem;         /* (mem_len) the whole file, when fd < 0 */
+    size_t mem_len, pos;        /* pos: the next raw byte's offset */
+    size_t raw_size;            /* the file's size in bytes (compressed, for gzip) */
+    int gz, gz_open, gz_end, raw_eof;
+    z_stream z;
+    uint8_t in[1 << 16];        /* compressed bytes on their way to inflate */
+} idx_src;
+
+/* Up to len raw bytes at the current position: their number (0 at the end), or -1. */
+static long raw_read_(idx_src *s, uint8_t *buf, size_t len, nn_err *err)
 {
-    if (len < header) {
-        nn_err_set(err, "%s: file is %zu bytes, too short for an IDX %s header (%zu bytes)", name, len, kind, header);
-        return -1;
+    if (s->fd < 0) {
+        size_t n = s->mem_len - s->pos < len ? s->mem_len - s->pos : len;
+        if (n) memcpy(buf, s->mem + s->pos, n);
+        s->pos += n;
+        return (long)n;
     }
-    uint32_t got = be32_(buf);
-    if (got != magic) {
-        nn_err_set(err, "%s: wrong magic number 0x%08x, expected 0x%08x (IDX %s file)%s", name, got, magic, kind,
-                   (got >> 24) == 0x1f ? "; it looks gzip-compressed: gunzip it first" : "");
-        return -1;
+    for (;;) {
+        errno = 0;
+        ssize_t n = pread(s->fd, buf, len, (off_t)s->pos);
+        if (n < 0 && errno == EINTR) continue;
+        FILE_TRY(err, n >= 0, "cannot read data file '%s'", s->name);
+        s->pos += (size_t)n;
+        return (long)n;
     }
-    uint32_t count = be32_(buf + 4);
-    if (count == 0 || count > 100000000u) {
-        nn_err_set(err, "%s: implausible item count %u in the header", name, count);
-        return -1;
-    }
-    return (int)count;
+error:
+    return -1;
 }
 
-/* Validates an image file held in memory; on success *count is the image count
- * and the pixels start at IDX_IMAGE_HEADER. */
-static int check_images_(const uint8_t *buf, size_t len, const char *name, int *count, nn_err *err)
+/* Inflates up to len bytes into out, stopping where the stream ends: *got
+ * of them. A stream that breaks off or is corrupt is refused. */
+static int gz_fill_(idx_src *s, uint8_t *out, size_t len, size_t *got, nn_err *err)
 {
-    int n = check_header_(buf, len, IDX_IMAGE_HEADER, IDX_IMAGE_MAGIC, "image", name, err);
-    if (n < 0) return -1;
-    uint32_t rows = be32_(buf + 8), cols = be32_(buf + 12);
-    if (rows != IDX_ROWS || cols != IDX_COLS) {
-        nn_err_set(err, "%s: images are %ux%u, expected %dx%d", name, rows, cols, IDX_ROWS, IDX_COLS);
-        return -1;
-    }
-    size_t want = IDX_IMAGE_HEADER + (size_t)n * IDX_PIXELS;
-    if (len != want) {
-        nn_err_set(err, "%s: file is %zu bytes, expected %zu for %d images of %dx%d (%s)", name, len, want, n,
-                   IDX_ROWS, IDX_COLS, len < want ? "truncated" : "trailing data");
-        return -1;
-    }
-    *count = n;
-    return 0;
-}
-
-int idx_parse_images(const uint8_t *buf, size_t len, const char *name, uint8_t **pixels, int *count, nn_err *err)
-{
-    if (check_images_(buf, len, name, count, err) != 0) return -1;
-    *pixels = NN_MALLOC((size_t)*count * IDX_PIXELS);
-    memcpy(*pixels, buf + IDX_IMAGE_HEADER, (size_t)*count * IDX_PIXELS);
-    return 0;
-}
-
-/* Validates a label file's header against the file's size `len` (only the
- * header of buf is read); *count is the label count. */
-static int check_label_header_(const uint8_t *buf, size_t len, const char *name, int *count, nn_err *err)
-{
-    int n = check_header_(buf, len, IDX_LABEL_HEADER, IDX_LABEL_MAGIC, "label", name, err);
-    if (n < 0) return -1;
-    size_t want = IDX_LABEL_HEADER + (size_t)n;
-    if (len != want) {
-        nn_err_set(err, "%s: file is %zu bytes, expected %zu for %d labels (%s)", name, len, want, n,
-                   len < want ? "truncated" : "trailing data");
-        return -1;
-    }
-    *count = n;
-    return 0;
-}
-
-/* Every label is a class, 0 .. IDX_CLASSES - 1. */
-static int check_label_values_(const uint8_t *labels, int n, const char *name, nn_err *err)
-{
-    for (int i = 0; i < n; i++) {
-        if (labels[i] >= IDX_CLASSES) {
-            nn_err_set(err, "%s: label %d of item %d is out of range, expected 0..%d", name, labels[i], i,
-                       IDX_CLASSES - 1);
+    *got = 0;
+    while (*got < len && !s->gz_end) {
+        if (s->z.avail_in == 0 && !s->raw_eof) {
+            long n = raw_read_(s, s->in, sizeof s->in, err);
+            if (n < 0) return -1;
+            s->z.next_in = s->in, s->z.avail_in = (uInt)n, s->raw_eof = n == 0;
+        }
+        uInt chunk = len - *got > (1u << 30) ? (1u << 30) : (uInt)(len - *got);
+        s->z.next_out = out + *got, s->z.avail_out = chunk;
+        int rc = inflate(&s->z, Z_NO_FLUSH);
+        *got += chunk - s->z.avail_out;
+        if (rc == Z_STREAM_END) {
+            s->gz_end = 1;
+        } else if (rc == Z_BUF_ERROR && s->raw_eof && s->z.avail_in == 0) {
+            nn_err_set(err, "%s: the gzip stream is truncated (the file ends before the stream does)", s->name);
+            return -1;
+        } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
+            nn_err_set(err, "%s: corrupt gzip data (zlib: %s)", s->name, s->z.msg ? s->z.msg : zError(rc));
             return -1;
         }
     }
     return 0;
 }
 
-/* The whole label file held in memory; *count is set only when all of it is valid. */
-static int check_labels_(const uint8_t *buf, size_t len, const char *name, int *count, nn_err *err)
+/* Exactly len decompressed bytes. */
+static int gz_read_(idx_src *s, uint8_t *out, size_t len, nn_err *err)
 {
-    int n = 0;
-    if (check_label_header_(buf, len, name, &n, err) != 0) return -1;
-    if (check_label_values_(buf + IDX_LABEL_HEADER, n, name, err) != 0) return -1;
-    *count = n;
+    size_t got = 0;
+    if (gz_fill_(s, out, len, &got, err) != 0) return -1;
+    if (got < len) {
+        nn_err_set(err, "%s: truncated: the decompressed data ends %zu bytes before the size its header declares",
+                   s->name, len - got);
+        return -1;
+    }
     return 0;
 }
 
-int idx_parse_labels(const uint8_t *buf, size_t len, const char *name, uint8_t **labels, int *count, nn_err *err)
+/* Exactly len (decompressed) bytes; a plain file's shortfall says what was being read. */
+static int src_read_(idx_src *s, void *out, size_t len, nn_err *err)
 {
-    if (check_labels_(buf, len, name, count, err) != 0) return -1;
-    *labels = NN_MALLOC((size_t)*count);
-    memcpy(*labels, buf + IDX_LABEL_HEADER, (size_t)*count);
+    if (s->gz) return gz_read_(s, out, len, err);
+    for (uint8_t *p = out; len > 0;) {
+        long n = raw_read_(s, p, len, err);
+        if (n < 0) return -1;
+        if (n == 0) {
+            nn_err_set(err, "%s: the file ends %zu bytes early (truncated, or it shrank while being read)", s->name, len);
+            return -1;
+        }
+        p += n, len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Reads and drops len bytes (the items past --train-size of a gzip file,
+ * which must still be decompressed to check the stream). */
+static int src_skip_(idx_src *s, size_t len, nn_err *err)
+{
+    uint8_t scratch[1 << 14];
+    while (len > 0) {
+        size_t n = len < sizeof scratch ? len : sizeof scratch;
+        if (src_read_(s, scratch, n, err) != 0) return -1;
+        len -= n;
+    }
+    return 0;
+}
+
+/* After the last item: a gzip stream must end there, with nothing after it
+ * (a plain file's size was checked against its header before reading). */
+static int src_finish_(idx_src *s, nn_err *err)
+{
+    uint8_t extra;
+    size_t got = 0;
+    if (!s->gz) return 0;
+    if (gz_fill_(s, &extra, 1, &got, err) != 0) return -1;
+    if (got > 0) {
+        nn_err_set(err, "%s: trailing data: the decompressed file is longer than its header declares", s->name);
+        return -1;
+    }
+    long more = s->z.avail_in > 0 ? 1 : raw_read_(s, &extra, 1, err);
+    if (more < 0) return -1;
+    if (more > 0) {
+        nn_err_set(err, "%s: trailing data after the gzip stream (nnmpi reads a single gzip member)", s->name);
+        return -1;
+    }
+    return 0;
+}
+
+/* Starts reading: gzip when the content begins with its magic 1f 8b, whatever the name. */
+static int src_start_(idx_src *s, nn_err *err)
+{
+    uint8_t magic[2] = {0, 0};
+    long n = raw_read_(s, magic, 2, err);
+    if (n < 0) return -1;
+    s->pos = 0;
+    s->gz = n == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+    if (!s->gz) return 0;
+    memset(&s->z, 0, sizeof s->z);
+    int rc = inflateInit2(&s->z, 15 + 16); /* 16: a gzip wrapper, its CRC and length checked */
+    if (rc != Z_OK) {
+        nn_err_set(err, "%s: zlib cannot start decompressing (%s)", s->name, zError(rc));
+        return -1;
+    }
+    s->gz_open = 1;
+    return 0;
+}
+
+static void src_end_(idx_src *s)
+{
+    if (s->gz_open) inflateEnd(&s->z);
+    s->gz_open = 0;
+}
+
+/* ---------- the header ---------- */
+
+/* What an IDX header says. */
+typedef struct {
+    int type, n_dims;            /* the magic's third and fourth bytes */
+    int count;                   /* the first dimension: items */
+    int input_size;              /* values per item: the product of the others (1 for labels) */
+    int dims[IDX_MAX_DIMS];      /* the others */
+    size_t header, item_bytes;   /* header bytes; bytes per item */
+} idx_header;
+
+static const char *type_name_(int type)
+{
+    switch (type) {
+    case 0x08: return "unsigned byte";
+    case 0x09: return "signed byte";
+    case 0x0B: return "int16";
+    case 0x0C: return "int32";
+    case 0x0D: return "float32";
+    case 0x0E: return "float64";
+    default: return "not an IDX type";
+    }
+}
+
+/* The magic number: what kind of file nnmpi reads here. */
+static int check_magic_(const uint8_t *m, int images, const char *name, idx_header *h, nn_err *err)
+{
+    uint32_t magic = be32_(m);
+    h->type = m[2], h->n_dims = m[3];
+    int bad = 1;
+    if (m[0] != 0 || m[1] != 0)
+        nn_err_set(err, "%s: wrong magic number 0x%08x: not an IDX file (expected %s)", name, magic,
+                   images ? "0x0000080N or 0x00000D0N for images" : "0x00000801 for labels");
+    else if (!images && magic != IDX_LABEL_MAGIC)
+        nn_err_set(err, "%s: wrong magic number 0x%08x (%s, %d dimensions): nnmpi reads labels as unsigned bytes in "
+                        "one dimension, magic 0x00000801", name, magic, type_name_(h->type), h->n_dims);
+    else if (images && h->type != IDX_TYPE_UBYTE && h->type != IDX_TYPE_FLOAT32)
+        nn_err_set(err, "%s: IDX type 0x%02x (%s) is not read by nnmpi: images must be unsigned bytes (0x08) or "
+                        "float32 (0x0D)", name, (unsigned)h->type, type_name_(h->type));
+    else if (images && (h->n_dims < 2 || h->n_dims > IDX_MAX_DIMS + 1))
+        nn_err_set(err, "%s: %d dimensions (magic 0x%08x): nnmpi reads images n x d1 x ... x dk of 2 to %d "
+                        "dimensions", name, h->n_dims, magic, IDX_MAX_DIMS + 1);
+    else
+        bad = 0;
+    return bad ? -1 : 0;
+}
+
+/* The dimensions: a plausible count, and an item size within the limits. */
+static int check_dims_(const uint8_t *d, int images, const char *name, idx_header *h, nn_err *err)
+{
+    uint32_t count = be32_(d);
+    if (count == 0 || count > IDX_MAX_COUNT) {
+        nn_err_set(err, "%s: implausible item count %u in the header (expected 1 to %d)", name, count, IDX_MAX_COUNT);
+        return -1;
+    }
+    h->count = (int)count;
+    uint64_t size = 1;
+    for (int i = 1; i < h->n_dims; i++) {
+        uint32_t di = be32_(d + 4 * i);
+        size *= di; /* at most 2^24 * 2^32 before the check below */
+        if (di == 0 || size > IDX_MAX_INPUT_SIZE) {
+            nn_err_set(err, "%s: dimension %d of the images is %u: expected 1 or more, and at most %d values per "
+                            "image in all", name, i + 1, di, IDX_MAX_INPUT_SIZE);
+            return -1;
+        }
+        h->dims[i - 1] = (int)di;
+    }
+    h->input_size = (int)size;
+    h->item_bytes = size * (images && h->type == IDX_TYPE_FLOAT32 ? 4 : 1);
+    h->header = 4 + 4 * (size_t)h->n_dims;
+    return 0;
+}
+
+/* "5x7" or "28x28 float32", one item's shape, for messages. */
+static void shape_text_(const idx_header *h, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < h->n_dims - 1 && used < len; i++, used = strlen(buf))
+        snprintf(buf + used, len - used, "%s%d", i ? "x" : "", h->dims[i]);
+    if (h->type == IDX_TYPE_FLOAT32 && used < len) snprintf(buf + used, len - used, " float32");
+}
+
+/* The file's size against what the header declares: exact for a plain file,
+ * within deflate's largest ratio for gzip (before anything that size is allocated). */
+static int check_size_(const idx_src *s, int images, const idx_header *h, nn_err *err)
+{
+    size_t want = h->header + (size_t)h->count * h->item_bytes;
+    char shape[96];
+    shape_text_(h, shape, sizeof shape);
+    if (s->gz && want / IDX_GZIP_MAX_RATIO > s->raw_size) {
+        nn_err_set(err, "%s: the header declares %zu bytes, more than a gzip file of %zu bytes can hold "
+                        "(corrupt or hostile header)", s->name, want, s->raw_size);
+        return -1;
+    }
+    if (s->gz || s->raw_size == want) return 0;
+    if (images)
+        nn_err_set(err, "%s: file is %zu bytes, expected %zu for %d images of %s (%s)", s->name, s->raw_size, want,
+                   h->count, shape, s->raw_size < want ? "truncated" : "trailing data");
+    else
+        nn_err_set(err, "%s: file is %zu bytes, expected %zu for %d labels (%s)", s->name, s->raw_size, want,
+                   h->count, s->raw_size < want ? "truncated" : "trailing data");
+    return -1;
+}
+
+/* Reads and checks the whole header. */
+static int read_header_(idx_src *s, int images, idx_header *h, nn_err *err)
+{
+    uint8_t buf[4 + 4 * (IDX_MAX_DIMS + 1)];
+    memset(h, 0, sizeof *h);
+    if (!s->gz && s->raw_size < 8) {
+        nn_err_set(err, "%s: file is %zu bytes, too short for an IDX header", s->name, s->raw_size);
+        return -1;
+    }
+    if (src_read_(s, buf, 4, err) != 0 || check_magic_(buf, images, s->name, h, err) != 0) return -1;
+    size_t dims_len = 4 * (size_t)h->n_dims;
+    if (!s->gz && s->raw_size < 4 + dims_len) {
+        nn_err_set(err, "%s: file is %zu bytes, too short for an IDX header of %d dimensions (%zu bytes)", s->name,
+                   s->raw_size, h->n_dims, 4 + dims_len);
+        return -1;
+    }
+    if (src_read_(s, buf + 4, dims_len, err) != 0 || check_dims_(buf + 4, images, s->name, h, err) != 0) return -1;
+    return check_size_(s, images, h, err);
+}
+
+/* ---------- the items ---------- */
+
+/* Big-endian float32 in place to host floats, each of them finite. */
+static int convert_floats_(float *v, size_t n, size_t input_size, const char *name, nn_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t bits = be32_((const uint8_t *)(v + i));
+        float f;
+        memcpy(&f, &bits, sizeof f);
+        if (!isfinite(f)) {
+            nn_err_set(err, "%s: value %zu of image %zu is %s; images must hold finite numbers", name,
+                       i % input_size, i / input_size, isnan(f) ? "NaN" : "infinite");
+            return -1;
+        }
+        v[i] = f;
+    }
+    return 0;
+}
+
+/* Fills out from a payload of n items that passed every check. */
+static void take_items_(const idx_header *h, int images, uint8_t *payload, int n, idx_set *out)
+{
+    out->count = n;
+    if (!images) {
+        out->labels = payload;
+        for (int i = 0; i < n; i++) out->max_label = payload[i] > out->max_label ? payload[i] : out->max_label;
+        return;
+    }
+    out->input_size = h->input_size, out->n_dims = h->n_dims - 1, out->type = h->type;
+    memcpy(out->input_dims, h->dims, sizeof out->input_dims);
+    if (h->type == IDX_TYPE_FLOAT32) out->values = (float *)payload;
+    else out->pixels = payload;
+}
+
+/* Reads a whole IDX file from s, header first (checked before anything its
+ * size is allocated): the first `keep` items (all when keep <= 0) go to out,
+ * *file_count is the header's count. keep > count: IDX_ERR_TOO_FEW. */
+static int read_items_(idx_src *s, int images, int keep, idx_set *out, int *file_count, nn_err *err)
+{
+    idx_header h;
+    if (read_header_(s, images, &h, err) != 0) return IDX_ERR_FILE;
+    *file_count = h.count;
+    if (keep > h.count) {
+        nn_err_set(err, "asked for %d items but %s holds only %d", keep, s->name, h.count);
+        return IDX_ERR_TOO_FEW;
+    }
+    int n = keep > 0 ? keep : h.count;
+    size_t bytes = (size_t)n * h.item_bytes;
+    uint8_t *payload = NN_MALLOC(bytes);
+    if (src_read_(s, payload, bytes, err) != 0) goto error;
+    if (s->gz && src_skip_(s, (size_t)(h.count - n) * h.item_bytes, err) != 0) goto error;
+    if (src_finish_(s, err) != 0) goto error;
+    if (images && h.type == IDX_TYPE_FLOAT32 &&
+        convert_floats_((float *)payload, (size_t)n * (size_t)h.input_size, (size_t)h.input_size, s->name, err) != 0)
+        goto error;
+    take_items_(&h, images, payload, n, out);
+    return 0;
+error:
+    free(payload);
+    return IDX_ERR_FILE;
+}
+
+/* An IDX file held in memory (the fuzzer's and the unit tests' way in). */
+static int parse_mem_(const uint8_t *buf, size_t len, const char *name, int images, idx_set *out, nn_err *err)
+{
+    idx_src *s = NN_MALLOC(sizeof *s);
+    memset(s, 0, sizeof *s);
+    s->name = name, s->fd = -1, s->mem = buf, s->mem_len = len, s->raw_size = len;
+    int file_count = 0, status = src_start_(s, err);
+    if (status == 0) status = read_items_(s, images, 0, out, &file_count, err);
+    src_end_(s);
+    free(s);
+    return status == 0 ? 0 : -1;
+}
+
+int idx_parse_images(const uint8_t *buf, size_t len, const char *name, idx_set *set, nn_err *err)
+{
+    idx_set got;
+    memset(&got, 0, sizeof got);
+    if (parse_mem_(buf, len, name, 1, &got, err) != 0) return -1;
+    *set = got;
+    return 0;
+}
+
+int idx_parse_labels(const uint8_t *buf, size_t len, const char *name, uint8_t **labels, int *count, int *max_label,
+                     nn_err *err)
+{
+    idx_set got;
+    memset(&got, 0, sizeof got);
+    if (parse_mem_(buf, len, name, 0, &got, err) != 0) return -1;
+    *labels = got.labels, *count = got.count, *max_label = got.max_label;
     return 0;
 }
 
@@ -125,8 +402,7 @@ static int open_regular_(const char *path, size_t *size, nn_err *err)
     FILE_TRY(err, fd >= 0, "cannot open data file '%s' (run data/fetch-mnist.sh, or pass --data DIR)", path);
     FILE_TRY(err, fstat(fd, &st) == 0, "cannot stat data file '%s'", path);
     if (!S_ISREG(st.st_mode)) {
-        nn_err_set(err, "data file '%s' is %s, expected an IDX file", path,
-                   nn_file_kind(st.st_mode));
+        nn_err_set(err, "data file '%s' is %s, expected an IDX file", path, nn_file_kind(st.st_mode));
         goto error;
     }
     *size = (size_t)st.st_size;
@@ -136,78 +412,72 @@ error:
     return -1;
 }
 
-/* Reads exactly len bytes at offset off; 0, or -1 with the reason in err. */
-static int read_at_(int fd, void *buf, size_t len, off_t off, const char *path, nn_err *err)
+/* One file: see read_items_. */
+static int read_file_(const char *path, int images, int keep, idx_set *out, int *file_count, nn_err *err)
 {
-    char *p = buf;
-    while (len > 0) {
-        errno = 0;
-        ssize_t n = pread(fd, p, len, off);
-        if (n < 0 && errno == EINTR) continue;
-        FILE_TRY(err, n > 0, "cannot read data file '%s'%s", path, n == 0 ? " (it shrank while being read)" : "");
-        p += n, len -= (size_t)n, off += n;
-    }
-    return 0;
-error:
-    return -1;
-}
-
-/* Reads the first `keep` items of an IDX file after validating its header
- * against its size (before reading or allocating anything that size):
- * *payload is malloc'ed (keep * item_bytes), *count the file's item count.
- * keep <= 0: all of them; keep > count: IDX_ERR_TOO_FEW. */
-static int read_items_(const char *path, int is_images, int keep, uint8_t **payload, int *count, nn_err *err)
-{
-    uint8_t header[IDX_IMAGE_HEADER] = {0};
-    size_t size = 0, header_len = is_images ? IDX_IMAGE_HEADER : IDX_LABEL_HEADER;
-    size_t item = is_images ? IDX_PIXELS : 1;
-    int status = IDX_ERR_FILE, fd = open_regular_(path, &size, err);
-    *payload = NULL;
-    if (fd < 0) return IDX_ERR_FILE;
-    if (read_at_(fd, header, size < header_len ? size : header_len, 0, path, err) != 0) goto done;
-    if ((is_images ? check_images_(header, size, path, count, err) : check_label_header_(header, size, path, count, err)) != 0)
-        goto done;
-    if (keep > *count) {
-        nn_err_set(err, "asked for %d items but %s holds only %d", keep, path, *count);
-        status = IDX_ERR_TOO_FEW;
-        goto done;
-    }
-    size_t n = (size_t)(keep > 0 ? keep : *count) * item;
-    *payload = NN_MALLOC(n);
-    if (read_at_(fd, *payload, n, (off_t)header_len, path, err) != 0) goto done;
-    status = 0;
-done:
-    close(fd);
-    if (status != 0) free(*payload), *payload = NULL;
+    idx_src *s = NN_MALLOC(sizeof *s);
+    memset(s, 0, sizeof *s);
+    s->name = path;
+    s->fd = open_regular_(path, &s->raw_size, err);
+    int status = IDX_ERR_FILE;
+    if (s->fd >= 0 && src_start_(s, err) == 0) status = read_items_(s, images, keep, out, file_count, err);
+    src_end_(s);
+    if (s->fd >= 0) close(s->fd);
+    free(s);
     return status;
 }
 
 int idx_load(const char *images_path, const char *labels_path, int limit, idx_set *set, nn_err *err)
 {
     int n_images = 0, n_labels = 0;
+    idx_set labels;
     memset(set, 0, sizeof *set);
-    int status = read_items_(images_path, 1, limit, &set->pixels, &n_images, err);
-    if (status == 0) status = read_items_(labels_path, 0, limit, &set->labels, &n_labels, err);
+    memset(&labels, 0, sizeof labels);
+    int status = read_file_(images_path, 1, limit, set, &n_images, err);
+    if (status == 0) status = read_file_(labels_path, 0, limit, &labels, &n_labels, err);
     if (status == 0 && n_images != n_labels) {
         nn_err_set(err, "%s holds %d images but %s holds %d labels; the counts must agree", images_path, n_images,
                    labels_path, n_labels);
         status = IDX_ERR_FILE;
     }
-    set->count = limit > 0 ? limit : n_images;
-    if (status == 0) status = check_label_values_(set->labels, set->count, labels_path, err) == 0 ? 0 : IDX_ERR_FILE;
-    if (status != 0) {
-        idx_free(set);
-        return status;
+    set->labels = labels.labels, set->max_label = labels.max_label;
+    if (status != 0) idx_free(set);
+    return status;
+}
+
+int idx_check_labels(const idx_set *set, int classes, const char *labels_path, nn_err *err)
+{
+    for (int i = 0; i < set->count; i++) {
+        if (set->labels[i] >= classes) {
+            nn_err_set(err, "%s: label %d of item %d is out of range: expected 0..%d (%d classes)", labels_path,
+                       set->labels[i], i, classes - 1, classes);
+            return -1;
+        }
     }
-    set->input_size = IDX_PIXELS;
-    set->input_dims[0] = IDX_ROWS, set->input_dims[1] = IDX_COLS;
-    set->classes = IDX_CLASSES;
     return 0;
+}
+
+const char *idx_shape_text(const idx_set *set, char *buf, size_t len)
+{
+    idx_header h = {.type = set->type, .n_dims = set->n_dims + 1};
+    memcpy(h.dims, set->input_dims, sizeof h.dims);
+    shape_text_(&h, buf, len);
+    if (set->type == IDX_TYPE_UBYTE) snprintf(buf + strlen(buf), len - strlen(buf), " ubyte");
+    return buf;
+}
+
+int idx_same_geometry(const idx_set *a, const idx_set *b)
+{
+    if (a->n_dims != b->n_dims) return 0;
+    for (int i = 0; i < a->n_dims; i++)
+        if (a->input_dims[i] != b->input_dims[i]) return 0;
+    return 1;
 }
 
 void idx_free(idx_set *set)
 {
     free(set->pixels);
+    free(set->values);
     free(set->labels);
     memset(set, 0, sizeof *set);
 }
@@ -218,18 +488,25 @@ NN_VECTOR_CLONES void idx_gather_rows(const idx_set *set, const int *idx, int n,
      * numpy computes): v/255 is never within double rounding of a float
      * midpoint (test_idx checks all 256 values). A multiply vectorizes well. */
     const double inv255 = IDX_INPUT_SCALE;
+    const size_t width = (size_t)set->input_size;
     for (int r = 0; r < n; r++) {
-        const uint8_t *src = set->pixels + (size_t)idx[r] * IDX_PIXELS;
-        float *dst = out + (size_t)r * IDX_PIXELS;
-        for (int j = 0; j < IDX_PIXELS; j++) dst[j] = (float)((double)src[j] * inv255);
+        float *dst = out + (size_t)r * width;
+        if (set->values) {
+            memcpy(dst, set->values + (size_t)idx[r] * width, sizeof(float) * width);
+            continue;
+        }
+        const uint8_t *src = set->pixels + (size_t)idx[r] * width;
+        for (size_t j = 0; j < width; j++) dst[j] = (float)((double)src[j] * inv255);
     }
 }
 
 void idx_prefetch_rows(const idx_set *set, const int *idx, int n)
 {
+    size_t row_bytes = (size_t)set->input_size * (set->values ? sizeof(float) : 1);
+    const uint8_t *base = set->values ? (const uint8_t *)set->values : set->pixels;
     for (int r = 0; r < n; r++) {
-        const uint8_t *src = set->pixels + (size_t)idx[r] * IDX_PIXELS;
-        for (int j = 0; j < IDX_PIXELS; j += 64) __builtin_prefetch(src + j, 0, 3);
-        __builtin_prefetch(src + IDX_PIXELS - 1, 0, 3); /* an image straddles 13 or 14 cache lines */
+        const uint8_t *src = base + (size_t)idx[r] * row_bytes;
+        for (size_t j = 0; j < row_bytes; j += 64) __builtin_prefetch(src + j, 0, 3);
+        __builtin_prefetch(src + row_bytes - 1, 0, 3); /* a row straddles one more cache line than it fills */
     }
 }

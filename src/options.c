@@ -14,7 +14,8 @@ void options_defaults(nn_options *opt)
     memset(opt, 0, sizeof *opt);
     opt->data_dir = "data/mnist";
     opt->n_sizes = 3;
-    opt->sizes[0] = 784, opt->sizes[1] = 30, opt->sizes[2] = 10; /* the classic MNIST network */
+    /* INPUT,30,CLASSES: the first and last sizes come from the data at start-up (784 and 10 on MNIST) */
+    opt->sizes[0] = 0, opt->sizes[1] = 30, opt->sizes[2] = 0;
     opt->activation = ACT_SIGMOID;
     opt->loss = LOSS_MSE;
     opt->init = INIT_NORMAL;
@@ -35,15 +36,19 @@ void options_defaults(nn_options *opt)
 
 static const char help_text_[] =
     "Usage: mpirun -n P nnmpi [options]\n"
-    "Data-parallel SGD training of a fully connected network on MNIST.\n"
+    "Data-parallel SGD training of a fully connected network on IDX data (MNIST).\n"
     "Every rank holds the weights; each step the global minibatch is split across\n"
     "ranks and the gradients are summed across ranks (MPI's allreduce or nnmpi's\n"
     "ring; with --reproducible, along one fixed tree).\n"
     "\n"
     "Data and model:\n"
-    "  --data DIR            directory with the four MNIST IDX files   [data/mnist]\n"
-    "  --layers N,N,...      layer sizes: first the input size (784),\n"
-    "                        last the classes (10)                       [784,30,10]\n"
+    "  --data DIR            directory with the four IDX files, by their MNIST\n"
+    "                        names, plain or NAME.gz                     [data/mnist]\n"
+    "  --train-images PATH, --train-labels PATH, --test-images PATH, --test-labels PATH\n"
+    "                        one IDX file in place of DIR's (gzip is told by content)\n"
+    "  --classes K           labels are 0..K-1  [the largest label + 1, or the checkpoint's]\n"
+    "  --layers N,N,...      layer sizes: first the input size, last the\n"
+    "                        classes                       [INPUT,30,CLASSES: 784,30,10]\n"
     "  --activation NAME     hidden activation: sigmoid|relu|tanh       [sigmoid]\n"
     "  --loss NAME           mse (sigmoid out, quadratic cost) | xent (softmax,\n"
     "                        cross-entropy)                              [mse]\n"
@@ -149,6 +154,11 @@ typedef struct {
 #define NAMES(table) table, (int)(sizeof table / sizeof table[0])
 static const option_spec specs_[] = {
     {"data", K_PATH, F(data_dir), 0, 0, NULL, 0, 0},
+    {"train-images", K_PATH, F(data_paths[0]), 0, 0, NULL, 0, 0},
+    {"train-labels", K_PATH, F(data_paths[1]), 0, 0, NULL, 0, 0},
+    {"test-images", K_PATH, F(data_paths[2]), 0, 0, NULL, 0, 0},
+    {"test-labels", K_PATH, F(data_paths[3]), 0, 0, NULL, 0, 0},
+    {"classes", K_INT, F(classes), 1, 256, NULL, 0, F(classes_given)},
     {"layers", K_LAYERS, F(sizes), 0, 0, NULL, 0, F(layers_given)},
     {"activation", K_NAME, F(activation), 0, 0, NAMES(nn_activation_names), F(activation_given)},
     {"loss", K_NAME, F(loss), 0, 0, NAMES(nn_loss_names), F(loss_given)},

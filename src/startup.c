@@ -44,11 +44,64 @@ static void split_validation_(nn_trainer *t, nn_err *err)
         nn_err_set(err, "--validation: expected fewer than the %d training images, got %d", total, n);
         return;
     }
+    size_t first = (size_t)(total - n) * (size_t)t->train.input_size;
     t->val = t->train;
     t->val.count = n;
-    t->val.pixels = t->train.pixels + (size_t)(total - n) * (size_t)t->train.input_size;
+    t->val.pixels = t->train.pixels ? t->train.pixels + first : NULL;
+    t->val.values = t->train.values ? t->train.values + first : NULL;
     t->val.labels = t->train.labels + (total - n);
     t->train.count = total - n;
+}
+
+/* The standard names, in the order of nn_options.data_paths and t->data_paths. */
+static const char *const data_names_[NN_DATA_FILES] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                                       "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+
+/* Each file: its option (--train-images ...), else NAME in --data DIR, else
+ * NAME.gz there; a path found nowhere stays DIR/NAME, for the message. */
+static void resolve_paths_(nn_trainer *t)
+{
+    const nn_options *o = &t->opt;
+    struct stat st;
+    for (int i = 0; i < NN_DATA_FILES; i++) {
+        char *path = t->data_paths[i];
+        size_t len = sizeof t->data_paths[i];
+        if (o->data_paths[i]) {
+            snprintf(path, len, "%s", o->data_paths[i]);
+            continue;
+        }
+        snprintf(path, len, "%s/%s", o->data_dir, data_names_[i]);
+        size_t plain = strlen(path);
+        if (stat(path, &st) == 0) continue;
+        snprintf(path + plain, len - plain, ".gz");
+        if (stat(path, &st) != 0) path[plain] = '\0';
+    }
+}
+
+/* Train and test images must have one geometry and type; the classes are
+ * --classes, the checkpoint's, or the largest label + 1; no label reaches them. */
+static void check_data_(nn_trainer *t, nn_err *err)
+{
+    nn_options *o = &t->opt;
+    char a[96], b[96];
+    if (!o->eval_only && (!idx_same_geometry(&t->train, &t->test) || t->train.type != t->test.type)) {
+        nn_err_set(err, "the training images %s are %s but the test images %s are %s: they must agree",
+                   t->data_paths[0], idx_shape_text(&t->train, a, sizeof a), t->data_paths[2],
+                   idx_shape_text(&t->test, b, sizeof b));
+        return;
+    }
+    if (o->classes == 0) {
+        int max_label = t->test.max_label > t->train.max_label ? t->test.max_label : t->train.max_label;
+        o->classes = max_label + 1;
+    }
+    /* the default (no --classes, no --resume) holds every label */
+    if ((!o->eval_only && idx_check_labels(&t->train, o->classes, t->data_paths[1], err) != 0) ||
+        idx_check_labels(&t->test, o->classes, t->data_paths[3], err) != 0) {
+        if (o->classes_given) nn_err_prefix(err, "--classes %d: ", o->classes);
+        else nn_err_prefix(err, "the %d classes of checkpoint '%s': ", o->classes, o->resume_path);
+    }
+    if (!o->layers_given && !o->resume_path) /* INPUT,30,CLASSES */
+        o->sizes[0] = t->test.input_size, o->sizes[o->n_sizes - 1] = o->classes;
 }
 
 /* The training set (not with --eval-only) and the test set; every rank reads its own copy. */
@@ -56,26 +109,23 @@ static int load_data_(nn_trainer *t)
 {
     const nn_options *o = &t->opt;
     nn_err err = {0};
-    char images[4096], labels[4096];
     int rc = 0;
     const char *option = o->train_size_given ? "--train-size" : "the checkpoint's train_size";
+    resolve_paths_(t);
     if (!o->eval_only) {
-        snprintf(images, sizeof images, "%s/%s", o->data_dir, "train-images-idx3-ubyte");
-        snprintf(labels, sizeof labels, "%s/%s", o->data_dir, "train-labels-idx1-ubyte");
         /* --validation N: the N images right after the training ones */
         long long wanted = o->train_size > 0 ? (long long)o->train_size + o->validation : 0;
         if (wanted > INT_MAX) wanted = INT_MAX;
-        rc = idx_load(images, labels, (int)wanted, &t->train, &err);
+        rc = idx_load(t->data_paths[0], t->data_paths[1], (int)wanted, &t->train, &err);
     }
     if (rc == IDX_ERR_TOO_FEW && o->validation)
         option = o->train_size_given ? "--train-size plus --validation" : "the checkpoint's train_size plus --validation";
     if (rc == 0) {
         option = "--test-size";
-        snprintf(images, sizeof images, "%s/%s", o->data_dir, "t10k-images-idx3-ubyte");
-        snprintf(labels, sizeof labels, "%s/%s", o->data_dir, "t10k-labels-idx1-ubyte");
-        rc = idx_load(images, labels, o->test_size, &t->test, &err);
+        rc = idx_load(t->data_paths[2], t->data_paths[3], o->test_size, &t->test, &err);
     }
     if (rc == IDX_ERR_TOO_FEW) nn_err_prefix(&err, "%s: ", option);
+    if (rc == 0) check_data_(t, &err);
     int status = nn_err_agree(&err, NN_EXIT_ERROR, t->comm);
     if (status == 0 && o->validation && !o->eval_only) {
         split_validation_(t, &err);
@@ -143,6 +193,7 @@ static void resume_reconcile_(nn_options *opt, const nn_checkpoint *ck, nn_err *
                    nn_loss_names[ck->loss]);
     opt->n_sizes = ck->n_sizes;
     memcpy(opt->sizes, ck->sizes, sizeof opt->sizes);
+    if (!opt->classes_given) opt->classes = ck->sizes[ck->n_sizes - 1]; /* its labels must fit the file's output */
     opt->activation = ck->activation;
     opt->loss = ck->loss;
     opt->init = ck->init; /* the weights come from the file: its init is the one that drew them */
@@ -175,25 +226,26 @@ static void resume_reconcile_(nn_options *opt, const nn_checkpoint *ck, nn_err *
 }
 
 /* The network's first size must be the data's input size, its last the
- * data's classes: checked once, here, against the files just read. */
+ * classes: checked once, here, against the files just read, in one message
+ * that names both. */
 static int check_shape_(nn_trainer *t)
 {
     const nn_options *o = &t->opt;
     const idx_set *data = &t->test;
     nn_err err = {0};
     int first = o->sizes[0], last = o->sizes[o->n_sizes - 1];
-    if (first == data->input_size && last == data->classes) return 0;
-    const char *what = first != data->input_size ? "first" : "last";
-    int want = first != data->input_size ? data->input_size : data->classes;
-    const char *meaning = first != data->input_size ? "the input size of the data in" : "the classes of the data in";
-    if (o->layers_given) {
-        nn_err_set(&err, "--layers: the %s size must be %d (%s %s), got %d", what, want, meaning, o->data_dir,
-                   first != data->input_size ? first : last);
-        return nn_err_agree(&err, NN_EXIT_USAGE, t->comm);
-    }
-    nn_err_set(&err, "checkpoint '%s': layer sizes must start at %d and end at %d (the data in %s), got %d ... %d",
-               o->resume_path ? o->resume_path : "?", data->input_size, data->classes, o->data_dir, first, last);
-    return nn_err_agree(&err, NN_EXIT_ERROR, t->comm);
+    if (first == data->input_size && last == o->classes) return 0;
+    char sizes[256], shape[96];
+    const char *classes_from = o->classes_given ? "--classes" : o->resume_path ? "the checkpoint's" : NULL;
+    char from[8300], who[4200];
+    if (classes_from) snprintf(from, sizeof from, "%s", classes_from);
+    else snprintf(from, sizeof from, "the largest label + 1 in %s and %s", t->data_paths[1], t->data_paths[3]);
+    if (o->layers_given) snprintf(who, sizeof who, "--layers");
+    else snprintf(who, sizeof who, "checkpoint '%s'", o->resume_path ? o->resume_path : "?");
+    nn_err_set(&err, "%s: the first size must be %d, the input size of the data (%s images in %s), and the last %d, "
+                     "the classes (%s); got %s", who, data->input_size, idx_shape_text(data, shape, sizeof shape),
+               t->data_paths[2], o->classes, from, model_sizes_text(o->sizes, o->n_sizes, sizes, sizeof sizes));
+    return nn_err_agree(&err, o->layers_given ? NN_EXIT_USAGE : NN_EXIT_ERROR, t->comm);
 }
 
 /* --resume: read, reconcile, check the shape; the position comes from the file. */
@@ -377,21 +429,21 @@ static void describe_provenance_(nn_trainer *t)
 {
     nn_run_record *run = &t->run;
     const nn_options *o = &t->opt;
-    static const char *const files[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-                                          "t10k-labels-idx1-ubyte"};
     run->argc = o->argc, run->argv = o->argv, run->git = NNMPI_GIT, run->data_dir = o->data_dir;
     run->slurm_job_id = getenv("SLURM_JOB_ID"), run->slurm_job_name = getenv("SLURM_JOB_NAME");
     for (int i = 0; i < o->argc; i++) append_(t->command_line, sizeof t->command_line, "%s%s", i ? " " : "", o->argv[i]);
     for (int i = 0; i < run->nodes && t->node_names; i++)
         append_(t->host_list, sizeof t->host_list, "%s%s", i ? "," : "", t->node_names[i]);
     append_(t->data_note, sizeof t->data_note, "%s:", o->data_dir);
-    for (int i = o->eval_only ? 2 : 0; i < 4; i++) {
-        char path[4096];
+    size_t dir_len = strlen(o->data_dir);
+    for (int i = o->eval_only ? 2 : 0; i < NN_DATA_FILES; i++) {
+        const char *path = t->data_paths[i];
         struct stat st;
-        snprintf(path, sizeof path, "%s/%s", o->data_dir, files[i]);
         if (stat(path, &st) != 0) continue;
         nn_data_file *d = &run->data_files[run->n_data_files++];
-        d->name = files[i], d->bytes = (long long)st.st_size;
+        /* a file of --data DIR by its name there (as before .gz and the path options), any other by its path */
+        int in_dir = !o->data_paths[i] && strncmp(path, o->data_dir, dir_len) == 0 && path[dir_len] == '/';
+        d->name = in_dir ? path + dir_len + 1 : path, d->bytes = (long long)st.st_size;
         struct tm tm;
         gmtime_r(&st.st_mtime, &tm);
         strftime(d->mtime, sizeof d->mtime, "%Y-%m-%dT%H:%M:%SZ", &tm);

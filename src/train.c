@@ -243,8 +243,9 @@ static void describe_for_others_(const nn_trainer *t, nn_checkpoint *ck)
 {
     const nn_run_record *run = &t->run;
     const idx_set *data = &t->test;
-    ck->input_scale = IDX_INPUT_SCALE, ck->input_offset = 0.0;
-    ck->n_input_dims = 2, ck->input_dims[0] = data->input_dims[0], ck->input_dims[1] = data->input_dims[1];
+    ck->input_scale = data->type == IDX_TYPE_FLOAT32 ? 1.0 : IDX_INPUT_SCALE, ck->input_offset = 0.0;
+    ck->n_input_dims = data->n_dims;
+    memcpy(ck->input_dims, data->input_dims, sizeof(int) * (size_t)data->n_dims);
     const char *notes[][2] = {
         {"command_line", t->command_line}, {"started", run->started},          {"hosts", t->host_list},
         {"data", t->data_note},            {"nnmpi_git", run->git},

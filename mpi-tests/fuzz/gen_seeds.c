@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "checkpoint.h"
 #include "idx.h"
@@ -52,6 +53,19 @@ static size_t make_labels(uint8_t *buf, int n)
     return 8 + (size_t)n;
 }
 
+/* A gzip-compressed image file of 2 images of 5x7 (magic `magic`). */
+static int gzip_seed(const char *dir, const char *name, uint32_t magic)
+{
+    static uint8_t plain[16 + 2 * 35], packed[256];
+    size_t n = make_images(plain, magic, 2, 5, 7);
+    z_stream z = {0};
+    if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return 1;
+    z.next_in = plain, z.avail_in = (uInt)n, z.next_out = packed, z.avail_out = sizeof packed;
+    int rc = deflate(&z, Z_FINISH) == Z_STREAM_END ? 0 : 1;
+    deflateEnd(&z);
+    return rc | write_file(dir, name, packed, z.total_out);
+}
+
 static int idx_seeds(const char *dir)
 {
     static uint8_t buf[16 + 3 * IDX_PIXELS];
@@ -67,6 +81,12 @@ static int idx_seeds(const char *dir)
     rc |= write_file(dir, "images-gzip-magic", buf, 16);
     n = make_images(buf, IDX_IMAGE_MAGIC, 0, 28, 28);
     rc |= write_file(dir, "images-0-count", buf, n);
+    n = make_images(buf, 0x00000d03u, 2, 5, 7); /* float32 5x7: 2 x 35 x 4 bytes fit in buf */
+    for (size_t i = 16; i < n; i += 4) put_be32(buf + i, 0x3f800000u + (uint32_t)i); /* finite floats near 1 */
+    rc |= write_file(dir, "images-float32-5x7", buf, n);
+    n = make_images(buf, 0x00000802u, 3, 11, 1);
+    rc |= write_file(dir, "images-1d-11", buf, 4 + 8 + 3 * 11);
+    rc |= gzip_seed(dir, "images-5x7-gzip", 0x00000803u);
     n = make_labels(buf, 2);
     rc |= write_file(dir, "labels-2-valid", buf, n);
     n = make_labels(buf, 12);

@@ -8,7 +8,7 @@
 #        mpi-tests/fuzz/run.sh --seeds        (re)write corpus/ with gen_seeds, then stop
 #
 # Harnesses (mpi-tests/fuzz/, details in docs/reliability.md "Fuzzing"):
-#   idx                 idx_parse_images + idx_parse_labels on the raw bytes
+#   idx                 idx_parse_images + idx_parse_labels on the raw bytes (plain or gzip)
 #   checkpoint_fields   the bytes choose a checkpoint's contents; the harness
 #                       writes that well-formed HDF5 file, checkpoint_read reads it
 #   checkpoint_raw      the bytes are the HDF5 file image. HDF5 1.10 crashes on
@@ -85,7 +85,7 @@ sed -e "s/@PROJECT_VERSION@/$version/" -e "s/@NNMPI_GIT_DESCRIBE@//" "$root/incl
 common=(-std=gnu11 -g -O1 -Wall -Wextra -ffp-contract=off -fno-omit-frame-pointer -I"$root/include"
         -I"$build/generated" "${mpi_cflags[@]}" "${h5c[@]}")
 fuzz=(-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
-libs=("${mpi_libs[@]}" "${h5l[@]}" -lm)
+libs=("${mpi_libs[@]}" "${h5l[@]}" -lz -lm)
 ck_src=("$src/checkpoint.c" "$src/model.c" "$src/check.c")
 
 say "building in $build ($($cc --version | head -1))"
