@@ -43,6 +43,9 @@ typedef struct {
     uint8_t *pixels;               /* IDX_TYPE_UBYTE: (count, input_size) row-major, 0..255; else NULL */
     float *values;                 /* IDX_TYPE_FLOAT32: (count, input_size) row-major, finite; else NULL */
     uint8_t *labels;               /* (count) */
+    int synthetic;                 /* --data synthetic:...: rows are generated (synth.h), no pixels or values */
+    uint64_t synth_key;            /* synthetic: the inputs' hash key, from the seed */
+    long long synth_first;         /* synthetic: row i is sample synth_first + i of the problem */
 } idx_set;
 
 /* idx_load's failures: the files are unreadable or malformed, or they hold

@@ -14,6 +14,7 @@
 #include "nn_version.h"
 #include "reduce.h"
 #include "schedule.h"
+#include "synth.h"
 
 /* Exit statuses, documented in README.md. */
 enum {
@@ -35,7 +36,9 @@ enum { NN_OVERLAP_OFF, NN_OVERLAP_ON, NN_OVERLAP_AUTO, NN_OVERLAP_COUNT };
 extern const char *const nn_overlap_names[NN_OVERLAP_COUNT]; /* off on auto */
 
 typedef struct {
-    const char *data_dir;         /* --data DIR (the four standard names, plain or .gz) */
+    const char *data_dir;         /* --data DIR (the four standard names, plain or .gz), or synthetic:... */
+    int synthetic;                /* --data synthetic:INPUTS,CLASSES,TRAIN,TEST, parsed into synth */
+    nn_synth_spec synth;
     /* --train-images, --train-labels, --test-images, --test-labels: one file each, in place of DIR's; else NULL */
     const char *data_paths[NN_DATA_FILES];
     int classes, classes_given;   /* --classes K; else the checkpoint's (--resume), else the largest label + 1 */

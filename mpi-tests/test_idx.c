@@ -8,6 +8,7 @@
 #include <zlib.h>
 
 #include "idx.h"
+#include "synth.h"
 #include "test_util.h"
 
 #define MNIST_PIXELS IDX_PIXELS
@@ -341,6 +342,45 @@ static void parsing_memory_matches_the_files(void **state)
     free(l.buf);
 }
 
+/* Synthetic rows: in [0, 1), the same for the same sample whichever set or
+ * offset it is reached from, different for another seed; labels < classes. */
+static void synthetic_rows_are_a_function_of_the_sample(void **state)
+{
+    (void)state;
+    nn_synth_spec spec;
+    nn_err err = {0};
+    assert_int_equal(synth_parse("300,5,100,40", &spec, &err), 0);
+    assert_true(spec.inputs == 300 && spec.classes == 5 && spec.train == 100 && spec.test == 40);
+    idx_set train, test, other;
+    synth_make_set(&spec, 9, 0, 100, &train);
+    synth_make_set(&spec, 9, 100, 40, &test);
+    synth_make_set(&spec, 10, 0, 100, &other);
+    assert_true(train.synthetic && train.n_dims == 1 && train.input_size == 300 && train.type == IDX_TYPE_FLOAT32);
+    static float a[2 * 300], b[2 * 300];
+    int rows[2] = {97, 3};
+    idx_gather_rows(&train, rows, 2, a);
+    idx_set view = train; /* a --validation view: the last 10 rows, reached from offset 90 */
+    view.synth_first = 90;
+    int view_rows[2] = {7, 3};
+    idx_gather_rows(&view, view_rows, 1, b);
+    assert_memory_equal(a, b, sizeof(float) * 300);
+    idx_gather_rows(&other, rows, 2, b);
+    int same = 0;
+    for (int j = 0; j < 600; j++) assert_true(a[j] >= 0.0f && a[j] < 1.0f), same += a[j] == b[j];
+    assert_true(same < 10);
+    int counts[5] = {0};
+    for (int i = 0; i < 40; i++) assert_true(test.labels[i] < 5), counts[test.labels[i]]++;
+    for (int c = 0; c < 5; c++) assert_true(counts[c] > 0);
+    static const char *const bad[] = {"0,5,100,40", "300,1,100,40", "300,5,0,40", "300,5,100", "300,5,100,40,",
+                                      "x,5,100,40", "300,5,100000001,40", "-3,5,100,40", "300,5,100, 40"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memset(&err, 0, sizeof err);
+        assert_int_equal(synth_parse(bad[i], &spec, &err), -1);
+        assert_non_null(strstr(err.msg, "--data: expected synthetic:INPUTS,CLASSES,TRAIN,TEST"));
+    }
+    idx_free(&train), idx_free(&test), idx_free(&other);
+}
+
 int main(void)
 {
     char *d = test_tmpdir();
@@ -355,6 +395,7 @@ int main(void)
         cmocka_unit_test(corrupt_gzip_is_refused),
         cmocka_unit_test(labels_are_checked_against_the_classes),
         cmocka_unit_test(parsing_memory_matches_the_files),
+        cmocka_unit_test(synthetic_rows_are_a_function_of_the_sample),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     test_remove_tree(dir);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "synth.h"
 #include "vec.h"
 
 static uint32_t be32_(const uint8_t *p)
@@ -489,6 +490,10 @@ NN_VECTOR_CLONES void idx_gather_rows(const idx_set *set, const int *idx, int n,
      * midpoint (test_idx checks all 256 values). A multiply vectorizes well. */
     const double inv255 = IDX_INPUT_SCALE;
     const size_t width = (size_t)set->input_size;
+    if (set->synthetic) {
+        synth_gather_rows(set, idx, n, out);
+        return;
+    }
     for (int r = 0; r < n; r++) {
         float *dst = out + (size_t)r * width;
         if (set->values) {
@@ -502,6 +507,7 @@ NN_VECTOR_CLONES void idx_gather_rows(const idx_set *set, const int *idx, int n,
 
 void idx_prefetch_rows(const idx_set *set, const int *idx, int n)
 {
+    if (set->synthetic) return; /* generated, nothing to load */
     size_t row_bytes = (size_t)set->input_size * (set->values ? sizeof(float) : 1);
     const uint8_t *base = set->values ? (const uint8_t *)set->values : set->pixels;
     for (int r = 0; r < n; r++) {

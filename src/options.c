@@ -44,6 +44,8 @@ static const char help_text_[] =
     "Data and model:\n"
     "  --data DIR            directory with the four IDX files, by their MNIST\n"
     "                        names, plain or NAME.gz                     [data/mnist]\n"
+    "  --data synthetic:INPUTS,CLASSES,TRAIN,TEST  a learnable problem drawn from\n"
+    "                        --seed, rows generated as needed (docs/data.md)\n"
     "  --train-images PATH, --train-labels PATH, --test-images PATH, --test-labels PATH\n"
     "                        one IDX file in place of DIR's (gzip is told by content)\n"
     "  --classes K           labels are 0..K-1  [the largest label + 1, or the checkpoint's]\n"
@@ -379,9 +381,26 @@ static options_result finish_training_(const nn_options *o, nn_err *err)
     return err->failed ? OPTIONS_ERROR : OPTIONS_RUN;
 }
 
+/* --data synthetic:...: a valid spec, and no data file options beside it. */
+static options_result finish_data_(nn_options *opt, nn_err *err)
+{
+    static const char *const file_options[NN_DATA_FILES] = {"--train-images", "--train-labels", "--test-images",
+                                                            "--test-labels"};
+    opt->synthetic = synth_is_spec(opt->data_dir);
+    if (!opt->synthetic) return OPTIONS_RUN;
+    if (synth_parse(opt->data_dir + strlen(SYNTH_PREFIX), &opt->synth, err) != 0) return OPTIONS_ERROR;
+    for (int i = 0; i < NN_DATA_FILES; i++)
+        if (opt->data_paths[i]) {
+            nn_err_set(err, "%s: has no meaning with --data %s (no files are read)", file_options[i], opt->data_dir);
+            return OPTIONS_ERROR;
+        }
+    return OPTIONS_RUN;
+}
+
 /* What no single option can check: combinations. */
 static options_result finish_(nn_options *opt, nn_err *err)
 {
+    if (finish_data_(opt, err) != OPTIONS_RUN) return OPTIONS_ERROR;
     if (opt->eval_only && !opt->resume_path) {
         nn_err_set(err, "--eval-only: needs --resume FILE (the checkpoint to evaluate)");
         return OPTIONS_ERROR;

@@ -50,6 +50,7 @@ static void split_validation_(nn_trainer *t, nn_err *err)
     t->val.pixels = t->train.pixels ? t->train.pixels + first : NULL;
     t->val.values = t->train.values ? t->train.values + first : NULL;
     t->val.labels = t->train.labels + (total - n);
+    t->val.synth_first = t->train.synth_first + (total - n);
     t->train.count = total - n;
 }
 
@@ -90,6 +91,7 @@ static void check_data_(nn_trainer *t, nn_err *err)
                    idx_shape_text(&t->test, b, sizeof b));
         return;
     }
+    if (o->classes == 0 && o->synthetic) o->classes = o->synth.classes; /* a class the teacher never picks stays one */
     if (o->classes == 0) {
         int max_label = t->test.max_label > t->train.max_label ? t->test.max_label : t->train.max_label;
         o->classes = max_label + 1;
@@ -104,6 +106,24 @@ static void check_data_(nn_trainer *t, nn_err *err)
         o->sizes[0] = t->test.input_size, o->sizes[o->n_sizes - 1] = o->classes;
 }
 
+/* --data synthetic:...: the sets are generated from the seed (labels now,
+ * rows as steps gather them); the first `wanted` training samples (all when 0). */
+static int make_synthetic_(nn_trainer *t, long long wanted, nn_err *err)
+{
+    const nn_options *o = &t->opt;
+    const nn_synth_spec *spec = &o->synth;
+    for (int i = 0; i < NN_DATA_FILES; i++) snprintf(t->data_paths[i], sizeof t->data_paths[i], "%s", o->data_dir);
+    if ((!o->eval_only && wanted > spec->train) || o->test_size > spec->test) {
+        int train = !o->eval_only && wanted > spec->train;
+        nn_err_set(err, "asked for %lld %s samples but %s has only %d", train ? wanted : (long long)o->test_size,
+                   train ? "training" : "test", o->data_dir, train ? spec->train : spec->test);
+        return IDX_ERR_TOO_FEW;
+    }
+    if (!o->eval_only) synth_make_set(spec, o->seed, 0, wanted > 0 ? (int)wanted : spec->train, &t->train);
+    synth_make_set(spec, o->seed, spec->train, o->test_size > 0 ? o->test_size : spec->test, &t->test);
+    return 0;
+}
+
 /* The training set (not with --eval-only) and the test set; every rank reads its own copy. */
 static int load_data_(nn_trainer *t)
 {
@@ -111,16 +131,19 @@ static int load_data_(nn_trainer *t)
     nn_err err = {0};
     int rc = 0;
     const char *option = o->train_size_given ? "--train-size" : "the checkpoint's train_size";
+    long long wanted = o->train_size > 0 ? (long long)o->train_size + o->validation : 0;
     resolve_paths_(t);
-    if (!o->eval_only) {
+    if (o->synthetic) {
+        rc = make_synthetic_(t, wanted, &err);
+        if (rc == IDX_ERR_TOO_FEW && o->test_size > o->synth.test) option = "--test-size";
+    } else if (!o->eval_only) {
         /* --validation N: the N images right after the training ones */
-        long long wanted = o->train_size > 0 ? (long long)o->train_size + o->validation : 0;
         if (wanted > INT_MAX) wanted = INT_MAX;
         rc = idx_load(t->data_paths[0], t->data_paths[1], (int)wanted, &t->train, &err);
     }
     if (rc == IDX_ERR_TOO_FEW && o->validation)
         option = o->train_size_given ? "--train-size plus --validation" : "the checkpoint's train_size plus --validation";
-    if (rc == 0) {
+    if (rc == 0 && !o->synthetic) {
         option = "--test-size";
         rc = idx_load(t->data_paths[2], t->data_paths[3], o->test_size, &t->test, &err);
     }
@@ -434,6 +457,11 @@ static void describe_provenance_(nn_trainer *t)
     for (int i = 0; i < o->argc; i++) append_(t->command_line, sizeof t->command_line, "%s%s", i ? " " : "", o->argv[i]);
     for (int i = 0; i < run->nodes && t->node_names; i++)
         append_(t->host_list, sizeof t->host_list, "%s%s", i ? "," : "", t->node_names[i]);
+    if (o->synthetic) { /* no files: the spec and the seed are the data */
+        append_(t->data_note, sizeof t->data_note, "%s generated from seed %llu (docs/data.md)", o->data_dir,
+                (unsigned long long)o->seed);
+        return;
+    }
     append_(t->data_note, sizeof t->data_note, "%s:", o->data_dir);
     size_t dir_len = strlen(o->data_dir);
     for (int i = o->eval_only ? 2 : 0; i < NN_DATA_FILES; i++) {

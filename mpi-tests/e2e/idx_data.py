@@ -11,6 +11,10 @@
   idx_data.py accuracy CHECKPOINT IMAGES LABELS
       reads the IDX files (plain or gzip) and the checkpoint's weights with
       h5py, runs the forward pass by hand and prints the correct count.
+  idx_data.py synthetic CHECKPOINT INPUTS,CLASSES,TRAIN,TEST SEED
+      regenerates the test set of --data synthetic:... from docs/data.md's
+      definition (written again here, in numpy, from the text, not from
+      src/synth.c's code) and prints the checkpoint's correct count on it.
 """
 import gzip
 import struct
@@ -87,8 +91,56 @@ def accuracy(ck, images_path, labels_path):
     print(int((a.argmax(axis=1) == labels).sum()))
 
 
+M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def mix(z):
+    """splitmix64's finaliser on uint64 arrays (wrapping arithmetic)."""
+    z = np.asarray(z, dtype=np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def uniform(key, a, b):
+    """24 bits of mix(key ^ mix(a ^ mix(b))) as a float32 in [0, 1)."""
+    bits = mix(np.uint64(key) ^ mix(np.asarray(a, dtype=np.uint64) ^ mix(np.asarray(b, dtype=np.uint64))))
+    return ((bits >> np.uint64(40)).astype(np.float64) * 2.0 ** -24).astype(np.float32)
+
+
+def synthetic(ck, spec, seed):
+    inputs, classes, train, test = (int(v) for v in spec.split(","))
+    seed = np.uint64(int(seed))
+    with np.errstate(over="ignore"):
+        in_key = int(mix(seed ^ mix(np.uint64(0x5359))))
+        t_key = int(mix(seed ^ mix(np.uint64(0x7EAC))))
+        g = np.arange(train, train + test, dtype=np.uint64)[:, None]
+        x = uniform(in_key, g, np.arange(inputs, dtype=np.uint64)[None, :])  # (test, inputs)
+        n_read = min(inputs, 64)
+        c = np.arange(classes, dtype=np.uint64)[:, None]
+        teacher = np.float32(2) * uniform(t_key, c, np.arange(n_read, dtype=np.uint64)[None, :]) - np.float32(1)
+    features = [f * inputs // n_read for f in range(n_read)]
+    scores = np.zeros((test, classes))
+    for f, j in enumerate(features):  # the sum in the definition's order, in double
+        scores += teacher[:, f].astype(np.float64)[None, :] * (x[:, j].astype(np.float64) - 0.5)[:, None]
+    labels = scores.argmax(axis=1)
+    with h5py.File(ck, "r") as f:
+        act = f.attrs["activation"]
+        act = act.decode() if isinstance(act, bytes) else act
+        n_layers = len(f.attrs["layer_sizes"]) - 1
+        layers = [(f[f"layers/{i}/weights"][()], f[f"layers/{i}/biases"][()]) for i in range(n_layers)]
+    hidden = {"sigmoid": lambda z: 1 / (1 + np.exp(-z)), "relu": lambda z: np.maximum(z, 0), "tanh": np.tanh}[act]
+    a = x
+    for i, (w, b) in enumerate(layers):
+        z = a @ w.T + b
+        a = hidden(z) if i < n_layers - 1 else z
+    print(int((a.argmax(axis=1) == labels).sum()), np.bincount(labels, minlength=classes).tolist())
+
+
 def main():
-    if sys.argv[1] == "make":
+    if sys.argv[1] == "synthetic":
+        synthetic(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif sys.argv[1] == "make":
         make(sys.argv[2], sys.argv[3], sys.argv[4], "--gzip" in sys.argv, "--names" in sys.argv)
     else:
         accuracy(sys.argv[2], sys.argv[3], sys.argv[4])

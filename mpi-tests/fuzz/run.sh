@@ -89,11 +89,11 @@ libs=("${mpi_libs[@]}" "${h5l[@]}" -lz -lm)
 ck_src=("$src/checkpoint.c" "$src/model.c" "$src/check.c")
 
 say "building in $build ($($cc --version | head -1))"
-"$cc" "${common[@]}" "${fuzz[@]}" "$here/fuzz_idx.c" "$src/idx.c" "$src/check.c" -o "$build/fuzz_idx" "${libs[@]}"
+"$cc" "${common[@]}" "${fuzz[@]}" "$here/fuzz_idx.c" "$src/idx.c" "$src/synth.c" "$src/check.c" -o "$build/fuzz_idx" "${libs[@]}"
 "$cc" "${common[@]}" "${fuzz[@]}" "$here/fuzz_checkpoint.c" "${ck_src[@]}" -o "$build/fuzz_checkpoint_raw" "${libs[@]}"
 "$cc" "${common[@]}" "${fuzz[@]}" -DFUZZ_FIELDS "$here/fuzz_checkpoint.c" "${ck_src[@]}" \
   -o "$build/fuzz_checkpoint_fields" "${libs[@]}"
-"$cc" "${common[@]}" -fsanitize=address,undefined "$here/gen_seeds.c" "$src/idx.c" "${ck_src[@]}" \
+"$cc" "${common[@]}" -fsanitize=address,undefined "$here/gen_seeds.c" "$src/idx.c" "$src/synth.c" "${ck_src[@]}" \
   -o "$build/gen_seeds" "${libs[@]}"
 
 if ((seeds_only)); then
