@@ -76,6 +76,12 @@ static void defaults_are_the_classic_network(void **state)
     assert_int_equal(parse2("--classes", "257", &opt, &err), OPTIONS_ERROR);
     assert_int_equal(parse2("--train-images", "x.gz", &opt, &err), OPTIONS_RUN);
     assert_string_equal(opt.data_paths[0], "x.gz");
+    assert_false(opt.synthetic);
+    assert_int_equal(parse2("--data", "synthetic:64,4,4096,1024", &opt, &err), OPTIONS_RUN);
+    assert_true(opt.synthetic && opt.synth.inputs == 64 && opt.synth.classes == 4 && opt.synth.train == 4096 &&
+                opt.synth.test == 1024);
+    assert_int_equal(parse2("--data", "synthetic:64,4,0,1024", &opt, &err), OPTIONS_ERROR);
+    assert_non_null(strstr(err.msg, "got 'synthetic:64,4,0,1024'"));
     assert_int_equal(opt.activation, ACT_SIGMOID);
     assert_int_equal(opt.loss, LOSS_MSE);
     assert_int_equal(opt.epochs, 10);
