@@ -15,7 +15,9 @@
 #
 # Usage: data/fetch-fashion-mnist.sh [DIR]
 #   DIR   where the files go (default: $NNMPI_FASHION_DATA, else
-#         <repo>/data/fashion-mnist)
+#         <repo>/data/fashion-mnist in a checkout, else ./data/fashion-mnist;
+#         installed as <prefix>/share/nnmpi/data/fetch-fashion-mnist.sh it
+#         reads the checksums and the converter installed beside it)
 # Exit: 0 all four files present and verified; 1 otherwise; 2 bad usage.
 set -euo pipefail
 
@@ -33,7 +35,9 @@ case ${1:-} in
   -*) err "unknown option: $1 (try --help)"; exit 2 ;;
 esac
 (($# <= 1)) || { err "too many arguments (try --help)"; exit 2; }
-dir=${1:-${NNMPI_FASHION_DATA:-$here/fashion-mnist}}
+default_dir=$here/fashion-mnist
+[[ -f $here/../CMakeLists.txt ]] || default_dir=data/fashion-mnist # installed: not under the prefix
+dir=${1:-${NNMPI_FASHION_DATA:-$default_dir}}
 
 declare -A want=()
 names=()
