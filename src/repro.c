@@ -86,6 +86,30 @@ void repro_begin_step(nn_repro *p, int batch_rows, int *lo, int *hi)
         nn_die(1, "%s:%d: %d tree pieces, buffers for %d", __FILE__, __LINE__, p->n_pieces, p->n_extra + 1);
 }
 
+/* The pieces find_pieces_ would find, counted without a net (the memory plan). */
+static int count_pieces_(int lo, int hi, int chunks, int c_lo, int c_hi)
+{
+    int end = hi < chunks ? hi : chunks;
+    if (lo >= end || end <= c_lo || lo >= c_hi) return 0;
+    if (lo >= c_lo && end <= c_hi) return 1;
+    int mid = lo + (hi - lo) / 2;
+    return count_pieces_(lo, mid, chunks, c_lo, c_hi) + count_pieces_(mid, hi, chunks, c_lo, c_hi);
+}
+
+int repro_max_pieces(int chunk, int rank, int nranks, const int *batch_rows, int n_counts)
+{
+    int most = 1;
+    for (int i = 0; i < n_counts; i++) {
+        if (batch_rows[i] <= 0) continue;
+        int chunks = slice_chunk_count(batch_rows[i], chunk), span = 1, c_lo, c_hi;
+        while (span < chunks) span *= 2;
+        slice_part(chunks, rank, nranks, &c_lo, &c_hi);
+        int n = count_pieces_(0, span, chunks, c_lo, c_hi);
+        if (n > most) most = n;
+    }
+    return most;
+}
+
 /* Most pieces and tree levels this rank can meet in a batch of batch_rows. */
 static void measure_step_(nn_repro *p, int batch_rows, int *pieces, int *levels)
 {
