@@ -17,6 +17,7 @@
 
 #include "checkpoint.h"
 #include "memplan.h"
+#include "mpi_pieces.h"
 #include "metrics.h"
 #include "nn_version.h"
 #include "slice.h"
@@ -105,8 +106,8 @@ static int resume_read_(nn_trainer *t, nn_checkpoint *ck)
     }
     ck->params = params;
     ck->velocity = velocity;
-    MPI_CHECK(MPI_Bcast(ck->params, (int)ck->n_params, MPI_FLOAT, 0, t->comm));
-    if (has_velocity) MPI_CHECK(MPI_Bcast(ck->velocity, (int)ck->n_params, MPI_FLOAT, 0, t->comm));
+    nn_bcast_pieces(ck->params, ck->n_params, MPI_FLOAT, 0, t->comm);
+    if (has_velocity) nn_bcast_pieces(ck->velocity, ck->n_params, MPI_FLOAT, 0, t->comm);
     return 0;
 }
 
