@@ -9,7 +9,8 @@
  *     against the same epoch unsplit: bitwise where nnmpi fixes the order
  *     (ring, shm, tree, and MPI at 1-2 ranks), to rounding for MPI's own
  *     algorithms at 3-4 ranks (which one runs depends on the message size);
- *   - a --resume whose weights reach the other ranks in pieces.
+ *   - a --resume whose weights reach the other ranks in pieces;
+ *   - (the memory plan) the tree's buffers counted as repro_create makes them.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -125,6 +126,27 @@ static void every_path_in_pieces_matches_whole(void **state)
     }
 }
 
+/* The memory plan's count of the tree's gradient-sized buffers
+ * (repro_max_pieces, arithmetic only) is what repro_create allocates, for
+ * every chunk size of the test's batches of 10 and 7 rows at this rank count. */
+static void plan_counts_the_trees_buffers(void **state)
+{
+    (void)state;
+    for (int chunk = 1; chunk <= 10; chunk++) {
+        nn_options opt;
+        base_options(&opt);
+        opt.reproducible = 1, opt.chunk = chunk;
+        nn_trainer t;
+        if (trainer_setup(&t, &opt, MPI_COMM_WORLD) != 0) fail_msg("trainer_setup failed");
+        const int batch_rows[2] = {10, 7};
+        int planned = repro_max_pieces(chunk, rank, nranks, batch_rows, 2);
+        if (planned != t.repro.n_extra + 1)
+            fail_msg("rank %d of %d, --chunk %d: plan counts %d pieces, repro_create made %d", rank, nranks, chunk,
+                     planned, t.repro.n_extra + 1);
+        trainer_free(&t);
+    }
+}
+
 /* A checkpoint written by a whole-buffer run, resumed with the weights broadcast in pieces. */
 static void resume_broadcasts_in_pieces(void **state)
 {
@@ -161,6 +183,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(piece_counts_follow_the_maximum),
         cmocka_unit_test(helpers_match_arithmetic),
         cmocka_unit_test(every_path_in_pieces_matches_whole),
+        cmocka_unit_test(plan_counts_the_trees_buffers),
         cmocka_unit_test(resume_broadcasts_in_pieces),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);

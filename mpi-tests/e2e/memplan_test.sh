@@ -51,6 +51,16 @@ set -e
 expect_status 0 "$status" "784-30-10 at -n 1 under a 2 MB limit"
 grep -q "per node: 1 rank x 1.0 MiB = 1.0 MiB, available 1.9 MiB (NNMPI_TEST_MEM_AVAILABLE)" <<<"$out" &&
     pass "the plan line shows need and limit" || fail "unexpected plan line: $out"
+# a matrix past 2^31 - 1 elements (784-1000000-3000-10: W1 has 3e9) on a node that had the memory for it
+set +e
+out=$(NNMPI_TEST_MEM_AVAILABLE=1000000000000000 run 2 --layers 784,1000000,3000,10 --epochs 1 2>&1)
+status=$?
+set -e
+if [ "$status" = 1 ] && [ "$(grep -c "nnmpi: error: --layers: a matrix of 3000000000 elements" <<<"$out")" = 1 ]; then
+    pass "a 3e9-element matrix is refused for the 32-bit BLAS interface (exit 1)"
+else
+    fail "784-1000000-3000-10 under a huge limit: exit $status: $out"
+fi
 out=$(run 2 "${ARGS[@]}" --quiet 2>&1)
 [ -z "$out" ] && pass "--quiet prints no plan" || fail "--quiet printed: $out"
 finish
