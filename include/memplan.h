@@ -61,6 +61,12 @@ char *memplan_bytes_text(size_t bytes, char *out, size_t len);
  * does not fit. The caller agrees on err (nn_err_agree). */
 void memplan_check(const nn_mem_plan *plan, MPI_Comm comm, int quiet, nn_err *err);
 
+/* Collective over comm: before the ranks that do not hold it yet
+ * (held_here 0) allocate `bytes` each for `what` ("checkpoint 'X' (a copy of
+ * its weights on every rank)"), records in err, on a node's first rank, that
+ * the node's ranks would not fit. The caller agrees on err. */
+void memplan_check_copy(size_t bytes, int held_here, const char *what, MPI_Comm comm, nn_err *err);
+
 /* Testing hook (docs/reliability.md): NNMPI_TEST_MEM_AVAILABLE=BYTES, when
  * set, replaces what memplan_available reads (the source says so). */
 #define NN_MEMPLAN_TEST_ENV "NNMPI_TEST_MEM_AVAILABLE"

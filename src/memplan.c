@@ -217,7 +217,7 @@ static void print_plan_(const nn_mem_plan *p, int local, size_t node_need, size_
 
 /* The sum of every rank's to_allocate on this rank's node (saturating at
  * SIZE_MAX), and how many ranks the node has and which one this is. */
-static size_t node_need_(const nn_mem_plan *plan, MPI_Comm comm, int *local, int *local_rank)
+static size_t node_need_(size_t per_rank, MPI_Comm comm, int *local, int *local_rank)
 {
     MPI_Comm node;
     MPI_CHECK(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
@@ -225,9 +225,9 @@ static size_t node_need_(const nn_mem_plan *plan, MPI_Comm comm, int *local, int
     MPI_CHECK(MPI_Comm_size(node, local));
     /* MPI's sum does not saturate: each share is capped so the sum cannot wrap */
     size_t cap = SIZE_MAX / (size_t)*local;
-    uint64_t mine = plan->to_allocate > cap ? cap : plan->to_allocate, sum = 0, too_large = 0;
+    uint64_t mine = per_rank > cap ? cap : per_rank, sum = 0, too_large = 0;
     MPI_CHECK(MPI_Allreduce(&mine, &sum, 1, MPI_UINT64_T, MPI_SUM, node));
-    uint64_t flag = plan->to_allocate == SIZE_MAX;
+    uint64_t flag = per_rank == SIZE_MAX;
     MPI_CHECK(MPI_Allreduce(&flag, &too_large, 1, MPI_UINT64_T, MPI_MAX, node));
     MPI_CHECK(MPI_Comm_free(&node));
     return too_large ? SIZE_MAX : (size_t)sum;
@@ -237,7 +237,7 @@ void memplan_check(const nn_mem_plan *plan, MPI_Comm comm, int quiet, nn_err *er
 {
     int rank = 0, local_rank = 0, local = 0;
     MPI_CHECK(MPI_Comm_rank(comm, &rank));
-    size_t node_need = node_need_(plan, comm, &local, &local_rank);
+    size_t node_need = node_need_(plan->to_allocate, comm, &local, &local_rank);
     char source[128] = "", one[64], params[64], reduce[64], act[64], node[64], have[64];
     size_t available = local_rank == 0 ? memplan_available("", source, sizeof source) : SIZE_MAX;
     if (rank == 0 && !quiet) print_plan_(plan, local, node_need, available, source);
@@ -256,4 +256,18 @@ void memplan_check(const nn_mem_plan *plan, MPI_Comm comm, int quiet, nn_err *er
         nn_err_set(err, "--layers: a matrix of %zu elements (a layer's weights, or its activations for a batch's "
                         "rows) is more than 2^31 - 1, the most the 32-bit BLAS interface indexes; use smaller "
                         "layers or a smaller --batch", plan->largest_matrix);
+}
+
+void memplan_check_copy(size_t bytes, int held_here, const char *what, MPI_Comm comm, nn_err *err)
+{
+    int local_rank = 0, local = 0;
+    size_t node_need = node_need_(held_here ? 0 : bytes, comm, &local, &local_rank);
+    if (local_rank != 0 || node_need == 0) return;
+    char source[128] = "", one[64], node[64], have[64];
+    size_t available = memplan_available("", source, sizeof source);
+    if (available == SIZE_MAX || node_need <= available) return;
+    nn_err_set(err, "not enough memory: %s needs %s per rank, %s more on this node, but %s is available (%s); use "
+                    "fewer ranks per node", what, memplan_bytes_text(bytes, one, sizeof one),
+               memplan_bytes_text(node_need, node, sizeof node), memplan_bytes_text(available, have, sizeof have),
+               source);
 }

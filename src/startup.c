@@ -100,6 +100,16 @@ static int resume_read_(nn_trainer *t, nn_checkpoint *ck)
     int has_velocity = velocity != NULL;
     MPI_CHECK(MPI_Bcast(ck, sizeof *ck, MPI_BYTE, 0, t->comm));
     MPI_CHECK(MPI_Bcast(&has_velocity, 1, MPI_INT, 0, t->comm));
+    /* every other rank is about to hold a copy: a checkpoint too large for its node is refused first */
+    char what[4200];
+    snprintf(what, sizeof what, "checkpoint '%s' (a copy of its weights on every rank)", t->opt.resume_path);
+    size_t copy = sizeof(float) * ck->n_params * (has_velocity ? 2 : 1);
+    memplan_check_copy(copy, t->rank == 0, what, t->comm, &err);
+    if ((status = nn_err_agree(&err, NN_EXIT_ERROR, t->comm)) != 0) {
+        if (t->rank == 0) checkpoint_free(ck);
+        memset(ck, 0, sizeof *ck);
+        return status;
+    }
     if (t->rank != 0) {
         params = NN_MALLOC(sizeof(float) * ck->n_params);
         velocity = has_velocity ? NN_MALLOC(sizeof(float) * ck->n_params) : NULL;

@@ -61,6 +61,18 @@ if [ "$status" = 1 ] && [ "$(grep -c "nnmpi: error: --layers: a matrix of 300000
 else
     fail "784-1000000-3000-10 under a huge limit: exit $status: $out"
 fi
+# --resume: the other ranks' copies of the checkpoint's weights are checked before they are allocated
+run 1 --epochs 0 --train-size 500 --momentum 0.9 --checkpoint "$WORK/ck.h5" --quiet
+set +e
+out=$(NNMPI_TEST_MEM_AVAILABLE=100000 run 2 --resume "$WORK/ck.h5" --epochs 1 2>&1)
+status=$?
+set -e
+want="nnmpi: error: not enough memory: checkpoint '$WORK/ck.h5' (a copy of its weights on every rank) needs 186.4 KiB per rank, 186.4 KiB more on this node, but 97.7 KiB is available"
+if [ "$status" = 1 ] && [ "$(grep -cF "$want" <<<"$out")" = 1 ]; then
+    pass "--resume at -n 2: the other ranks' copies (weights and velocity) refused before they are allocated"
+else
+    fail "--resume at -n 2 under 100 kB: exit $status: $out"
+fi
 out=$(run 2 "${ARGS[@]}" --quiet 2>&1)
 [ -z "$out" ] && pass "--quiet prints no plan" || fail "--quiet printed: $out"
 finish
