@@ -79,6 +79,7 @@ typedef struct {
     nn_reduce_kind allreduce; /* --allreduce: MPI's collectives or the ring (reduce.h) */
     int step_timeout;        /* --step-timeout: seconds without progress before the job ends; 0 = never */
     int quiet;
+    double progress;         /* --progress: seconds between progress lines inside an epoch (rank 0); 0 = none */
     /* Testing hooks (see docs/reliability.md): -1 when unused. */
     long debug_signal_at;   /* the last rank raises SIGUSR1 before this global step */
     long debug_nan_at;      /* every rank writes a NaN into a weight before this global step */

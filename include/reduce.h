@@ -73,7 +73,10 @@ struct nn_reducer {
     int n_groups;                      /* overlap: 1 means one reduction after backward, nothing to hide behind */
     double posting_s;                  /* seconds spent starting reductions (inside backward) this step */
     /* method state */
-    MPI_Request req[NN_MAX_SIZES];     /* mpi: one per group, overlap mode (persistent where MPI allows) */
+    MPI_Request *req;                  /* mpi: (n_req) one per piece of each group, overlap mode (persistent where MPI allows) */
+    int n_req;
+    size_t piece_max;                  /*   floats per request: nn_pieces_max() when the reducer was created */
+    int req_lo[NN_MAX_SIZES];          /*   group l's requests start at req[req_lo[l]] (mpi_pieces.h: at most INT_MAX floats each) */
     nn_ring ring;                      /* ring: */
     nn_ring_op ring_whole;             /*   blocking: the whole buffer */
     nn_ring_op ring_ops[NN_MAX_SIZES]; /*   overlap: one per group, like req */

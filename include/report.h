@@ -92,6 +92,34 @@ typedef struct {
     double rss_mb[3];    /* peak RSS over ranks: min, median, max */
 } nn_final_record;
 
+/* Progress inside an epoch (--progress), rank 0: where the epoch is and how fast it goes. */
+typedef struct {
+    int epoch;           /* counts from 1 */
+    long step, steps;    /* steps done of the epoch's `steps` (counting those before a resume) */
+    double samples_per_s; /* over this run's part of the epoch so far */
+    double elapsed_s, eta_s;
+} nn_progress_record;
+
+/* When progress is printed, rank 0: redrawn in place on a terminal, a line at a time otherwise. */
+typedef struct {
+    double every_s;      /* seconds between lines; 0: never */
+    int terminal;        /* stdout is a terminal: one line, redrawn with \r */
+    int drawn;           /* a terminal line is showing and must be cleared before other output */
+    double started, next; /* CLOCK_MONOTONIC seconds: the epoch's start, the next report */
+    long first_step;     /* the epoch's first step in this run (after a resume, not 0) */
+    long samples;        /* samples trained in this run's part of the epoch */
+} nn_progress;
+
+/* Seconds on CLOCK_MONOTONIC: the progress clock, one cheap read (vDSO, no MPI call). */
+double report_clock_s(void);
+
+/* A progress line: "Epoch E step k/K (P%): S samples/s, elapsed T s, ETA U s";
+ * on a terminal, \r first and the rest of the old line erased, no newline. */
+void report_progress(const nn_progress_record *rec, int terminal);
+
+/* Erases a terminal progress line so that the next line starts clean. */
+void report_progress_clear(void);
+
 /* The console lines, on stdout. */
 void report_startup(const nn_run_record *run);
 void report_epoch(const nn_epoch_record *rec);

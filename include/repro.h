@@ -101,4 +101,9 @@ void repro_backward(nn_repro *p);
  * step's sums (control slots, gradient) on every rank. */
 void repro_reduce(nn_repro *p);
 
+/* The most tree pieces (gradient-sized buffers, the first being the
+ * reducer's) rank `rank` of `nranks` holds in a step of any of batch_rows[0..n_counts)
+ * rows: what repro_create will allocate, for the memory plan (memplan.h). */
+int repro_max_pieces(int chunk, int rank, int nranks, const int *batch_rows, int n_counts);
+
 #endif

@@ -15,6 +15,10 @@
  * of it (one layer, in overlap mode): the order in which an element's P
  * values are added then depends on its segment alone, so per-layer rings give
  * bitwise the sums of one ring over the buffer, at any rank count.
+ *
+ * A step's segment longer than an MPI count (more than piece_max floats)
+ * moves as pieces, one pair of messages at a time; each piece is added as it
+ * arrives, which adds the same numbers in the same order as one message.
  */
 #ifndef NN_RING_H
 #define NN_RING_H
@@ -26,6 +30,7 @@ typedef struct {
     MPI_Comm comm; /* a duplicate: no other message can match the ring's */
     int rank, nranks;
     size_t n;      /* length of the whole buffer that the segments slice */
+    size_t piece_max; /* the most floats per message (mpi_pieces.h, when the ring was created) */
 } nn_ring;
 
 /* One allreduce of buf[lo, hi), advanced step by step. */
@@ -35,6 +40,8 @@ typedef struct {
     float *scratch; /* receives a neighbour's partial sums: ring_scratch_len(lo, hi) floats */
     int tag;        /* operations in flight at once need distinct tags */
     int step;       /* the step in flight, 0 .. 2 (P - 1) - 1; 2 (P - 1) when done */
+    size_t piece;   /* the piece of the step's segments in flight: a segment of more than
+                       piece_max floats goes as several messages, one after the other */
     MPI_Request req[2];
 } nn_ring_op;
 

@@ -77,6 +77,7 @@ struct nn_trainer {
     double best_accuracy;      /* --validation: the best so far, carried by checkpoints */
     int best_epoch, since_best;
     double train_s;            /* rank 0: this run's training time so far (epoch_s summed) */
+    nn_progress progress;      /* rank 0: --progress lines inside the epoch (report.h) */
     nn_run_record run;         /* the run's description, for the reports (rank 0) */
     char **node_names;         /* (run.nodes) the distinct hosts' names, each malloc'ed, rank 0 */
     /* rank 0: the run's provenance as text, for the checkpoint's attributes */

@@ -54,6 +54,8 @@ static void bad_values_are_refused_naming_the_option(void **state)
     refused("--seed", "-1", "--seed: expected a whole number from 0 to 18446744073709551615");
     refused("--seed", "18446744073709551616", "--seed");
     refused("--threads", "1025", "--threads: expected a whole number from 1 to 1024");
+    refused("--progress", "-1", "--progress");
+    refused("--progress", "soon", "--progress");
 }
 
 static void defaults_are_the_classic_network(void **state)
@@ -90,6 +92,9 @@ static void defaults_are_the_classic_network(void **state)
     assert_int_equal(opt.seed, 1);
     assert_int_equal(opt.shuffle, 1);
     assert_int_equal(opt.overlap, NN_OVERLAP_AUTO);
+    assert_true(opt.progress == 30.0 && opt.quiet == 0); /* a progress line every 30 s into a file */
+    assert_int_equal(parse2("--progress", "0.25", &opt, &err), OPTIONS_RUN);
+    assert_true(opt.progress == 0.25); /* fractions of a second */
     const char *overlap_words[] = {"on", "off", "auto"};
     const int overlap_values[] = {NN_OVERLAP_ON, NN_OVERLAP_OFF, NN_OVERLAP_AUTO};
     for (int i = 0; i < 3; i++) {

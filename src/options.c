@@ -27,6 +27,7 @@ void options_defaults(nn_options *opt)
     opt->seed = 1;
     opt->threads = 1;
     opt->checkpoint_every = 1;
+    opt->progress = 30.0;
     opt->overlap = NN_OVERLAP_AUTO;
     opt->lr_gamma = 0.1;
     opt->debug_signal_at = -1;
@@ -106,6 +107,9 @@ static const char help_text_[] =
     "  --step-timeout S      end the job (status 4) when a rank makes no\n"
     "                        progress for S seconds: a stopped or hung rank;\n"
     "                        checkpoint writes are not timed; 0: never   [0]\n"
+    "  --progress S          inside an epoch, print the step, samples/s and ETA\n"
+    "                        every S seconds (fractions too); on a terminal one\n"
+    "                        line redrawn every second (or S); 0: never    [30]\n"
     "  --quiet               print only errors\n"
     "  -h, --help, --version\n"
     "Signals: SIGTERM, SIGINT, SIGHUP or SIGUSR1 stops all ranks at the next step;\n"
@@ -198,6 +202,7 @@ static const option_spec specs_[] = {
     {"overlap", K_NAME, F(overlap), 0, 0, NAMES(nn_overlap_names), 0},
     {"allreduce", K_NAME, F(allreduce), 0, 0, NAMES(nn_reduce_names), 0},
     {"step-timeout", K_INT, F(step_timeout), 0, INT_MAX, NULL, 0, 0},
+    {"progress", K_NONNEG, F(progress), 0, 0, NULL, 0, 0},
     {"quiet", K_FLAG, F(quiet), 0, 0, NULL, 0, 0},
     {"help", K_HELP, 0, 0, 0, NULL, 0, 0},
     {"version", K_VERSION, 0, 0, 0, NULL, 0, 0},

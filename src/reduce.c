@@ -63,7 +63,6 @@ void reducer_create(nn_reducer *r, const nn_net *net, MPI_Comm comm, int overlap
     for (int l = 0; l < net->n_layers; l++) {
         r->seg_lo[l] = l == 0 ? 0 : NN_CTRL + net->w_off[l];
         r->seg_hi[l] = NN_CTRL + net->w_off[l + 1];
-        r->req[l] = MPI_REQUEST_NULL;
     }
     make_groups_(r);
     if (r->nranks > 1) r->method->create(r);

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mpi_pieces.h"
 #include "nn_check.h"
 #include "reduce.h"
 #include "vec.h"
@@ -94,7 +95,7 @@ static void whole_(nn_reducer *r)
     for (int q = 0; q < R; q++)
         if (q != me) vec_add(mine + lo, r->segment[q] + lo, hi - lo);
     if (r->nodes > 1)
-        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, mine + lo, (int)(hi - lo), MPI_FLOAT, MPI_SUM, r->across));
+        nn_allreduce_pieces(mine + lo, hi - lo, MPI_FLOAT, MPI_SUM, r->across);
     node_sync_(r); /* every slice is summed */
     for (int q = 0; q < R; q++) {
         size_t q_lo = r->n * (size_t)q / (size_t)R, q_hi = r->n * (size_t)(q + 1) / (size_t)R;

@@ -92,3 +92,25 @@ void report_utc_now(char out[32])
     size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(out + n, 32 - n, ".%03ldZ", ts.tv_nsec / 1000000);
 }
+
+double report_clock_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void report_progress(const nn_progress_record *rec, int terminal)
+{
+    /* on a terminal: back to the line's start, then erase what a longer line left (ANSI EL) */
+    printf("%sEpoch %d step %ld/%ld (%.0f%%): %.0f samples/s, elapsed %.1f s, ETA %.1f s%s", terminal ? "\r\033[K" : "",
+           rec->epoch, rec->step, rec->steps, rec->steps > 0 ? 100.0 * rec->step / rec->steps : 0.0,
+           rec->samples_per_s, rec->elapsed_s, rec->eta_s, terminal ? "" : "\n");
+    fflush(stdout);
+}
+
+void report_progress_clear(void)
+{
+    printf("\r\033[K");
+    fflush(stdout);
+}

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mpi_pieces.h"
 #include "nn_check.h"
 #include "rng.h"
 #include "slice.h"
@@ -84,6 +85,30 @@ void repro_begin_step(nn_repro *p, int batch_rows, int *lo, int *hi)
     find_pieces_(p, 0, p->span);
     if (p->n_pieces > p->n_extra + 1)
         nn_die(1, "%s:%d: %d tree pieces, buffers for %d", __FILE__, __LINE__, p->n_pieces, p->n_extra + 1);
+}
+
+/* The pieces find_pieces_ would find, counted without a net (the memory plan). */
+static int count_pieces_(int lo, int hi, int chunks, int c_lo, int c_hi)
+{
+    int end = hi < chunks ? hi : chunks;
+    if (lo >= end || end <= c_lo || lo >= c_hi) return 0;
+    if (lo >= c_lo && end <= c_hi) return 1;
+    int mid = lo + (hi - lo) / 2;
+    return count_pieces_(lo, mid, chunks, c_lo, c_hi) + count_pieces_(mid, hi, chunks, c_lo, c_hi);
+}
+
+int repro_max_pieces(int chunk, int rank, int nranks, const int *batch_rows, int n_counts)
+{
+    int most = 1;
+    for (int i = 0; i < n_counts; i++) {
+        if (batch_rows[i] <= 0) continue;
+        int chunks = slice_chunk_count(batch_rows[i], chunk), span = 1, c_lo, c_hi;
+        while (span < chunks) span *= 2;
+        slice_part(chunks, rank, nranks, &c_lo, &c_hi);
+        int n = count_pieces_(0, span, chunks, c_lo, c_hi);
+        if (n > most) most = n;
+    }
+    return most;
 }
 
 /* Most pieces and tree levels this rank can meet in a batch of batch_rows. */
@@ -289,19 +314,17 @@ static int combine_(nn_repro *p, int lo, int hi)
         float *root = p->sums, *mine = buf_at_(p, p->rank == left ? lo : mid);
         size_t my_lo = p->rank == left ? 0 : half, my_n = p->rank == left ? half : n - half;
         size_t its_lo = p->rank == left ? half : 0, its_n = n - my_n;
-        MPI_CHECK(MPI_Sendrecv(mine + its_lo, (int)its_n, MPI_FLOAT, other, 0, p->recv + my_lo, (int)my_n, MPI_FLOAT,
-                               other, 0, p->comm, MPI_STATUS_IGNORE));
+        nn_sendrecv_pieces(mine + its_lo, its_n, p->recv + my_lo, my_n, MPI_FLOAT, other, 0, p->comm);
         if (p->rank == left)
             sum_into_(root + my_lo, mine + my_lo, p->recv + my_lo, my_n);
         else
             sum_into_(root + my_lo, p->recv + my_lo, mine + my_lo, my_n);
-        MPI_CHECK(MPI_Sendrecv(root + my_lo, (int)my_n, MPI_FLOAT, other, 1, root + its_lo, (int)its_n, MPI_FLOAT,
-                               other, 1, p->comm, MPI_STATUS_IGNORE));
+        nn_sendrecv_pieces(root + my_lo, my_n, root + its_lo, its_n, MPI_FLOAT, other, 1, p->comm);
         return 1;
     }
-    if (p->rank == right) MPI_CHECK(MPI_Send(buf_at_(p, mid), (int)n, MPI_FLOAT, left, 0, p->comm));
+    if (p->rank == right) nn_send_pieces(buf_at_(p, mid), n, MPI_FLOAT, left, 0, p->comm);
     if (p->rank == left) {
-        MPI_CHECK(MPI_Recv(p->recv, (int)n, MPI_FLOAT, right, 0, p->comm, MPI_STATUS_IGNORE));
+        nn_recv_pieces(p->recv, n, MPI_FLOAT, right, 0, p->comm);
         vec_add(buf_at_(p, lo), p->recv, n);
     }
     return 0;
@@ -312,7 +335,7 @@ void repro_reduce(nn_repro *p)
     if (p->nranks == 1) return;
     int everywhere = combine_(p, 0, p->span);
     /* The root is at the owner of chunk 0, in its first piece: sums. */
-    if (!everywhere) MPI_CHECK(MPI_Bcast(p->sums, (int)p->n, MPI_FLOAT, owner_(p, 0), p->comm));
+    if (!everywhere) nn_bcast_pieces(p->sums, p->n, MPI_FLOAT, owner_(p, 0), p->comm);
     /* A rank without chunks this step (more ranks than chunks) holds no piece,
      * so its stop vote is not in the tree: it joins here, in such steps only. */
     if (p->chunks < p->nranks) {

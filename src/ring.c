@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "mpi_pieces.h"
 #include "nn_check.h"
 #include "vec.h"
 
@@ -13,6 +14,7 @@ void ring_create(nn_ring *ring, MPI_Comm comm, size_t n)
     MPI_CHECK(MPI_Comm_rank(ring->comm, &ring->rank));
     MPI_CHECK(MPI_Comm_size(ring->comm, &ring->nranks));
     ring->n = n;
+    ring->piece_max = nn_pieces_max();
 }
 
 void ring_free(nn_ring *ring)
@@ -44,7 +46,7 @@ size_t ring_scratch_len(const nn_ring *ring, size_t lo, size_t hi)
 void ring_op_init(nn_ring_op *op, float *buf, size_t lo, size_t hi, float *scratch, int tag)
 {
     op->buf = buf, op->lo = lo, op->hi = hi, op->scratch = scratch, op->tag = tag;
-    op->step = 0;
+    op->step = 0, op->piece = 0;
     op->req[0] = op->req[1] = MPI_REQUEST_NULL;
 }
 
@@ -65,10 +67,28 @@ static void step_segments_(const nn_ring *ring, const nn_ring_op *op, size_t *s_
 
 static int last_step_(const nn_ring *ring) { return 2 * (ring->nranks - 1); }
 
+/* [lo, hi) narrowed to piece k: piece_max floats from lo + k piece_max (empty past the end). */
+static void piece_of_(const nn_ring *ring, size_t k, size_t *lo, size_t *hi)
+{
+    size_t start = *lo + k * ring->piece_max;
+    if (start > *hi) start = *hi;
+    *hi = *hi - start > ring->piece_max ? start + ring->piece_max : *hi;
+    *lo = start;
+}
+
+/* The step's sent and received pieces: the segments of step_segments_, narrowed to piece op->piece. */
+static void step_pieces_(const nn_ring *ring, const nn_ring_op *op, size_t *s_lo, size_t *s_hi, size_t *r_lo,
+                         size_t *r_hi)
+{
+    step_segments_(ring, op, s_lo, s_hi, r_lo, r_hi);
+    piece_of_(ring, op->piece, s_lo, s_hi);
+    piece_of_(ring, op->piece, r_lo, r_hi);
+}
+
 static void post_(const nn_ring *ring, nn_ring_op *op)
 {
     size_t s_lo, s_hi, r_lo, r_hi;
-    step_segments_(ring, op, &s_lo, &s_hi, &r_lo, &r_hi);
+    step_pieces_(ring, op, &s_lo, &s_hi, &r_lo, &r_hi);
     int next = (ring->rank + 1) % ring->nranks, prev = (ring->rank + ring->nranks - 1) % ring->nranks;
     int reducing = op->step < ring->nranks - 1;
     /* An empty share is skipped on both sides: the sender's segment is the receiver's. */
@@ -79,21 +99,34 @@ static void post_(const nn_ring *ring, nn_ring_op *op)
         MPI_CHECK(MPI_Isend(op->buf + s_lo, (int)(s_hi - s_lo), MPI_FLOAT, next, op->tag, ring->comm, &op->req[1]));
 }
 
-/* Step op->step's messages are complete: add what was received, go on to the next step. */
+/* The step's last piece has gone: whether piece op->piece + 1 of either segment is empty. */
+static int step_done_(const nn_ring *ring, const nn_ring_op *op)
+{
+    size_t s_lo, s_hi, r_lo, r_hi;
+    step_segments_(ring, op, &s_lo, &s_hi, &r_lo, &r_hi);
+    size_t after = (op->piece + 1) * ring->piece_max;
+    return after >= s_hi - s_lo && after >= r_hi - r_lo;
+}
+
+/* Piece op->piece of step op->step is complete: add what was received, go on
+ * to the step's next piece or the next step. */
 static void finish_step_(const nn_ring *ring, nn_ring_op *op)
 {
     if (op->step < ring->nranks - 1) {
         size_t s_lo, s_hi, r_lo, r_hi;
-        step_segments_(ring, op, &s_lo, &s_hi, &r_lo, &r_hi);
+        step_pieces_(ring, op, &s_lo, &s_hi, &r_lo, &r_hi);
         vec_add(op->buf + r_lo, op->scratch, r_hi - r_lo);
     }
-    op->step++;
+    if (step_done_(ring, op))
+        op->step++, op->piece = 0;
+    else
+        op->piece++;
     if (op->step < last_step_(ring)) post_(ring, op);
 }
 
 void ring_op_start(const nn_ring *ring, nn_ring_op *op)
 {
-    op->step = 0;
+    op->step = 0, op->piece = 0;
     if (ring->nranks > 1) post_(ring, op);
 }
 

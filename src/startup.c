@@ -16,6 +16,8 @@
 #include <time.h>
 
 #include "checkpoint.h"
+#include "memplan.h"
+#include "mpi_pieces.h"
 #include "metrics.h"
 #include "nn_version.h"
 #include "slice.h"
@@ -171,14 +173,24 @@ static int resume_read_(nn_trainer *t, nn_checkpoint *ck)
     int has_velocity = velocity != NULL;
     MPI_CHECK(MPI_Bcast(ck, sizeof *ck, MPI_BYTE, 0, t->comm));
     MPI_CHECK(MPI_Bcast(&has_velocity, 1, MPI_INT, 0, t->comm));
+    /* every other rank is about to hold a copy: a checkpoint too large for its node is refused first */
+    char what[4200];
+    snprintf(what, sizeof what, "checkpoint '%s' (a copy of its weights on every rank)", t->opt.resume_path);
+    size_t copy = sizeof(float) * ck->n_params * (has_velocity ? 2 : 1);
+    memplan_check_copy(copy, t->rank == 0, what, t->comm, &err);
+    if ((status = nn_err_agree(&err, NN_EXIT_ERROR, t->comm)) != 0) {
+        if (t->rank == 0) checkpoint_free(ck);
+        memset(ck, 0, sizeof *ck);
+        return status;
+    }
     if (t->rank != 0) {
         params = NN_MALLOC(sizeof(float) * ck->n_params);
         velocity = has_velocity ? NN_MALLOC(sizeof(float) * ck->n_params) : NULL;
     }
     ck->params = params;
     ck->velocity = velocity;
-    MPI_CHECK(MPI_Bcast(ck->params, (int)ck->n_params, MPI_FLOAT, 0, t->comm));
-    if (has_velocity) MPI_CHECK(MPI_Bcast(ck->velocity, (int)ck->n_params, MPI_FLOAT, 0, t->comm));
+    nn_bcast_pieces(ck->params, ck->n_params, MPI_FLOAT, 0, t->comm);
+    if (has_velocity) nn_bcast_pieces(ck->velocity, ck->n_params, MPI_FLOAT, 0, t->comm);
     return 0;
 }
 
@@ -400,17 +412,48 @@ static void resolve_modes_(nn_trainer *t)
     t->steps_per_epoch = t->train.count > 0 ? slice_steps_per_epoch(t->train.count, o->batch) : 0;
 }
 
-/* Every buffer, sized once for the most rows any pass computes: this rank's
- * part of a full batch (never smaller than the epoch's last one), at least
- * EVAL_ROWS for evaluation. The weights come from the checkpoint or the seed. */
+/* The most rows any pass computes: this rank's part of a full batch (never
+ * smaller than the epoch's last one), at least EVAL_ROWS for evaluation;
+ * batch_rows: the global rows of a full step and of the epoch's last step. */
+static int buffer_rows_(const nn_trainer *t, int batch_rows[2])
+{
+    int lo = 0, hi = 0;
+    batch_rows[0] = batch_rows[1] = 0;
+    for (int i = 0; i < 2 && t->steps_per_epoch > 0; i++)
+        batch_rows[i] = slice_batch_rows(t->train.count, t->opt.batch, i == 0 ? 0 : t->steps_per_epoch - 1);
+    if (t->steps_per_epoch > 0) t->path->my_rows(t, batch_rows[0], &lo, &hi);
+    return hi - lo > EVAL_ROWS ? hi - lo : EVAL_ROWS;
+}
+
+/* What create_buffers_ will allocate, checked against each node's memory
+ * before it does (memplan.h); every rank learns the verdict. */
+static int plan_memory_(nn_trainer *t)
+{
+    const nn_options *o = &t->opt;
+    int batch_rows[2];
+    nn_mem_shape shape = {
+        .sizes = o->sizes, .n_sizes = o->n_sizes, .rows = buffer_rows_(t, batch_rows),
+        .with_velocity = o->momentum > 0.0, .with_dropout = o->dropout > 0, .nranks = t->nranks,
+        .reduce_kind = (int)o->allreduce,
+        .repro_pieces = o->reproducible ? repro_max_pieces(o->chunk, t->rank, t->nranks, batch_rows, 2) : 0,
+        .data_bytes = (size_t)t->train.count * (size_t)t->train.input_size +
+                      (size_t)t->test.count * (size_t)t->test.input_size,
+        .index_bytes = sizeof(int) * (size_t)(t->train.count > 0 ? t->train.count : 1),
+    };
+    nn_mem_plan plan;
+    nn_err err = {0};
+    memplan_compute(&shape, &plan);
+    memplan_check(&plan, t->comm, o->quiet, &err);
+    return nn_err_agree(&err, NN_EXIT_ERROR, t->comm);
+}
+
+/* Every buffer, sized once for the most rows any pass computes
+ * (buffer_rows_). The weights come from the checkpoint or the seed. */
 static void create_buffers_(nn_trainer *t, const nn_checkpoint *ck)
 {
     const nn_options *o = &t->opt;
-    int batch_rows[2] = {0, 0}, lo = 0, hi = 0; /* global rows of a full step and of the epoch's last step */
-    for (int i = 0; i < 2 && t->steps_per_epoch > 0; i++)
-        batch_rows[i] = slice_batch_rows(t->train.count, o->batch, i == 0 ? 0 : t->steps_per_epoch - 1);
-    if (t->steps_per_epoch > 0) t->path->my_rows(t, batch_rows[0], &lo, &hi);
-    int rows = hi - lo > EVAL_ROWS ? hi - lo : EVAL_ROWS;
+    int batch_rows[2];
+    int rows = buffer_rows_(t, batch_rows);
     net_create(&t->net, o->sizes, o->n_sizes, o->activation, o->loss, rows, o->momentum > 0.0);
     reducer_create(&t->reducer, &t->net, t->comm, o->overlap, o->allreduce);
     t->perm = NN_MALLOC(sizeof(int) * (size_t)(t->train.count > 0 ? t->train.count : 1));
@@ -533,6 +576,9 @@ int trainer_setup(nn_trainer *t, const nn_options *opt, MPI_Comm comm)
     if (status == 0) status = open_outputs_(t);
     if (status == 0) {
         resolve_modes_(t);
+        status = plan_memory_(t);
+    }
+    if (status == 0) {
         create_buffers_(t, &ck);
         describe_run_(t);
     }

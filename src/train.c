@@ -4,7 +4,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "checkpoint.h"
 #include "metrics.h"
@@ -427,6 +429,61 @@ static const char *judge_(nn_trainer *t, int epoch, const nn_scores *sc, int *im
     return NULL;
 }
 
+/* ---------- progress inside an epoch (--progress, rank 0) ---------- */
+
+/* A terminal's line is redrawn every second, or every --progress seconds if that is sooner. */
+static double progress_interval_(const nn_progress *p)
+{
+    return p->terminal && p->every_s > 1.0 ? 1.0 : p->every_s;
+}
+
+/* stdout is a terminal a person watches: a tty with a window size. Open MPI
+ * gives every rank a pseudo-terminal even when mpirun's own output goes to a
+ * file or a pipe; that one has no size (0 columns), a real terminal's does
+ * (mpirun passes its size on). */
+static int stdout_is_terminal_(void)
+{
+    struct winsize size;
+    memset(&size, 0, sizeof size);
+    return isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0;
+}
+
+static void progress_begin_(nn_trainer *t, int first_step)
+{
+    nn_progress *p = &t->progress;
+    p->every_s = t->rank == 0 && !t->opt.quiet ? t->opt.progress : 0.0;
+    if (p->every_s <= 0.0) return;
+    p->terminal = stdout_is_terminal_();
+    p->started = report_clock_s();
+    p->next = p->started + progress_interval_(p);
+    p->first_step = first_step;
+    p->drawn = 0;
+}
+
+/* After each step: one clock read; a line when the interval has passed. */
+static void progress_step_(nn_trainer *t, int epoch)
+{
+    nn_progress *p = &t->progress;
+    if (p->every_s <= 0.0) return;
+    double now = report_clock_s();
+    if (now < p->next) return;
+    double elapsed = now - p->started;
+    long done = t->epoch_steps, left = t->steps_per_epoch - p->first_step - done;
+    nn_progress_record rec = {.epoch = epoch + 1, .step = p->first_step + done, .steps = t->steps_per_epoch,
+                              .samples_per_s = elapsed > 0.0 ? t->epoch_samples / elapsed : 0.0,
+                              .elapsed_s = elapsed, .eta_s = done > 0 ? elapsed * left / done : 0.0};
+    report_progress(&rec, p->terminal);
+    p->drawn = p->terminal;
+    p->next = now + progress_interval_(p);
+}
+
+/* The epoch's steps are over: a terminal's progress line is erased before the epoch line (or an error). */
+static void progress_end_(nn_trainer *t)
+{
+    if (t->progress.drawn) report_progress_clear();
+    t->progress.drawn = 0;
+}
+
 /* One epoch: its steps, evaluation, the stopping rules, checkpoints and
  * report. Returns the exit status so far; *epochs_done becomes epoch + 1
  * once its steps are all taken; *reason is set when a stopping rule ends
@@ -438,11 +495,18 @@ static int run_epoch_(nn_trainer *t, int epoch, int *epochs_done, const char **f
     t->epoch_loss = 0.0;
     t->epoch_samples = t->epoch_steps = 0;
     trainer_begin_epoch(t, epoch);
+    int first_step = epoch == t->start_epoch ? t->start_step : 0;
+    progress_begin_(t, first_step);
     double t0 = MPI_Wtime();
-    for (int step = epoch == t->start_epoch ? t->start_step : 0; step < t->steps_per_epoch; step++) {
+    for (int step = first_step; step < t->steps_per_epoch; step++) {
         step_outcome out = trainer_step(t, step);
-        if (out != STEP_OK) return end_early_(t, out, epoch, step, final_status);
+        if (out != STEP_OK) {
+            progress_end_(t);
+            return end_early_(t, out, epoch, step, final_status);
+        }
+        progress_step_(t, epoch);
     }
+    progress_end_(t);
     t->timers.sec[PH_EPOCH] = MPI_Wtime() - t0;
     *epochs_done = epoch + 1;
     nn_scores sc;
