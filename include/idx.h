@@ -80,6 +80,10 @@ const char *idx_shape_text(const idx_set *set, char *buf, size_t len);
 /* 1 when a and b have the same image geometry (d1 .. dk). */
 int idx_same_geometry(const idx_set *a, const idx_set *b);
 
+/* The bytes the set's arrays hold (for the memory plan): images and labels;
+ * a synthetic set holds its labels only. */
+size_t idx_bytes(const idx_set *set);
+
 void idx_free(idx_set *set);
 
 /* Converts rows idx[0..n) of `set` to the network's inputs: out is (n,

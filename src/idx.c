@@ -475,6 +475,13 @@ int idx_same_geometry(const idx_set *a, const idx_set *b)
     return 1;
 }
 
+size_t idx_bytes(const idx_set *set)
+{
+    size_t rows = (size_t)(set->count > 0 ? set->count : 0), row = (size_t)set->input_size;
+    size_t images = set->pixels ? rows * row : set->values ? rows * row * sizeof(float) : 0;
+    return images + (set->labels ? rows : 0);
+}
+
 void idx_free(idx_set *set)
 {
     free(set->pixels);

@@ -436,8 +436,7 @@ static int plan_memory_(nn_trainer *t)
         .with_velocity = o->momentum > 0.0, .with_dropout = o->dropout > 0, .nranks = t->nranks,
         .reduce_kind = (int)o->allreduce,
         .repro_pieces = o->reproducible ? repro_max_pieces(o->chunk, t->rank, t->nranks, batch_rows, 2) : 0,
-        .data_bytes = (size_t)t->train.count * (size_t)t->train.input_size +
-                      (size_t)t->test.count * (size_t)t->test.input_size,
+        .data_bytes = idx_bytes(&t->train) + idx_bytes(&t->val) + idx_bytes(&t->test), /* val: the train file's tail */
         .index_bytes = sizeof(int) * (size_t)(t->train.count > 0 ? t->train.count : 1),
     };
     nn_mem_plan plan;
