@@ -17,7 +17,7 @@
 # compares them with the measured ones, and predicts N nodes x R ranks.
 # A documented study, not a CI test: about 5 minutes, root only.
 #
-#   jobs/netsim/run.sh [--nnmpi PATH] [--data DIR] [--out DIR] [--rates "unshaped 25gbit 10gbit 1gbit"]
+#   jobs/netsim/run.sh [--nnmpi PATH] [--data DIR] [--out DIR] [--rates "unshaped 4000mbit 2000mbit 1000mbit"]
 #                      [--train-size N] [--epochs E] [--batch B]
 # Output: OUT/ceiling.RATE.jsonl, OUT/train.RATE.{off,on}.jsonl,
 #         OUT/compute.jsonl, OUT/model.txt (the table of docs/scaling.md).
@@ -27,7 +27,7 @@ REPO=$(cd "$HERE/../.." && pwd)
 NNMPI=$REPO/build/nnmpi
 DATA=$REPO/data/mnist
 OUT=$REPO/jobs/netsim/results/$(date -u +%Y%m%dT%H%M%SZ)
-RATES="unshaped 25gbit 10gbit 1gbit"
+RATES="unshaped 4000mbit 2000mbit 1000mbit"
 TRAIN_SIZE=12000 EPOCHS=2 BATCH=64
 while [ $# -gt 0 ]; do
     case $1 in
@@ -74,10 +74,11 @@ shape() {
     for node in "${NODES[@]}"; do
         ip netns exec "${NETNS_PREFIX}$node" tc qdisc del dev eth0 root 2>/dev/null || true
         [ "$1" = unshaped ] && continue
-        # burst: at least one timer tick's worth of bytes at this rate (HZ >= 100)
-        local bits=${1%gbit}
+        # burst: one timer tick's worth of bytes at this rate (HZ = 250), no more: a
+        # larger bucket lets a whole gradient through at the veth's own speed
+        local mbit=${1%mbit}
         ip netns exec "${NETNS_PREFIX}$node" tc qdisc add dev eth0 root tbf rate "$1" \
-            burst $((bits * 1250000 + 1048576)) latency 50ms
+            burst $((mbit * 500 + 16384)) latency 50ms
     done
 }
 on_nodes() { netns_in "${NODES[0]}" mpirun "${MPI[@]}" "$@"; }
