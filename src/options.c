@@ -100,7 +100,8 @@ static const char help_text_[] =
     "                        step and after every K-th epoch (rank 0)\n"
     "  --checkpoint-every K  checkpoint every K epochs                   [1]\n"
     "  --overwrite           let --checkpoint replace an existing checkpoint that\n"
-    "                        is not the --resume file (never any other file)\n"
+    "                        is not the --resume file, and --output an existing\n"
+    "                        file (only ever a regular file)\n"
     "  --resume FILE         continue from a checkpoint (also mid-epoch)\n"
     "  --eval-only           with --resume: evaluate on the test set and exit\n"
     "  --predict FILE        with --resume and --output: the class and class\n"
@@ -431,6 +432,7 @@ static options_result finish_(nn_options *opt, nn_err *err)
         return OPTIONS_ERROR;
     }
     if (finish_predict_(opt, err) != 0) return OPTIONS_ERROR;
+    opt->trains = !opt->eval_only && !opt->predict_path;
     if (opt->chunk > 0 && !opt->reproducible) {
         nn_err_set(err, "--chunk: only has a meaning with --reproducible");
         return OPTIONS_ERROR;
