@@ -1,9 +1,10 @@
 /*
  * predict.h: --predict FILE --resume CK.h5 --output OUT.csv: the class and
  * the class probabilities of every image of an IDX file, by a trained model.
- * Rows are sharded over the ranks in rounds (rank k takes the k-th block of
- * each round); rank 0 gathers each round and writes it in input order, so
- * memory stays bounded however large the file.
+ * Every rank holds the image file (as for training); the rows are shared out
+ * in rounds (rank k takes the k-th block of PREDICT_ROWS of each round) and
+ * rank 0 gathers each round and writes it in input order, so the output
+ * needs one round's memory however large the file.
  */
 #ifndef NN_PREDICT_H
 #define NN_PREDICT_H
@@ -20,7 +21,9 @@
  * only with may_replace): a header "index,class,p0,...,p<K-1>", then one line
  * per image in file order. p are the softmax outputs (--loss xent) or the
  * sigmoid outputs scaled to sum to 1 (--loss mse). Returns 0, or
- * NN_EXIT_ERROR on every rank after one printed why. */
+ * NN_EXIT_ERROR (a write failed) or NN_EXIT_STOPPED_UNSAVED (a stop signal:
+ * SIGTERM, SIGINT, SIGHUP, SIGUSR1) on every rank after one printed why;
+ * OUT is then untouched. */
 int predict_write(nn_net *net, const idx_set *images, const char *out_path, int may_replace, MPI_Comm comm);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "options.h"
 #include "outfile.h"
+#include "train.h"
 
 /* The buffers of one prediction, allocated once. */
 typedef struct {
@@ -75,12 +76,15 @@ int predict_write(nn_net *net, const idx_set *images, const char *out_path, int 
     int stop = 0;
     for (long base = 0; base < images->count && !stop; base += (long)p.nranks * PREDICT_ROWS) {
         round_(&p, net, images, base, comm);
-        stop = p.err.failed; /* a full disk ends the work at once, on every rank */
-        MPI_CHECK(MPI_Bcast(&stop, 1, MPI_INT, 0, comm));
+        /* a full disk on rank 0 or a stop signal on any rank ends the work at once, everywhere */
+        int mine = p.err.failed ? 2 : nn_stop_signal ? 1 : 0;
+        MPI_CHECK(MPI_Allreduce(&mine, &stop, 1, MPI_INT, MPI_MAX, comm));
     }
     net->dropout = dropout;
+    if (p.rank == 0 && stop == 1)
+        nn_err_set(&p.err, "stopped by a signal before every image was classified: '%s' was not written", out_path);
     if (p.rank == 0 && !p.err.failed) outfile_commit(&p.out, &p.err);
     if (p.rank == 0 && p.err.failed) outfile_abandon(&p.out);
     free(p.gathered);
-    return nn_err_agree(&p.err, NN_EXIT_ERROR, comm);
+    return nn_err_agree(&p.err, stop == 1 ? NN_EXIT_STOPPED_UNSAVED : NN_EXIT_ERROR, comm);
 }

@@ -3,7 +3,7 @@
 # of a trained model over the MNIST test images agrees row by row with a
 # forward pass done by hand in numpy from the checkpoint's weights
 # (predict_reference.py), its correct count equals --eval-only's, and it is
-# byte for byte the same at 1, 2 and 3 ranks. An existing output, a symlink,
+# byte for byte the same at 1, 2 and 3 ranks. A stop signal, an existing output, a symlink,
 # a missing image file, a file of another geometry and a full disk are each
 # refused with one message; nothing half-written is left behind.
 source "$(dirname "$0")/lib.sh" "$@"
@@ -84,6 +84,25 @@ with open(sys.argv[1], "wb") as f:
 PY
 refused 1 "16" --resume "$WORK/model.h5" --predict "$WORK/small-idx" --output "$WORK/x.csv"
 ls "$WORK"/*.tmp.* >/dev/null 2>&1 && fail "a temporary file was left behind" || pass "no temporary file left behind"
+
+# a stop signal mid-way (SIGUSR1 to mpiexec, which forwards it): status 143 on
+# the job, no output, no temporary file. A net big enough that the 60,000
+# training images take several seconds.
+run 1 --train-size 20 --test-size 100 --epochs 1 --layers 784,1000,1000,10 --quiet --checkpoint "$WORK/big.h5"
+mpiexec -n 2 "${MPIEXEC_FLAGS[@]}" "$NNMPI" --data "$DATA" --resume "$WORK/big.h5" \
+    --predict "$DATA/train-images-idx3-ubyte" --output "$WORK/stopped.csv" --quiet > "$WORK/stopped.log" 2>&1 &
+pid=$!
+sleep 2
+kill -USR1 "$pid"
+set +e
+wait_gone "$pid" 60
+status=$?
+set -e
+expect_status 143 "$status" "--predict stopped by SIGUSR1"
+grep -q "stopped by a signal before every image was classified" "$WORK/stopped.log" &&
+    pass "the message says the output was not written" || fail "no stop message: $(cat "$WORK/stopped.log")"
+ls "$WORK"/stopped.csv* >/dev/null 2>&1 && fail "a stopped run left $(ls "$WORK"/stopped.csv*)" ||
+    pass "a stopped run leaves no output and no temporary file"
 
 # a full disk while writing (root and tmpfs only): exit 1, no output, no temporary
 full="$WORK/full"
