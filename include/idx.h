@@ -70,6 +70,10 @@ int idx_parse_labels(const uint8_t *buf, size_t len, const char *name, uint8_t *
  * see idx_check_labels. */
 int idx_load(const char *images_path, const char *labels_path, int limit, idx_set *set, nn_err *err);
 
+/* Loads an image file alone (--predict): labels stay NULL. Returns 0 or
+ * IDX_ERR_FILE with the reason in err (set is then empty). */
+int idx_load_images(const char *images_path, idx_set *set, nn_err *err);
+
 /* Every label of set is below `classes`; else -1 with a message naming
  * `labels_path`, the item and the label. */
 int idx_check_labels(const idx_set *set, int classes, const char *labels_path, nn_err *err);

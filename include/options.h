@@ -74,6 +74,9 @@ typedef struct {
     int overwrite;           /* --overwrite: --checkpoint may replace a checkpoint this run did not resume from */
     const char *resume_path;
     int eval_only;
+    const char *predict_path; /* --predict: an IDX image file to classify with the --resume model */
+    const char *output_path;  /* --predict's CSV */
+    int trains;               /* derived: 0 with --eval-only or --predict, which train nothing */
     int reproducible, chunk; /* chunk: rows per chunk with --reproducible (--chunk, else ceil(batch / 8)), else 0 */
     int overlap;             /* NN_OVERLAP_*; after start-up 0 or 1 */
     nn_reduce_kind allreduce; /* --allreduce: MPI's collectives or the ring (reduce.h) */

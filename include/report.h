@@ -57,6 +57,7 @@ typedef struct {
     /* where it starts */
     const char *resume_path;       /* NULL unless --resume */
     int eval_only;
+    const char *predict_path; /* --predict: the images classified */
     int start_epoch, start_step;
 } nn_run_record;
 

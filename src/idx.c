@@ -446,6 +446,15 @@ int idx_load(const char *images_path, const char *labels_path, int limit, idx_se
     return status;
 }
 
+int idx_load_images(const char *images_path, idx_set *set, nn_err *err)
+{
+    int n_images = 0;
+    memset(set, 0, sizeof *set);
+    int status = read_file_(images_path, 1, 0, set, &n_images, err);
+    if (status != 0) idx_free(set);
+    return status;
+}
+
 int idx_check_labels(const idx_set *set, int classes, const char *labels_path, nn_err *err)
 {
     for (int i = 0; i < set->count; i++) {

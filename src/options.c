@@ -101,9 +101,15 @@ static const char help_text_[] =
     "                        step and after every K-th epoch (rank 0)\n"
     "  --checkpoint-every K  checkpoint every K epochs                   [1]\n"
     "  --overwrite           let --checkpoint replace an existing checkpoint that\n"
-    "                        is not the --resume file (never any other file)\n"
+    "                        is not the --resume file, and --output an existing\n"
+    "                        file (only ever a regular file)\n"
     "  --resume FILE         continue from a checkpoint (also mid-epoch)\n"
     "  --eval-only           with --resume: evaluate on the test set and exit\n"
+    "  --predict FILE        with --resume and --output: the class and class\n"
+    "                        probabilities of every image of the IDX file FILE\n"
+    "  --output FILE         --predict's CSV: index,class,p0,...; written whole\n"
+    "                        or not at all, never over an existing file\n"
+    "                        (unless --overwrite)\n"
     "  --step-timeout S      end the job (status 4) when a rank makes no\n"
     "                        progress for S seconds: a stopped or hung rank;\n"
     "                        checkpoint writes are not timed; 0: never   [0]\n"
@@ -197,6 +203,8 @@ static const option_spec specs_[] = {
     {"checkpoint-every", K_INT, F(checkpoint_every), 1, INT_MAX, NULL, 0, 0},
     {"resume", K_PATH, F(resume_path), 0, 0, NULL, 0, 0},
     {"eval-only", K_FLAG, F(eval_only), 0, 0, NULL, 0, 0},
+    {"predict", K_PATH, F(predict_path), 0, 0, NULL, 0, 0},
+    {"output", K_PATH, F(output_path), 0, 0, NULL, 0, 0},
     {"reproducible", K_FLAG, F(reproducible), 0, 0, NULL, 0, 0},
     {"chunk", K_INT, F(chunk), 1, INT_MAX, NULL, 0, F(chunk_given)},
     {"overlap", K_NAME, F(overlap), 0, 0, NAMES(nn_overlap_names), 0},
@@ -402,6 +410,24 @@ static options_result finish_data_(nn_options *opt, nn_err *err)
     return OPTIONS_RUN;
 }
 
+/* --predict uses a trained model and trains nothing. */
+static int finish_predict_(const nn_options *o, nn_err *err)
+{
+    if (o->output_path && !o->predict_path)
+        nn_err_set(err, "--output: only has a meaning with --predict FILE");
+    else if (!o->predict_path)
+        return 0;
+    else if (!o->resume_path)
+        nn_err_set(err, "--predict: needs --resume FILE (the trained model)");
+    else if (!o->output_path)
+        nn_err_set(err, "--predict: needs --output FILE (where the CSV goes)");
+    else if (o->eval_only)
+        nn_err_set(err, "--predict and --eval-only: choose one");
+    else if (o->checkpoint_path || o->metrics_path || o->keep_best_path)
+        nn_err_set(err, "--predict: trains nothing, so --checkpoint, --metrics and --keep-best have no meaning");
+    return err->failed ? -1 : 0;
+}
+
 /* What no single option can check: combinations. */
 static options_result finish_(nn_options *opt, nn_err *err)
 {
@@ -410,6 +436,8 @@ static options_result finish_(nn_options *opt, nn_err *err)
         nn_err_set(err, "--eval-only: needs --resume FILE (the checkpoint to evaluate)");
         return OPTIONS_ERROR;
     }
+    if (finish_predict_(opt, err) != 0) return OPTIONS_ERROR;
+    opt->trains = !opt->eval_only && !opt->predict_path;
     if (opt->chunk > 0 && !opt->reproducible) {
         nn_err_set(err, "--chunk: only has a meaning with --reproducible");
         return OPTIONS_ERROR;

@@ -41,7 +41,10 @@ void report_startup(const nn_run_record *run)
     if (run->ranks > 1 && !run->reproducible)
         printf(", allreduce %s%s", run->allreduce, run->overlap ? " overlapped" : "");
     if (run->ranks > 1 && run->allreduce_fallback) printf(" (%s)", run->allreduce_fallback);
-    if (run->resume_path)
+    if (run->predict_path)
+        printf(", predicting %s with %s at epoch %d step %d", run->predict_path, run->resume_path, run->start_epoch,
+               run->start_step);
+    else if (run->resume_path)
         printf(", %s %s at epoch %d step %d", run->eval_only ? "evaluating" : "resumed from", run->resume_path,
                run->start_epoch, run->start_step);
     printf("\n");

@@ -20,6 +20,7 @@
 #include "mpi_pieces.h"
 #include "metrics.h"
 #include "nn_version.h"
+#include "predict.h"
 #include "slice.h"
 #include "train.h"
 
@@ -87,19 +88,20 @@ static void check_data_(nn_trainer *t, nn_err *err)
 {
     nn_options *o = &t->opt;
     char a[96], b[96];
-    if (!o->eval_only && (!idx_same_geometry(&t->train, &t->test) || t->train.type != t->test.type)) {
+    if (o->trains && (!idx_same_geometry(&t->train, &t->test) || t->train.type != t->test.type)) {
         nn_err_set(err, "the training images %s are %s but the test images %s are %s: they must agree",
                    t->data_paths[0], idx_shape_text(&t->train, a, sizeof a), t->data_paths[2],
                    idx_shape_text(&t->test, b, sizeof b));
         return;
     }
+    if (o->predict_path) return; /* no labels: the classes are the checkpoint's */
     if (o->classes == 0 && o->synthetic) o->classes = o->synth.classes; /* a class the teacher never picks stays one */
     if (o->classes == 0) {
         int max_label = t->test.max_label > t->train.max_label ? t->test.max_label : t->train.max_label;
         o->classes = max_label + 1;
     }
     /* the default (no --classes, no --resume) holds every label */
-    if ((!o->eval_only && idx_check_labels(&t->train, o->classes, t->data_paths[1], err) != 0) ||
+    if ((o->trains && idx_check_labels(&t->train, o->classes, t->data_paths[1], err) != 0) ||
         idx_check_labels(&t->test, o->classes, t->data_paths[3], err) != 0) {
         if (o->classes_given) nn_err_prefix(err, "--classes %d: ", o->classes);
         else nn_err_prefix(err, "the %d classes of checkpoint '%s': ", o->classes, o->resume_path);
@@ -115,13 +117,13 @@ static int make_synthetic_(nn_trainer *t, long long wanted, nn_err *err)
     const nn_options *o = &t->opt;
     const nn_synth_spec *spec = &o->synth;
     for (int i = 0; i < NN_DATA_FILES; i++) snprintf(t->data_paths[i], sizeof t->data_paths[i], "%s", o->data_dir);
-    if ((!o->eval_only && wanted > spec->train) || o->test_size > spec->test) {
-        int train = !o->eval_only && wanted > spec->train;
+    if ((o->trains && wanted > spec->train) || o->test_size > spec->test) {
+        int train = o->trains && wanted > spec->train;
         nn_err_set(err, "asked for %lld %s samples but %s has only %d", train ? wanted : (long long)o->test_size,
                    train ? "training" : "test", o->data_dir, train ? spec->train : spec->test);
         return IDX_ERR_TOO_FEW;
     }
-    if (!o->eval_only) synth_make_set(spec, o->seed, 0, wanted > 0 ? (int)wanted : spec->train, &t->train);
+    if (o->trains) synth_make_set(spec, o->seed, 0, wanted > 0 ? (int)wanted : spec->train, &t->train);
     synth_make_set(spec, o->seed, spec->train, o->test_size > 0 ? o->test_size : spec->test, &t->test);
     return 0;
 }
@@ -135,7 +137,11 @@ static int load_data_(nn_trainer *t)
     const char *option = o->train_size_given ? "--train-size" : "the checkpoint's train_size";
     long long wanted = o->train_size > 0 ? (long long)o->train_size + o->validation : 0;
     resolve_paths_(t);
-    if (o->synthetic) {
+    if (o->predict_path) { /* the images to classify take the test set's place */
+        snprintf(t->data_paths[2], sizeof t->data_paths[2], "%s", o->predict_path);
+        rc = idx_load_images(o->predict_path, &t->test, &err);
+        if (rc != 0) nn_err_prefix(&err, "--predict: ");
+    } else if (o->synthetic) {
         rc = make_synthetic_(t, wanted, &err);
         if (rc == IDX_ERR_TOO_FEW && o->test_size > o->synth.test) option = "--test-size";
     } else if (!o->eval_only) {
@@ -145,18 +151,18 @@ static int load_data_(nn_trainer *t)
     }
     if (rc == IDX_ERR_TOO_FEW && o->validation)
         option = o->train_size_given ? "--train-size plus --validation" : "the checkpoint's train_size plus --validation";
-    if (rc == 0 && !o->synthetic) {
+    if (rc == 0 && !o->synthetic && !o->predict_path) {
         option = "--test-size";
         rc = idx_load(t->data_paths[2], t->data_paths[3], o->test_size, &t->test, &err);
     }
     if (rc == IDX_ERR_TOO_FEW) nn_err_prefix(&err, "%s: ", option);
     if (rc == 0) check_data_(t, &err);
     int status = nn_err_agree(&err, NN_EXIT_ERROR, t->comm);
-    if (status == 0 && o->validation && !o->eval_only) {
+    if (status == 0 && o->validation && o->trains) {
         split_validation_(t, &err);
         status = nn_err_agree(&err, NN_EXIT_USAGE, t->comm);
     }
-    if (!o->eval_only) t->opt.train_size = t->train.count;
+    if (o->trains) t->opt.train_size = t->train.count;
     t->opt.test_size = t->test.count;
     return status;
 }
@@ -234,7 +240,7 @@ static void resume_reconcile_(nn_options *opt, const nn_checkpoint *ck, nn_err *
     opt->init = ck->init; /* the weights come from the file: its init is the one that drew them */
     if (!opt->lr_given) opt->lr = ck->lr;
     if (!opt->momentum_given) opt->momentum = ck->momentum;
-    if (opt->eval_only) { /* nothing is trained: the checkpoint's settings, for the start-up line */
+    if (!opt->trains) { /* nothing is trained: the checkpoint's settings, for the start-up line */
         opt->seed = ck->seed, opt->batch = ck->batch, opt->shuffle = ck->shuffle, opt->train_size = ck->train_size;
         opt->reproducible = ck->reproducible, opt->chunk = ck->chunk;
         return;
@@ -292,10 +298,10 @@ static int resume_(nn_trainer *t, nn_checkpoint *ck)
     resume_reconcile_(&t->opt, ck, &err);
     if ((status = nn_err_agree(&err, NN_EXIT_USAGE, t->comm)) != 0) return status;
     const nn_options *o = &t->opt;
-    if (t->rank == 0 && !o->eval_only && o->lr_given && o->lr != ck->lr)
+    if (t->rank == 0 && o->trains && o->lr_given && o->lr != ck->lr)
         fprintf(stderr, "nnmpi: note: --lr %g differs from checkpoint '%s' (%g); training goes on with %g\n", o->lr,
                 o->resume_path, ck->lr, o->lr);
-    if (t->rank == 0 && !o->eval_only && o->momentum_given && o->momentum != ck->momentum)
+    if (t->rank == 0 && o->trains && o->momentum_given && o->momentum != ck->momentum)
         fprintf(stderr, "nnmpi: note: --momentum %g differs from checkpoint '%s' (%g); training goes on with %g%s\n",
                 o->momentum, o->resume_path, ck->momentum, o->momentum,
                 ck->velocity && o->momentum == 0.0 ? ", without the checkpoint's velocity" : "");
@@ -358,7 +364,7 @@ static void check_targets_(const nn_options *o, nn_err *err)
 static int open_outputs_(nn_trainer *t)
 {
     nn_err err = {0};
-    if (t->rank == 0 && !t->opt.eval_only) check_targets_(&t->opt, &err);
+    if (t->rank == 0 && t->opt.trains) check_targets_(&t->opt, &err);
     int status = nn_err_agree(&err, NN_EXIT_USAGE, t->comm);
     if (status) return status;
     if (t->opt.checkpoint_path && t->rank == 0) checkpoint_check_writable(t->opt.checkpoint_path, &err);
@@ -422,7 +428,8 @@ static int buffer_rows_(const nn_trainer *t, int batch_rows[2])
     for (int i = 0; i < 2 && t->steps_per_epoch > 0; i++)
         batch_rows[i] = slice_batch_rows(t->train.count, t->opt.batch, i == 0 ? 0 : t->steps_per_epoch - 1);
     if (t->steps_per_epoch > 0) t->path->my_rows(t, batch_rows[0], &lo, &hi);
-    return hi - lo > EVAL_ROWS ? hi - lo : EVAL_ROWS;
+    int rows = hi - lo > EVAL_ROWS ? hi - lo : EVAL_ROWS;
+    return rows > PREDICT_ROWS ? rows : PREDICT_ROWS;
 }
 
 /* What create_buffers_ will allocate, checked against each node's memory
@@ -506,7 +513,7 @@ static void describe_provenance_(nn_trainer *t)
     }
     append_(t->data_note, sizeof t->data_note, "%s:", o->data_dir);
     size_t dir_len = strlen(o->data_dir);
-    for (int i = o->eval_only ? 2 : 0; i < NN_DATA_FILES; i++) {
+    for (int i = o->trains ? 0 : 2; i < (o->predict_path ? 3 : NN_DATA_FILES); i++) {
         const char *path = t->data_paths[i];
         struct stat st;
         if (stat(path, &st) != 0) continue;
@@ -549,7 +556,7 @@ static void describe_run_(nn_trainer *t)
     run->allreduce_ref_s = o->overlap ? measure_allreduce_(t) : 0.0;
     run->repro_forward_batched = t->repro.forward_batched;
     run->repro_delta_batched = t->repro.delta_batched;
-    run->resume_path = o->resume_path, run->eval_only = o->eval_only;
+    run->resume_path = o->resume_path, run->eval_only = o->eval_only, run->predict_path = o->predict_path;
     run->start_epoch = t->start_epoch, run->start_step = t->start_step;
     if (t->rank == 0) describe_provenance_(t);
 }

@@ -10,6 +10,7 @@
 
 #include "checkpoint.h"
 #include "metrics.h"
+#include "predict.h"
 #include "rng.h"
 #include "slice.h"
 
@@ -528,6 +529,7 @@ int trainer_run(nn_trainer *t)
     double start = MPI_Wtime();
     if (t->rank == 0 && !o->quiet) report_startup(&t->run);
     if (o->eval_only) return eval_only_(t);
+    if (o->predict_path) return predict_write(&t->net, &t->test, o->output_path, o->overwrite, t->comm);
     if (o->resume_path && t->start_epoch >= o->epochs) {
         if (t->rank == 0)
             printf("Nothing to train: checkpoint %s is at epoch %d step %d, already at --epochs %d (raise --epochs to "
