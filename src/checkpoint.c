@@ -452,6 +452,41 @@ error:
     return rc;
 }
 
+/* The optional input_shape (written since 0.2.0): 1 to 4 dimensions whose
+ * product is the first layer size; absent, n_input_dims stays 0. */
+static int read_input_shape_(hid_t file, nn_checkpoint *ck, const char *path, nn_err *err)
+{
+    hid_t attr = H5I_INVALID_HID, space = H5I_INVALID_HID, type = H5I_INVALID_HID;
+    int rc = -1, max = (int)(sizeof ck->input_dims / sizeof ck->input_dims[0]);
+    htri_t exists = H5Aexists(file, "input_shape");
+    if (exists <= 0) return exists == 0 ? 0 : (nn_h5_fail_(err, "H5Aexists", __FILE__, __LINE__), -1);
+    if (open_attr_(file, "input_shape", &attr, &space, &type, path, err) != 0) goto error;
+    hssize_t n = H5Sget_simple_extent_npoints(space);
+    if (n < 1 || n > max || H5Sget_simple_extent_ndims(space) != 1 || !standard_type_(type, 1, 0)) {
+        nn_err_set(err, "%s: attribute 'input_shape' should hold 1 to %d sizes", path, max);
+        goto error;
+    }
+    H5_TRY(err, H5Aread(attr, H5T_NATIVE_INT, ck->input_dims));
+    long long product = 1;
+    for (int i = 0; i < n; i++) {
+        if (ck->input_dims[i] < 1 || ck->input_dims[i] > ck->sizes[0]) {
+            nn_err_set(err, "%s: input_shape size %d is out of range", path, ck->input_dims[i]);
+            goto error;
+        }
+        product *= ck->input_dims[i]; /* each <= sizes[0] <= 10^6: no overflow before the break */
+        if (product > ck->sizes[0]) break;
+    }
+    if (product != ck->sizes[0]) {
+        nn_err_set(err, "%s: input_shape does not multiply out to the first layer size %d", path, ck->sizes[0]);
+        goto error;
+    }
+    ck->n_input_dims = (int)n;
+    rc = 0;
+error:
+    close_attr_(attr, space, type);
+    return rc;
+}
+
 /* Every link on the way to `name` ("/a/b/c": /a, /a/b, /a/b/c) exists and is
  * a hard link: a soft link may point anywhere in the file, an external link
  * into any other file the user can read. nnmpi writes hard links only. */
@@ -616,6 +651,7 @@ static int read_contents_(hid_t file, size_t file_bytes, nn_checkpoint *ck, cons
 {
     if (read_format_(file, ck, path, err) != 0) return -1;
     if (read_sizes_(file, ck, path, err) != 0) return -1;
+    if (read_input_shape_(file, ck, path, err) != 0) return -1;
     for (int i = 0; i < N_SCHEMA; i++)
         if (read_schema_attr_(file, &schema_[i], ck, path, err) != 0) return -1;
 

@@ -269,13 +269,32 @@ static void resume_reconcile_(nn_options *opt, const nn_checkpoint *ck, nn_err *
 /* The network's first size must be the data's input size, its last the
  * classes: checked once, here, against the files just read, in one message
  * that names both. */
-static int check_shape_(nn_trainer *t)
+/* A checkpoint that records its input's geometry (input_shape) applies only
+ * to data of that geometry: 28x28 images and 784 flat values, or 5x7 and
+ * 7x5, have one input size but are not the same input. */
+static int check_geometry_(const nn_trainer *t, const nn_checkpoint *ck)
+{
+    const idx_set *data = &t->test;
+    nn_err err = {0};
+    idx_set recorded = {.n_dims = ck->n_input_dims, .type = data->type};
+    memcpy(recorded.input_dims, ck->input_dims, sizeof recorded.input_dims);
+    if (ck->n_input_dims > 0 && !idx_same_geometry(&recorded, data)) {
+        char a[96], b[96];
+        idx_shape_text(&recorded, a, sizeof a);
+        a[strcspn(a, " ")] = '\0'; /* the geometry alone: the checkpoint does not record the file's type */
+        nn_err_set(&err, "checkpoint '%s' was trained on inputs of shape %s but %s holds %s images: they must agree",
+                   t->opt.resume_path, a, t->data_paths[2], idx_shape_text(data, b, sizeof b));
+    }
+    return nn_err_agree(&err, NN_EXIT_ERROR, t->comm);
+}
+
+static int check_shape_(nn_trainer *t, const nn_checkpoint *ck)
 {
     const nn_options *o = &t->opt;
     const idx_set *data = &t->test;
     nn_err err = {0};
     int first = o->sizes[0], last = o->sizes[o->n_sizes - 1];
-    if (first == data->input_size && last == o->classes) return 0;
+    if (first == data->input_size && last == o->classes) return o->resume_path ? check_geometry_(t, ck) : 0;
     char sizes[256], shape[96];
     const char *classes_from = o->classes_given ? "--classes" : o->resume_path ? "the checkpoint's" : NULL;
     char from[8300], who[4200];
@@ -578,7 +597,7 @@ int trainer_setup(nn_trainer *t, const nn_options *opt, MPI_Comm comm)
     if (t->opt.reproducible && t->opt.chunk == 0) t->opt.chunk = slice_ceil_div(t->opt.batch, 8);
     if (!t->opt.reproducible) t->opt.chunk = 0;
     if (status == 0) status = load_data_(t);
-    if (status == 0) status = check_shape_(t);
+    if (status == 0) status = check_shape_(t, &ck);
     if (status == 0) status = open_outputs_(t);
     if (status == 0) {
         resolve_modes_(t);

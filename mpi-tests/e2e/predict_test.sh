@@ -83,6 +83,32 @@ with open(sys.argv[1], "wb") as f:
     f.write(struct.pack(">IIII", 0x803, 10, 4, 4) + bytes(160))
 PY
 refused 1 "16" --resume "$WORK/model.h5" --predict "$WORK/small-idx" --output "$WORK/x.csv"
+# one input size, another geometry: a 5x7 model does not classify 7x5 or flat
+# 35-value images (the checkpoint's input_shape); a damaged input_shape is refused
+/usr/bin/python3 - "$WORK" <<'PY'
+import random, struct, sys
+random.seed(1)
+def images(name, n, dims):
+    with open(f"{sys.argv[1]}/{name}", "wb") as f:
+        f.write(struct.pack(">I", 0x0800 | len(dims) + 1) + b"".join(struct.pack(">I", d) for d in [n] + dims))
+        f.write(bytes(random.randrange(256) for _ in range(n * 35)))
+images("a57", 200, [5, 7]); images("a75", 50, [7, 5]); images("a35", 50, [35])
+with open(f"{sys.argv[1]}/l200", "wb") as f:
+    f.write(struct.pack(">II", 0x801, 200) + bytes(random.randrange(3) for _ in range(200)))
+PY
+small57=(--train-images "$WORK/a57" --train-labels "$WORK/l200" --test-images "$WORK/a57" --test-labels "$WORK/l200")
+run 1 "${small57[@]}" --epochs 1 --quiet --checkpoint "$WORK/m57.h5"
+refused 1 "checkpoint '$WORK/m57.h5' was trained on inputs of shape 5x7 but $WORK/a75 holds 7x5 ubyte images" \
+    --resume "$WORK/m57.h5" --predict "$WORK/a75" --output "$WORK/x.csv"
+refused 1 "shape 5x7 but $WORK/a35 holds 35 ubyte images" --resume "$WORK/m57.h5" --predict "$WORK/a35" --output "$WORK/x.csv"
+run 2 --resume "$WORK/m57.h5" --predict "$WORK/a57" --output "$WORK/a57.csv" --quiet || true
+/usr/bin/python3 "$ref" "$WORK/m57.h5" "$WORK/a57" "$WORK/a57.csv" >/dev/null 2>&1 &&
+    pass "a 5x7 model classifies 5x7 images as numpy does" || fail "5x7 predictions differ from numpy's"
+for bad in "0" "5" "5,7,1,1,1" "1000000,1000000,1000000,1000000"; do
+    cp "$WORK/m57.h5" "$WORK/bad.h5"
+    /usr/bin/python3 -c "import h5py, sys; f = h5py.File(sys.argv[1], 'r+'); f.attrs['input_shape'] = [int(x) for x in sys.argv[2].split(',')]" "$WORK/bad.h5" "$bad"
+    refused 1 "input_shape" --resume "$WORK/bad.h5" --predict "$WORK/a57" --output "$WORK/x.csv"
+done
 ls "$WORK"/*.tmp.* >/dev/null 2>&1 && fail "a temporary file was left behind" || pass "no temporary file left behind"
 
 # a stop signal mid-way (SIGUSR1 to mpiexec, which forwards it): status 143 on
