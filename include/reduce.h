@@ -81,7 +81,8 @@ struct nn_reducer {
     MPI_Comm node, across;             /* shm: this node's ranks; the ranks of the same local index on every node */
     int local_rank, local_size, nodes;
     MPI_Win win;                       /*   the node's window: every rank's sums, one segment each */
-    float **segment;                   /*   (local_size) the node's segments, mapped here */
+    float **segment;                   /*   (local_size) the node's segments, mapped here; each ends in its rank's flag */
+    unsigned long phase;               /*   node barriers this rank has passed (its flag's value) */
 };
 
 /* Allocates the buffer for `net`'s gradient and prepares `kind`'s schedule. */
