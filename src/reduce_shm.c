@@ -24,6 +24,7 @@
  * still reads it).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -81,8 +82,9 @@ static const char *backing_dir_(void)
  * that does not fit would "allocate" and then kill a rank with SIGBUS at its
  * first store to a missing page, mid-training. So local rank 0 checks the
  * free space for the whole node's window before the allocation, and every
- * rank agrees on the outcome: one message, the same status everywhere. */
-static void check_space_(nn_reducer *r, size_t bytes)
+ * rank agrees on the outcome: with --allreduce shm one message and the same
+ * status everywhere; with auto, 0 (and why in r->note), for mpi instead. */
+static int window_fits_(nn_reducer *r, size_t bytes)
 {
     nn_err err = {0};
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -95,7 +97,14 @@ static void check_space_(nn_reducer *r, size_t bytes)
                    "has %zu bytes free; give %s more space (or set Open MPI's osc_sm_backing_directory), or use "
                    "--allreduce mpi, which needs none",
                    need, bytes, r->local_size, dir, (size_t)vfs.f_bavail * vfs.f_frsize, dir);
-    agree_or_exit_(&err, r->comm, NULL);
+    if (!r->auto_pick) {
+        agree_or_exit_(&err, r->comm, NULL);
+        return 1;
+    }
+    int short_of_space = err.failed, any = 0;
+    MPI_CHECK(MPI_Allreduce(&short_of_space, &any, 1, MPI_INT, MPI_MAX, r->comm));
+    if (any) snprintf(r->note, sizeof r->note, "auto: %s is too small for the shared window (%zu bytes)", dir, need);
+    return !any;
 }
 
 /* Backs this rank's segment with real pages now, where a failure is an
@@ -122,7 +131,10 @@ static float *alloc_sums_(nn_reducer *r)
     MPI_CHECK(MPI_Comm_split_type(r->comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &r->node));
     MPI_CHECK(MPI_Comm_rank(r->node, &r->local_rank));
     MPI_CHECK(MPI_Comm_size(r->node, &r->local_size));
-    check_space_(r, bytes);
+    if (!window_fits_(r, bytes)) {
+        MPI_CHECK(MPI_Comm_free(&r->node));
+        return NULL;
+    }
     MPI_CHECK(MPI_Info_create(&info));
     MPI_CHECK(MPI_Info_set(info, "alloc_shared_noncontig", "true")); /* each segment near its rank's memory */
     int rc = MPI_Win_allocate_shared((MPI_Aint)bytes, sizeof(float), info, r->node, &mine, &r->win);
@@ -172,6 +184,7 @@ static void free_(nn_reducer *r)
     MPI_Comm_free(&r->across);
     MPI_Comm_free(&r->node);
     free(r->segment);
+    r->segment = NULL, r->phase = 0; /* auto may go on with mpi in this reducer */
 }
 
 /* Waits until rank q has passed barrier `phase`. Polls while the wait is

@@ -141,6 +141,17 @@ if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
             pass "one message names the window's size, /dev/shm's free space and --allreduce mpi" ||
             fail "small /dev/shm: $out"
         grep -q -i "bus error\|SIGBUS\|signal 7" <<<"$out" && fail "a rank died of SIGBUS: $out" || pass "no SIGBUS"
+        # the default, auto, takes mpi there instead, and says why
+        set +e
+        out=$(NNMPI="$NNMPI" DATA="$DATA" timeout 60 unshare -m bash -c '
+            mount -t tmpfs -o size=64k tmpfs /dev/shm || exit 99
+            mpiexec -n 2 --oversubscribe --allow-run-as-root "$NNMPI" --data "$DATA" \
+                --layers 784,1024,1024,10 --train-size 200 --test-size 100 --epochs 1' 2>&1)
+        status=$?
+        set -e
+        expect_status 0 "$status" "--allreduce auto with a 64 KB /dev/shm"
+        grep -q "allreduce mpi (auto: /dev/shm is too small for the shared window" <<<"$out" &&
+            pass "auto takes mpi and says why" || fail "auto with a small /dev/shm: $out"
     fi
 else
     echo "SKIP: the small /dev/shm check needs root and unshare -m"
