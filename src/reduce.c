@@ -73,7 +73,7 @@ static nn_reduce_kind choose_auto_(nn_reducer *r)
     }
     int keep_shm = shm_s <= mpi_s;
     MPI_CHECK(MPI_Bcast(&keep_shm, 1, MPI_INT, 0, r->comm));
-    snprintf(r->note, sizeof r->note, "auto: shm %.1f us, mpi %.1f us per allreduce", 1e6 * shm_s, 1e6 * mpi_s);
+    snprintf(r->note, sizeof r->note, "auto: shm %.4g ms, mpi %.4g ms per allreduce", 1e3 * shm_s, 1e3 * mpi_s);
     r->fallback = r->note;
     return keep_shm ? REDUCE_SHM : REDUCE_MPI;
 }
