@@ -33,6 +33,7 @@ typedef struct {
     int batch, train_size, shuffle, reproducible, chunk;
     double lr, momentum;
     int validation;       /* --validation N: the N training images after the first train_size held out */
+    int allreduce;        /* nn_reduce_kind that summed the gradients; 0 (auto) in files of older nnmpi */
     double best_accuracy; /* --validation: the best validation accuracy so far (0: none yet) */
     int best_epoch, since_best; /* the epoch that reached it; epochs since, for --early-stop */
     size_t n_params;

@@ -19,7 +19,8 @@
  * nnmpi's ring of point-to-point messages (reduce_ring.c, ring.h), which
  * allocates nothing, or shared memory within a node (reduce_shm.c): the
  * buffer lives in an MPI-3 shared window, each rank sums its slice of every
- * rank's buffer in place, and across nodes each slice is summed with MPI. --reproducible sums the buffer along its own fixed tree
+ * rank's buffer in place, and across nodes each slice is summed with MPI;
+ * or auto, which picks shm or mpi at start-up. --reproducible sums the buffer along its own fixed tree
  * instead (repro.h); the reducer then only owns the buffer.
  */
 #ifndef NN_REDUCE_H
@@ -39,15 +40,17 @@ enum { NN_CTRL_LOSS, NN_CTRL_STOP, NN_CTRL };
  * is not worth a collective of its own and joins the next layer's. */
 #define NN_FUSE_ELEMENTS 16384
 
-typedef enum { REDUCE_MPI, REDUCE_RING, REDUCE_SHM, REDUCE_METHOD_COUNT } nn_reduce_kind;
-extern const char *const nn_reduce_names[REDUCE_METHOD_COUNT]; /* mpi ring shm */
+/* auto is a choice made at start-up, not a method: it becomes one of the others (reducer_create). */
+typedef enum { REDUCE_AUTO, REDUCE_MPI, REDUCE_RING, REDUCE_SHM, REDUCE_KIND_COUNT } nn_reduce_kind;
+extern const char *const nn_reduce_names[REDUCE_KIND_COUNT]; /* auto mpi ring shm */
 
 typedef struct nn_reducer nn_reducer;
 
 /* One way of summing the buffer (nccl-tests' one small struct per
  * strategy). reduce.c calls these only with more than one rank. */
 typedef struct {
-    float *(*alloc_sums)(nn_reducer *r); /* the buffer of r->n floats, or NULL: malloc'ed by reduce.c */
+    float *(*alloc_sums)(nn_reducer *r); /* the buffer of r->n floats; NULL: malloc'ed by reduce.c (no such
+                                            function), or auto cannot have it (r->note says why) */
     void (*create)(nn_reducer *r); /* after the buffer and the groups are set */
     void (*free)(nn_reducer *r);
     void (*start_group)(nn_reducer *r, int layer); /* overlap: start group `layer`, advance those in flight */
@@ -62,8 +65,10 @@ struct nn_reducer {
     int nranks;
     int overlap;
     const nn_reduce_method *method;
-    nn_reduce_kind kind;               /* the method in use (shm falls back to mpi on uneven nodes) */
-    const char *fallback;              /* why the method asked for is not in use, or NULL */
+    nn_reduce_kind kind;               /* the method in use, never auto (shm falls back to mpi on uneven nodes) */
+    const char *fallback;              /* why the method asked for is not in use, or what auto chose and why; or NULL */
+    char note[160];                    /* auto's reason and measured times, pointed to by fallback */
+    int auto_pick;                     /* --allreduce auto is trying shm: a window that does not fit means mpi */
     int n_layers;
     size_t n;                          /* floats summed: NN_CTRL + the network's n_params */
     float *sums;                       /* (n) control slots, then the gradient; see the top of this file */
@@ -84,10 +89,15 @@ struct nn_reducer {
     MPI_Comm node, across;             /* shm: this node's ranks; the ranks of the same local index on every node */
     int local_rank, local_size, nodes;
     MPI_Win win;                       /*   the node's window: every rank's sums, one segment each */
-    float **segment;                   /*   (local_size) the node's segments, mapped here */
+    float **segment;                   /*   (local_size) the node's segments, mapped here; each ends in its rank's flag */
+    unsigned long phase;               /*   node barriers this rank has passed (its flag's value) */
 };
 
-/* Allocates the buffer for `net`'s gradient and prepares `kind`'s schedule. */
+/* Allocates the buffer for `net`'s gradient and prepares `kind`'s schedule.
+ * REDUCE_AUTO: shm when ranks share a node (at least 2 on each, the same
+ * number on every node) unless a few timed rounds of both with this buffer
+ * show MPI's allreduce faster (decided on rank 0, the same on every rank);
+ * else mpi. Collective over comm. */
 void reducer_create(nn_reducer *r, const nn_net *net, MPI_Comm comm, int overlap, nn_reduce_kind kind);
 void reducer_free(nn_reducer *r);
 

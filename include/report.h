@@ -51,7 +51,7 @@ typedef struct {
     double weight_decay, target_accuracy, dropout;
     int overlap;                   /* resolved: 0 or 1 */
     const char *allreduce;         /* the method in use: "mpi", "ring", "shm", or "tree" with --reproducible */
-    const char *allreduce_fallback; /* why it is not the --allreduce asked for, or NULL */
+    const char *allreduce_fallback; /* why it is not the --allreduce asked for, or what auto chose and why, or NULL */
     double allreduce_ref_s;        /* one blocking allreduce of the gradient, measured at start-up; 0 when not */
     unsigned repro_forward_batched, repro_delta_batched; /* --reproducible: rank 0's nn_repro masks */
     /* where it starts */

@@ -114,6 +114,11 @@ mpi_version=$("$mpirun" --version 2>/dev/null || true)
 if [[ $mpi_version == *"Open MPI"* || $mpi_version == *OpenRTE* ]]; then
   ((EUID == 0)) && launch+=(--allow-run-as-root)
   ((np > cores)) && launch+=(--oversubscribe)
+  # A rank waiting in MPI polls without end by default, taking the core the
+  # rank it waits for (or the desktop's other work) needs: a workstation's
+  # cores are shared, so yield them while idle (docs/benchmarks.md, "Spread
+  # of -n 2 runs"). Your own OMPI_MCA_mpi_yield_when_idle wins.
+  [[ -z ${OMPI_MCA_mpi_yield_when_idle:-} ]] && launch+=(--mca mpi_yield_when_idle 1)
   launch+=("${ompi_extra[@]}")
 fi
 read -ra user_launch <<<"${MPIRUN_ARGS:-}"

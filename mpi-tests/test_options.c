@@ -101,7 +101,7 @@ static void defaults_are_the_classic_network(void **state)
         assert_int_equal(parse2("--overlap", overlap_words[i], &opt, &err), OPTIONS_RUN);
         assert_int_equal(opt.overlap, overlap_values[i]);
     }
-    assert_int_equal(opt.allreduce, REDUCE_MPI);
+    assert_int_equal(opt.allreduce, REDUCE_AUTO); /* the default */
     assert_int_equal(parse2("--allreduce", "ring", &opt, &err), OPTIONS_RUN);
     assert_int_equal(opt.allreduce, REDUCE_RING);
     assert_int_equal(parse2("--allreduce", "mpi", &opt, &err), OPTIONS_RUN);

@@ -130,6 +130,25 @@ static void shm_gradient_and_weights_match_one_process(void **state)
     weights_match_one_process_(REDUCE_SHM);
 }
 
+/* --allreduce auto: whichever method it measured faster, every rank took the
+ * same one (never auto itself), and the weights match one process. */
+static void auto_gradient_and_weights_match_one_process(void **state)
+{
+    (void)state;
+    weights_match_one_process_(REDUCE_AUTO);
+    nn_options opt;
+    base_options(&opt);
+    nn_trainer t;
+    setup_or_fail(&t, &opt, MPI_COMM_WORLD);
+    int kind = (int)t.reducer.kind, lo = 0, hi = 0;
+    MPI_Allreduce(&kind, &lo, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    MPI_Allreduce(&kind, &hi, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    assert_int_equal(lo, hi);
+    assert_true(kind == REDUCE_MPI || kind == REDUCE_SHM);
+    if (nranks == 1) assert_int_equal(kind, REDUCE_MPI);
+    trainer_free(&t);
+}
+
 /* --allreduce shm with overlap on sums at the end, as blocking does: the same bits. */
 static void shm_overlap_is_bitwise_blocking(void **state)
 {
@@ -324,6 +343,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(ring_gradient_and_weights_match_one_process),
         cmocka_unit_test(shm_gradient_and_weights_match_one_process),
         cmocka_unit_test(shm_overlap_is_bitwise_blocking),
+        cmocka_unit_test(auto_gradient_and_weights_match_one_process),
         cmocka_unit_test(every_index_used_once_per_epoch),
         cmocka_unit_test(reproducible_is_bitwise_one_process),
         cmocka_unit_test(reproducible_every_tree_is_bitwise),

@@ -1,5 +1,6 @@
 /* checkpoint.c: HDF5 checkpoint writer and validating reader (goto-error cleanup). */
 #include "checkpoint.h"
+#include "reduce.h" /* the names of the allreduce attribute */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -57,6 +58,7 @@ static const attr_spec schema_[] = {
     {"best_accuracy", A_DOUBLE, F(best_accuracy), 0, 1, 0, NULL, 0, 1},
     {"best_epoch", A_INT, F(best_epoch), 0, INT_MAX, 0, NULL, 0, 1},
     {"since_best", A_INT, F(since_best), 0, INT_MAX, 0, NULL, 0, 1},
+    {"allreduce", A_NAME, F(allreduce), 0, 0, 0, nn_reduce_names, REDUCE_KIND_COUNT, 1},
 };
 #undef F
 enum { N_SCHEMA = sizeof schema_ / sizeof schema_[0] };

@@ -148,6 +148,11 @@ int metrics_header(FILE *f, const nn_run_record *run)
             run->lr, run->momentum, run->epochs, run->train_size, run->test_size, run->shuffle ? "true" : "false",
             (unsigned long long)run->seed, run->reproducible ? "true" : "false", run->chunk,
             run->overlap ? "true" : "false", run->allreduce, run->allreduce_ref_s, run->start_epoch, run->start_step);
+    fputs(",\"allreduce_note\":", f); /* why this method: auto's measured times, or a fallback */
+    if (run->allreduce_fallback && run->ranks > 1)
+        json_str_(f, run->allreduce_fallback);
+    else
+        fputs("null", f);
     json_training_(f, run);
     return flushed_(f);
 }

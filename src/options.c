@@ -29,6 +29,7 @@ void options_defaults(nn_options *opt)
     opt->checkpoint_every = 1;
     opt->progress = 30.0;
     opt->overlap = NN_OVERLAP_AUTO;
+    opt->allreduce = REDUCE_AUTO; /* shm when ranks share a node, unless mpi measures faster */
     opt->lr_gamma = 0.1;
     opt->debug_signal_at = -1;
     opt->debug_nan_at = -1;
@@ -89,10 +90,13 @@ static const char help_text_[] =
     "  --overlap on|off|auto overlap the gradient allreduce with backward;\n"
     "                        auto: on when the ranks span several nodes    [auto]\n"
     "                        (no effect with --reproducible)\n"
-    "  --allreduce mpi|ring|shm  mpi: MPI's collectives; ring: nnmpi's ring of\n"
-    "                        point-to-point messages, which allocates nothing\n"
+    "  --allreduce auto|mpi|ring|shm  mpi: MPI's collectives; ring: nnmpi's ring\n"
+    "                        of point-to-point messages, which allocates nothing\n"
     "                        per step; shm: shared memory within a node, MPI\n"
-    "                        across nodes (no effect with --reproducible) [mpi]\n"
+    "                        across nodes; auto: shm when ranks share a node,\n"
+    "                        unless a start-up measurement finds mpi faster\n"
+    "                        (--resume: the checkpoint's method) (no effect\n"
+    "                        with --reproducible)                        [auto]\n"
     "Performance:\n"
     "  --threads T           OpenBLAS threads per rank                   [1]\n"
     "Output and state:\n"

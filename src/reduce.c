@@ -1,22 +1,25 @@
-/* reduce.c: the reducer's buffer, its overlap groups and schedule; the methods are reduce_mpi.c and reduce_ring.c. */
+/* reduce.c: the reducer's buffer, its overlap groups and schedule, and --allreduce auto's choice; the methods are
+ * reduce_mpi.c, reduce_ring.c and reduce_shm.c. */
 #include "reduce.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "nn_check.h"
 
-const char *const nn_reduce_names[REDUCE_METHOD_COUNT] = {"mpi", "ring", "shm"};
+const char *const nn_reduce_names[REDUCE_KIND_COUNT] = {"auto", "mpi", "ring", "shm"};
 
-static const nn_reduce_method *const methods_[REDUCE_METHOD_COUNT] = {&nn_reduce_mpi, &nn_reduce_ring,
-                                                                       &nn_reduce_shm};
+static const nn_reduce_method *const methods_[REDUCE_KIND_COUNT] = {NULL, &nn_reduce_mpi, &nn_reduce_ring,
+                                                                     &nn_reduce_shm};
 
 /* --allreduce shm needs the same number of ranks on every node (each slice is
  * summed across nodes by the ranks of the same local index); else MPI's
- * collectives, which are correct for any layout. */
+ * collectives, which are correct for any layout. auto takes shm only where
+ * it has something to share: at least 2 ranks on each node. */
 static nn_reduce_kind resolve_kind_(nn_reducer *r, nn_reduce_kind kind)
 {
-    if (kind != REDUCE_SHM) return kind;
+    if (kind != REDUCE_SHM && kind != REDUCE_AUTO) return kind;
     MPI_Comm node;
     int local = 0;
     MPI_CHECK(MPI_Comm_split_type(r->comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
@@ -24,9 +27,55 @@ static nn_reduce_kind resolve_kind_(nn_reducer *r, nn_reduce_kind kind)
     MPI_CHECK(MPI_Comm_free(&node));
     int v[2] = {local, -local}, maxes[2]; /* max(local) and -min(local) in one allreduce */
     MPI_CHECK(MPI_Allreduce(v, maxes, 2, MPI_INT, MPI_MAX, r->comm));
-    if (maxes[0] == -maxes[1]) return kind;
-    r->fallback = "shm needs the same number of ranks on every node";
+    int even = maxes[0] == -maxes[1];
+    if (kind == REDUCE_SHM) {
+        if (even) return kind;
+        r->fallback = "shm needs the same number of ranks on every node";
+        return REDUCE_MPI;
+    }
+    if (even && maxes[0] >= 2) return REDUCE_SHM; /* to be measured against mpi: choose_auto_ */
+    r->fallback = even ? "auto: no two ranks share a node" : "auto: uneven ranks per node";
     return REDUCE_MPI;
+}
+
+/* Median over `rounds` of one blocking allreduce of the buffer by `m`, each
+ * round's time the slowest rank's (what a step waits for). */
+static double time_whole_(nn_reducer *r, const nn_reduce_method *m, int rounds)
+{
+    double times[16], dt_max = 0.0;
+    for (int i = 0; i < rounds && i < 16; i++) {
+        MPI_CHECK(MPI_Barrier(r->comm));
+        double t0 = MPI_Wtime();
+        m->whole(r);
+        double dt = MPI_Wtime() - t0;
+        MPI_CHECK(MPI_Allreduce(&dt, &dt_max, 1, MPI_DOUBLE, MPI_MAX, r->comm));
+        times[i] = dt_max;
+        for (int j = i; j > 0 && times[j - 1] > times[j]; j--) { /* insertion sort: a handful of values */
+            double x = times[j];
+            times[j] = times[j - 1], times[j - 1] = x;
+        }
+    }
+    return times[(rounds < 16 ? rounds : 16) / 2];
+}
+
+/* auto with shm set up: times both on the real buffer (interleaved, after a
+ * warm-up round each), and keeps shm unless MPI's allreduce was faster.
+ * Rank 0 decides and broadcasts, so every rank takes the same method even
+ * when their clocks saw different medians. Returns the method to keep. */
+static nn_reduce_kind choose_auto_(nn_reducer *r)
+{
+    enum { ROUNDS = 7 };
+    double shm_s = 0.0, mpi_s = 0.0;
+    (void)time_whole_(r, &nn_reduce_shm, 1), (void)time_whole_(r, &nn_reduce_mpi, 1);
+    for (int i = 0; i < 2; i++) { /* two interleaved halves: drift hits both alike */
+        shm_s += time_whole_(r, &nn_reduce_shm, ROUNDS) / 2;
+        mpi_s += time_whole_(r, &nn_reduce_mpi, ROUNDS) / 2;
+    }
+    int keep_shm = shm_s <= mpi_s;
+    MPI_CHECK(MPI_Bcast(&keep_shm, 1, MPI_INT, 0, r->comm));
+    snprintf(r->note, sizeof r->note, "auto: shm %.4g ms, mpi %.4g ms per allreduce", 1e3 * shm_s, 1e3 * mpi_s);
+    r->fallback = r->note;
+    return keep_shm ? REDUCE_SHM : REDUCE_MPI;
 }
 
 /* Overlap groups: backward finishes layers from the last to the first; a
@@ -48,24 +97,42 @@ static void make_groups_(nn_reducer *r)
     }
 }
 
+/* The buffer and the method's state for r->kind. */
+static void set_up_method_(nn_reducer *r)
+{
+    r->method = methods_[r->kind];
+    r->sums = r->nranks > 1 && r->method->alloc_sums ? r->method->alloc_sums(r) : NULL;
+    if (!r->sums && r->nranks > 1 && r->method->alloc_sums) { /* auto, and the window does not fit */
+        r->kind = REDUCE_MPI, r->method = methods_[REDUCE_MPI], r->fallback = r->note;
+    }
+    if (!r->sums) r->sums = NN_MALLOC(sizeof(float) * r->n);
+    memset(r->sums, 0, sizeof(float) * r->n);
+    for (int l = 0; l < r->n_layers; l++) r->req[l] = MPI_REQUEST_NULL;
+    if (r->nranks > 1) r->method->create(r);
+}
+
 void reducer_create(nn_reducer *r, const nn_net *net, MPI_Comm comm, int overlap, nn_reduce_kind kind)
 {
     memset(r, 0, sizeof *r);
     r->comm = comm;
     MPI_CHECK(MPI_Comm_size(comm, &r->nranks));
     r->overlap = overlap;
-    r->kind = r->nranks > 1 ? resolve_kind_(r, kind) : kind;
-    r->method = methods_[r->kind];
+    r->kind = r->nranks > 1 ? resolve_kind_(r, kind) : kind == REDUCE_AUTO ? REDUCE_MPI : kind;
     r->n_layers = net->n_layers;
     r->n = NN_CTRL + net->n_params;
-    r->sums = r->nranks > 1 && r->method->alloc_sums ? r->method->alloc_sums(r) : NN_MALLOC(sizeof(float) * r->n);
-    memset(r->sums, 0, sizeof(float) * r->n);
     for (int l = 0; l < net->n_layers; l++) {
         r->seg_lo[l] = l == 0 ? 0 : NN_CTRL + net->w_off[l];
         r->seg_hi[l] = NN_CTRL + net->w_off[l + 1];
     }
     make_groups_(r);
-    if (r->nranks > 1) r->method->create(r);
+    r->auto_pick = kind == REDUCE_AUTO;
+    set_up_method_(r);
+    if (kind == REDUCE_AUTO && r->kind == REDUCE_SHM && choose_auto_(r) == REDUCE_MPI) {
+        r->method->free(r); /* the window, which was the buffer */
+        r->kind = REDUCE_MPI;
+        set_up_method_(r);
+    }
+    memset(r->sums, 0, sizeof(float) * r->n); /* the timed rounds summed into it */
 }
 
 void reducer_free(nn_reducer *r)

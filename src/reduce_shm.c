@@ -13,51 +13,160 @@
  * other slices from their owners' segments into its own.
  *
  * Memory model: the window is locked once (MPI_Win_lock_all with
- * MPI_MODE_NOCHECK) and every phase change is MPI_Win_sync, MPI_Barrier on
- * the node, MPI_Win_sync: the sync orders this rank's stores before the
- * barrier and the other ranks' loads after it, which is what MPI-3's rules
- * for the unified and separate models ask of load/store access to a shared
- * window (MPI 3.1, 11.5.4 and 11.7). Three barriers a step: before summing
+ * MPI_MODE_NOCHECK) and every phase change is a barrier of flags in the
+ * window (node_sync_): MPI_Win_sync, publish this rank's count, wait for
+ * every other rank's, MPI_Win_sync; the syncs order this rank's stores
+ * before its flag and the other ranks' loads after theirs, which is what
+ * MPI-3 asks of load/store access to a shared window in the unified model
+ * (MPI 3.1, 11.5.4 and 11.7; checked at start-up). Three barriers a step: before summing
  * (all gradients written), before copying (all slices summed), and after
  * copying (no rank overwrites its segment in the next step while another
  * still reads it).
  */
+#include <errno.h>
+#include <stdio.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "mpi_pieces.h"
 #include "nn_check.h"
+#include "options.h"
 #include "reduce.h"
 #include "vec.h"
+
+/* A rank's flag is shared between processes: only a lock-free atomic is one word of memory, not a lock in this process. */
+_Static_assert(ATOMIC_LONG_LOCK_FREE == 2, "unsigned long atomics must be lock-free");
+
+/* A wait polls this often before it starts yielding the core (a step's
+ * barrier is usually over within them); yields for this long before it
+ * sleeps; and sleeps this long between looks. */
+enum { SPIN_POLLS = 2000 };
+#define YIELD_S 1e-3
+#define SLEEP_NS 50000L
+
+/* Each segment: the buffer's n floats, then one cache line of its own with
+ * the rank's flag, so polling it does not steal the line a rank sums in. */
+static size_t flag_offset_(size_t n) { return (sizeof(float) * n + 63) / 64 * 64; }
+static size_t segment_bytes_(size_t n) { return flag_offset_(n) + 64; }
+static atomic_ulong *flag_(const nn_reducer *r, int q)
+{
+    return (atomic_ulong *)((char *)r->segment[q] + flag_offset_(r->n));
+}
+
+/* A start-up failure every rank has agreed on: reducer_create has no status
+ * to return, and all ranks know, so they end together with the same status
+ * (a clean MPI_Finalize, not MPI_Abort's kill). */
+static void agree_or_exit_(const nn_err *err, MPI_Comm comm, MPI_Win *win)
+{
+    if (nn_err_agree(err, NN_EXIT_ERROR, comm) == 0) return;
+    if (win) MPI_CHECK(MPI_Win_free(win));
+    MPI_CHECK(MPI_Finalize());
+    exit(NN_EXIT_ERROR);
+}
+
+/* Where Open MPI 4.1 backs a shared window (its osc_sm_backing_directory,
+ * whose default is /dev/shm on Linux); --mca sets it in the ranks' environment. */
+static const char *backing_dir_(void)
+{
+    const char *dir = getenv("OMPI_MCA_osc_sm_backing_directory");
+    return dir && *dir ? dir : "/dev/shm";
+}
+
+/* The window is a file in a tmpfs that Open MPI may create sparse: a window
+ * that does not fit would "allocate" and then kill a rank with SIGBUS at its
+ * first store to a missing page, mid-training. So local rank 0 checks the
+ * free space for the whole node's window before the allocation, and every
+ * rank agrees on the outcome: with --allreduce shm one message and the same
+ * status everywhere; with auto, 0 (and why in r->note), for mpi instead. */
+static int window_fits_(nn_reducer *r, size_t bytes)
+{
+    nn_err err = {0};
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t need = (size_t)r->local_size * ((bytes + page - 1) / page * page + page); /* a state page per rank */
+    struct statvfs vfs;
+    const char *dir = backing_dir_();
+    if (r->local_rank == 0 && statvfs(dir, &vfs) == 0 && (size_t)vfs.f_bavail * vfs.f_frsize < need)
+        nn_err_set(&err,
+                   "--allreduce shm: the node's shared-memory window needs %zu bytes (%zu per rank x %d ranks) but %s "
+                   "has %zu bytes free; give %s more space (or set Open MPI's osc_sm_backing_directory), or use "
+                   "--allreduce mpi, which needs none",
+                   need, bytes, r->local_size, dir, (size_t)vfs.f_bavail * vfs.f_frsize, dir);
+    if (!r->auto_pick) {
+        agree_or_exit_(&err, r->comm, NULL);
+        return 1;
+    }
+    int short_of_space = err.failed, any = 0;
+    MPI_CHECK(MPI_Allreduce(&short_of_space, &any, 1, MPI_INT, MPI_MAX, r->comm));
+    if (any) snprintf(r->note, sizeof r->note, "auto: %s is too small for the shared window (%zu bytes)", dir, need);
+    return !any;
+}
+
+/* Backs this rank's segment with real pages now, where a failure is an
+ * error code (MADV_POPULATE_WRITE, Linux 5.14) rather than a SIGBUS later:
+ * the space checked above may have been taken by someone else since. */
+static void populate_(nn_reducer *r, float *mine, size_t bytes)
+{
+    nn_err err = {0};
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo = (uintptr_t)mine & ~(page - 1);
+    if (bytes > 0 && madvise((void *)lo, (uintptr_t)mine + bytes - lo, MADV_POPULATE_WRITE) != 0 && errno != EINVAL)
+        nn_err_set(&err,
+                   "--allreduce shm: cannot back this rank's %zu-byte part of the shared-memory window in %s (%s); "
+                   "is it full? Free space there, or use --allreduce mpi, which needs none",
+                   bytes, backing_dir_(), strerror(errno));
+    agree_or_exit_(&err, r->comm, &r->win);
+}
 
 /* The node's window: one segment of n floats per rank, each mapped here. */
 static float *alloc_sums_(nn_reducer *r)
 {
     MPI_Info info;
     float *mine = NULL;
+    size_t bytes = segment_bytes_(r->n);
     MPI_CHECK(MPI_Comm_split_type(r->comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &r->node));
     MPI_CHECK(MPI_Comm_rank(r->node, &r->local_rank));
     MPI_CHECK(MPI_Comm_size(r->node, &r->local_size));
+    if (!window_fits_(r, bytes)) {
+        MPI_CHECK(MPI_Comm_free(&r->node));
+        return NULL;
+    }
     MPI_CHECK(MPI_Info_create(&info));
     MPI_CHECK(MPI_Info_set(info, "alloc_shared_noncontig", "true")); /* each segment near its rank's memory */
-    int rc = MPI_Win_allocate_shared((MPI_Aint)(sizeof(float) * r->n), sizeof(float), info, r->node, &mine, &r->win);
+    int rc = MPI_Win_allocate_shared((MPI_Aint)bytes, sizeof(float), info, r->node, &mine, &r->win);
     MPI_CHECK(MPI_Info_free(&info));
     if (rc != MPI_SUCCESS) {
         char text[MPI_MAX_ERROR_STRING] = "";
         int len = 0;
         MPI_Error_string(rc, text, &len);
-        nn_die(1, "--allreduce shm: cannot allocate a shared-memory window of %zu bytes per rank on this node (%s); "
-                  "is /dev/shm (or Open MPI's session directory) large enough? --allreduce mpi needs none",
-               sizeof(float) * r->n, text);
+        nn_die(NN_EXIT_ERROR,
+               "--allreduce shm: cannot allocate a shared-memory window of %zu bytes per rank on this node (%s); "
+               "is %s large enough? --allreduce mpi needs none",
+               bytes, text, backing_dir_());
     }
     MPI_CHECK(MPI_Win_set_errhandler(r->win, MPI_ERRORS_RETURN));
+    int *model = NULL, found = 0;
+    MPI_CHECK(MPI_Win_get_attr(r->win, MPI_WIN_MODEL, &model, &found));
+    if (!found || *model != MPI_WIN_UNIFIED) /* the flags of node_sync_ need one copy of the memory */
+        nn_die(NN_EXIT_ERROR, "--allreduce shm: this MPI's shared windows use the separate memory model, which "
+                              "nnmpi's flag barrier does not support; use --allreduce mpi");
+    populate_(r, mine, bytes);
     r->segment = NN_MALLOC(sizeof(float *) * (size_t)r->local_size);
     for (int q = 0; q < r->local_size; q++) {
-        MPI_Aint bytes = 0;
+        MPI_Aint seg_bytes = 0;
         int unit = 0;
-        MPI_CHECK(MPI_Win_shared_query(r->win, q, &bytes, &unit, &r->segment[q]));
+        MPI_CHECK(MPI_Win_shared_query(r->win, q, &seg_bytes, &unit, &r->segment[q]));
     }
     MPI_CHECK(MPI_Win_lock_all(MPI_MODE_NOCHECK, r->win));
+    atomic_store_explicit(flag_(r, r->local_rank), 0, memory_order_release); /* a window starts undefined */
+    MPI_CHECK(MPI_Win_sync(r->win));
+    MPI_CHECK(MPI_Barrier(r->node)); /* every flag is 0 before anyone waits on one */
+    MPI_CHECK(MPI_Win_sync(r->win));
     return mine;
 }
 
@@ -76,13 +185,47 @@ static void free_(nn_reducer *r)
     MPI_Comm_free(&r->across);
     MPI_Comm_free(&r->node);
     free(r->segment);
+    r->segment = NULL, r->phase = 0; /* auto may go on with mpi in this reducer */
 }
 
-/* Every rank of the node has finished the phase before: its stores are visible to the others' loads. */
+/* Waits until rank q has passed barrier `phase`. Polls while the wait is
+ * short, as a step's barrier usually is; then yields the core, and after
+ * YIELD_S sleeps between looks: on an oversubscribed node (more ranks, or
+ * other work, than cores) a waiting rank that keeps polling takes the core
+ * the rank it waits for needs to finish, and a long wait (the other rank
+ * writes a checkpoint) should cost no core at all. MPI_Win_sync in the loop
+ * is the MPI-3 rule for polling a location another process stores to. */
+static void wait_flag_(const nn_reducer *r, int q, unsigned long phase)
+{
+    atomic_ulong *flag = flag_(r, q);
+    double since = 0.0;
+    for (long polls = 0; atomic_load_explicit(flag, memory_order_acquire) < phase; polls++) {
+        MPI_CHECK(MPI_Win_sync(r->win));
+        if (polls < SPIN_POLLS) continue;
+        if (polls == SPIN_POLLS) since = MPI_Wtime();
+        if (MPI_Wtime() - since < YIELD_S) {
+            sched_yield();
+        } else {
+            struct timespec pause = {0, SLEEP_NS};
+            nanosleep(&pause, NULL);
+        }
+    }
+}
+
+/* The node's barrier, by flags in the window instead of MPI_Barrier (whose
+ * wait in Open MPI 4.1 polls without end): every rank's stores before it are
+ * visible to every rank's loads after it. Each rank's flag counts the
+ * barriers it has passed; a rank publishes its count after MPI_Win_sync (its
+ * stores complete first), waits until every flag has reached it, then
+ * MPI_Win_sync again (the others' stores visible to its loads). Counts only
+ * grow, so a fast rank already at the next barrier still satisfies this one. */
 static void node_sync_(nn_reducer *r)
 {
+    unsigned long phase = ++r->phase;
     MPI_CHECK(MPI_Win_sync(r->win));
-    MPI_CHECK(MPI_Barrier(r->node));
+    atomic_store_explicit(flag_(r, r->local_rank), phase, memory_order_release);
+    for (int q = 0; q < r->local_size; q++)
+        if (q != r->local_rank) wait_flag_(r, q, phase);
     MPI_CHECK(MPI_Win_sync(r->win));
 }
 
@@ -101,7 +244,7 @@ static void whole_(nn_reducer *r)
         size_t q_lo = r->n * (size_t)q / (size_t)R, q_hi = r->n * (size_t)(q + 1) / (size_t)R;
         if (q != me) memcpy(mine + q_lo, r->segment[q] + q_lo, sizeof(float) * (q_hi - q_lo));
     }
-    MPI_CHECK(MPI_Barrier(r->node)); /* every rank has copied: segments may be written again */
+    node_sync_(r); /* every rank has copied: segments may be written again */
 }
 
 /* Within a node there is nothing to overlap with (the cores that would sum

@@ -238,6 +238,10 @@ static void resume_reconcile_(nn_options *opt, const nn_checkpoint *ck, nn_err *
     opt->activation = ck->activation;
     opt->loss = ck->loss;
     opt->init = ck->init; /* the weights come from the file: its init is the one that drew them */
+    /* auto's choice is a measurement, which may differ from run to run, and
+     * so would the sums' order at 3+ ranks: a resumed run goes on with the
+     * method the checkpoint's run used, for the same bits as an uninterrupted run. */
+    if (opt->allreduce == REDUCE_AUTO) opt->allreduce = ck->allreduce;
     if (!opt->lr_given) opt->lr = ck->lr;
     if (!opt->momentum_given) opt->momentum = ck->momentum;
     if (!opt->trains) { /* nothing is trained: the checkpoint's settings, for the start-up line */
@@ -433,6 +437,8 @@ static void resolve_modes_(nn_trainer *t)
     t->run.nodes = gather_node_names_(t);
     if (o->overlap == NN_OVERLAP_AUTO) o->overlap = t->run.nodes > 1;
     if (o->reproducible) o->overlap = 0;
+    /* --reproducible sums along its own tree: nothing for auto to choose or measure */
+    if (o->reproducible && o->allreduce == REDUCE_AUTO) o->allreduce = REDUCE_MPI;
     t->path = o->reproducible ? &nn_repro_path : &nn_plain_path;
     t->steps_per_epoch = t->train.count > 0 ? slice_steps_per_epoch(t->train.count, o->batch) : 0;
 }

@@ -273,7 +273,8 @@ static int write_checkpoint_to_(nn_trainer *t, const char *path, int epoch, int 
             .seed = o->seed, .batch = o->batch, .train_size = o->train_size, .shuffle = o->shuffle,
             .reproducible = o->reproducible, .chunk = o->chunk, .lr = o->lr, .momentum = o->momentum,
             .validation = o->validation, .best_accuracy = t->best_accuracy, .best_epoch = t->best_epoch,
-            .since_best = t->since_best, .n_params = t->net.n_params, .params = t->net.params,
+            .since_best = t->since_best, .allreduce = t->reducer.kind, .n_params = t->net.n_params,
+            .params = t->net.params,
             .velocity = t->net.velocity,
         };
         memcpy(ck.sizes, o->sizes, sizeof ck.sizes);

@@ -10,13 +10,26 @@
  * rank is what a synchronous SGD step waits for); rank 0 prints min, median, mean, max.
  * This is the floor under nnmpi's per-step communication (without overlap).
  *
+ * Two contenders per COUNT, the same protocol for both ("method" in the output):
+ *   mpi  MPI_Allreduce on MPI_COMM_WORLD, as above;
+ *   shm  --allreduce shm's scheme (src/reduce_shm.c), standalone: every rank's buffer is
+ *        its segment of one MPI-3 shared window per node; a flag barrier; each rank adds
+ *        its 1/R slice of all R segments into its own; across nodes MPI_Allreduce of the
+ *        slices by local rank; a flag barrier; each rank copies the other slices from
+ *        their owners; a flag barrier. Timed from the first barrier to the last, as the
+ *        reducer runs after backward has written the gradient.
+ *
  * Usage: mpirun -n 2 allreduce_ceiling [COUNT ...]
- * Output: JSON Lines on rank 0's stdout: one "header", one "allreduce" per COUNT.
+ * Output: JSON Lines on rank 0's stdout: one "header", one "allreduce" per COUNT and method.
  * Build:  mpicc -O2 allreduce_ceiling.c -o allreduce_ceiling
  */
 #include <mpi.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #define MPI_CHECK(call)                                                                  \
     do {                                                                                 \
@@ -59,17 +72,145 @@ static int iterations_for(size_t bytes)
     return n < 100 ? 100 : n > 2000 ? 2000 : (int)n;
 }
 
-/* Returns 0 if the validation round passed on every rank, 1 otherwise. */
-static int measure(long count, int rank, int nranks)
+/* --- shm: the scheme of src/reduce_shm.c, standalone (see the top of this file) ---------- */
+typedef struct {
+    MPI_Comm node, across; /* this node's ranks; the ranks of the same local index on every node */
+    int me, R, nodes;
+    MPI_Win win;
+    float **seg;           /* (R) the node's segments: n floats, then a cache line with the flag */
+    size_t n, flag_off;
+    unsigned long phase;   /* barriers passed: this rank's flag */
+} shm_t;
+
+static atomic_ulong *flag_of(const shm_t *s, int q) { return (atomic_ulong *)((char *)s->seg[q] + s->flag_off); }
+
+/* As reduce_shm.c's wait_flag_: poll, then yield, then sleep once a wait grows long. */
+static void shm_wait(const shm_t *s, int q, unsigned long phase)
 {
-    float *buf = alloc_check((size_t)count * sizeof *buf);
+    double since = 0.0;
+    for (long polls = 0; atomic_load_explicit(flag_of(s, q), memory_order_acquire) < phase; polls++) {
+        MPI_CHECK(MPI_Win_sync(s->win));
+        if (polls < 2000) continue;
+        if (polls == 2000) since = MPI_Wtime();
+        if (MPI_Wtime() - since < 1e-3) {
+            sched_yield();
+        } else {
+            struct timespec pause = {0, 50000L};
+            nanosleep(&pause, NULL);
+        }
+    }
+}
+
+static void shm_barrier(shm_t *s)
+{
+    unsigned long phase = ++s->phase;
+    MPI_CHECK(MPI_Win_sync(s->win));
+    atomic_store_explicit(flag_of(s, s->me), phase, memory_order_release);
+    for (int q = 0; q < s->R; q++)
+        if (q != s->me) shm_wait(s, q, phase);
+    MPI_CHECK(MPI_Win_sync(s->win));
+}
+
+static void shm_allreduce(shm_t *s)
+{
+    float *mine = s->seg[s->me];
+    size_t lo = s->n * (size_t)s->me / (size_t)s->R, hi = s->n * (size_t)(s->me + 1) / (size_t)s->R;
+    shm_barrier(s);
+    for (int q = 0; q < s->R; q++)
+        if (q != s->me)
+            for (size_t i = lo; i < hi; i++) mine[i] += s->seg[q][i];
+    if (s->nodes > 1)
+        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, mine + lo, (int)(hi - lo), MPI_FLOAT, MPI_SUM, s->across));
+    shm_barrier(s);
+    for (int q = 0; q < s->R; q++) {
+        size_t q_lo = s->n * (size_t)q / (size_t)s->R, q_hi = s->n * (size_t)(q + 1) / (size_t)s->R;
+        if (q != s->me) memcpy(mine + q_lo, s->seg[q] + q_lo, sizeof(float) * (q_hi - q_lo));
+    }
+    shm_barrier(s);
+}
+
+/* The window for `count` floats per rank; returns this rank's segment. */
+static float *shm_open(shm_t *s, size_t count)
+{
+    int world_rank = 0;
+    MPI_Info info;
+    float *mine = NULL;
+    memset(s, 0, sizeof *s);
+    s->n = count, s->flag_off = (sizeof(float) * count + 63) / 64 * 64;
+    MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &world_rank));
+    MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &s->node));
+    MPI_CHECK(MPI_Comm_rank(s->node, &s->me));
+    MPI_CHECK(MPI_Comm_size(s->node, &s->R));
+    MPI_CHECK(MPI_Comm_split(MPI_COMM_WORLD, s->me, world_rank, &s->across));
+    MPI_CHECK(MPI_Comm_size(s->across, &s->nodes));
+    MPI_CHECK(MPI_Info_create(&info));
+    MPI_CHECK(MPI_Info_set(info, "alloc_shared_noncontig", "true"));
+    MPI_CHECK(MPI_Win_allocate_shared((MPI_Aint)(s->flag_off + 64), sizeof(float), info, s->node, &mine, &s->win));
+    MPI_CHECK(MPI_Info_free(&info));
+    s->seg = alloc_check(sizeof(float *) * (size_t)s->R);
+    for (int q = 0; q < s->R; q++) {
+        MPI_Aint bytes = 0;
+        int unit = 0;
+        MPI_CHECK(MPI_Win_shared_query(s->win, q, &bytes, &unit, &s->seg[q]));
+    }
+    MPI_CHECK(MPI_Win_lock_all(MPI_MODE_NOCHECK, s->win));
+    atomic_store_explicit(flag_of(s, s->me), 0, memory_order_release);
+    MPI_CHECK(MPI_Win_sync(s->win));
+    MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
+    MPI_CHECK(MPI_Win_sync(s->win));
+    return mine;
+}
+
+static void shm_close(shm_t *s)
+{
+    MPI_CHECK(MPI_Win_unlock_all(s->win));
+    MPI_CHECK(MPI_Win_free(&s->win));
+    MPI_CHECK(MPI_Comm_free(&s->across));
+    MPI_CHECK(MPI_Comm_free(&s->node));
+    free(s->seg);
+}
+
+enum { METHOD_MPI, METHOD_SHM };
+static const char *const method_names[] = {"mpi", "shm"};
+
+/* One allreduce of buf (count floats) by `method`; shm's buf is its segment. */
+static void reduce(int method, shm_t *s, float *buf, long count)
+{
+    if (method == METHOD_SHM)
+        shm_allreduce(s);
+    else
+        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf, (int)count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD));
+}
+
+static void print_result(long count, int nranks, int method, int iters, int any_bad, double *tmax)
+{
+    double sum = 0;
+    for (int i = 0; i < iters; i++)
+        sum += tmax[i];
+    qsort(tmax, (size_t)iters, sizeof tmax[0], cmp_double);
+    double bytes = (double)count * sizeof(float);
+    printf("{\"type\":\"allreduce\",\"method\":\"%s\",\"floats\":%ld,\"bytes\":%.0f,\"ranks\":%d,\"iters\":%d,"
+           "\"valid\":%s,\"min_s\":%.9f,\"median_s\":%.9f,\"mean_s\":%.9f,\"max_s\":%.9f,"
+           "\"busbw_gb_s\":%.3f}\n",
+           method_names[method], count, bytes, nranks, iters, any_bad ? "false" : "true", tmax[0],
+           tmax[iters / 2], sum / iters, tmax[iters - 1],
+           /* OSU/NCCL bus bandwidth of an allreduce: 2(P-1)/P * bytes / time */
+           2.0 * (nranks - 1) / nranks * bytes / tmax[iters / 2] * 1e-9);
+    fflush(stdout);
+}
+
+/* Returns 0 if the validation round passed on every rank, 1 otherwise. */
+static int measure(long count, int rank, int nranks, int method)
+{
+    shm_t s;
+    float *buf = method == METHOD_SHM ? shm_open(&s, (size_t)count) : alloc_check((size_t)count * sizeof *buf);
     int iters = iterations_for((size_t)count * sizeof(float)), warmup = iters / 10 + 2;
     double *t = alloc_check((size_t)iters * sizeof *t), *tmax = alloc_check((size_t)iters * sizeof *tmax);
 
     /* validation, as OSU's --validation: values computable by arithmetic */
     for (long i = 0; i < count; i++)
         buf[i] = (float)(rank + 1);
-    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf, (int)count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD));
+    reduce(method, &s, buf, count);
     float want = (float)nranks * (float)(nranks + 1) / 2.0f;
     int bad = 0, any_bad = 0;
     for (long i = 0; i < count; i++)
@@ -79,27 +220,17 @@ static int measure(long count, int rank, int nranks)
     for (int i = 0; i < warmup + iters; i++) {
         MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
         double t0 = MPI_Wtime();
-        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf, (int)count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD));
+        reduce(method, &s, buf, count);
         if (i >= warmup)
             t[i - warmup] = MPI_Wtime() - t0;
     }
     MPI_CHECK(MPI_Reduce(t, tmax, iters, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD));
-    if (rank == 0) {
-        double sum = 0;
-        for (int i = 0; i < iters; i++)
-            sum += tmax[i];
-        qsort(tmax, (size_t)iters, sizeof tmax[0], cmp_double);
-        double bytes = (double)count * sizeof(float);
-        printf("{\"type\":\"allreduce\",\"floats\":%ld,\"bytes\":%.0f,\"ranks\":%d,\"iters\":%d,"
-               "\"valid\":%s,\"min_s\":%.9f,\"median_s\":%.9f,\"mean_s\":%.9f,\"max_s\":%.9f,"
-               "\"busbw_gb_s\":%.3f}\n",
-               count, bytes, nranks, iters, any_bad ? "false" : "true", tmax[0], tmax[iters / 2],
-               sum / iters, tmax[iters - 1],
-               /* OSU/NCCL bus bandwidth of an allreduce: 2(P-1)/P * bytes / time */
-               2.0 * (nranks - 1) / nranks * bytes / tmax[iters / 2] * 1e-9);
-        fflush(stdout);
-    }
-    free(buf);
+    if (rank == 0)
+        print_result(count, nranks, method, iters, any_bad, tmax);
+    if (method == METHOD_SHM)
+        shm_close(&s);
+    else
+        free(buf);
     free(t);
     free(tmax);
     return any_bad;
@@ -130,7 +261,8 @@ int main(int argc, char **argv)
             MPI_Finalize();
             return 2;
         }
-        failed |= measure(count, rank, nranks);
+        failed |= measure(count, rank, nranks, METHOD_MPI);
+        failed |= measure(count, rank, nranks, METHOD_SHM);
     }
     if (failed && rank == 0)
         fprintf(stderr, "allreduce_ceiling: validation FAILED: wrong allreduce result\n");

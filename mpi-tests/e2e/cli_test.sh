@@ -30,7 +30,7 @@ cli_check 2 2 "--lr: expected a number, got 'fast'" --lr fast
 cli_check 2 2 "--layers: the first size must be 784" --layers 100,30,10
 cli_check 3 2 "--activation: expected sigmoid, relu or tanh, got 'softsign'" --activation softsign
 cli_check 2 2 "unknown option '--bogus'" --bogus
-cli_check 2 2 "--allreduce: expected mpi, ring or shm, got 'tree'" --allreduce tree
+cli_check 2 2 "--allreduce: expected auto, mpi, ring or shm, got 'tree'" --allreduce tree
 cli_check 2 1 "cannot open data file '$WORK/none/train-images-idx3-ubyte'" --data "$WORK/none"
 cli_check 2 1 "--train-size: asked for 70000" --train-size 70000
 cli_check 2 1 "--checkpoint: cannot create a file beside '$WORK/missing-dir/ck.h5'" --checkpoint "$WORK/missing-dir/ck.h5"
@@ -88,10 +88,11 @@ cli_check 2 0 "Done: 1 epochs" --train-size 300 --test-size 100 --epochs 1 --bat
 cli_check 2 2 "--threads: expected a whole number from 1 to 1024, got '5000'" --threads 5000
 # a stop with nowhere to save: status 143, not 75 ("stopped after writing the checkpoint")
 cli_check 2 143 "Stopping on a signal" --train-size 500 --epochs 2 --debug-signal-at 3
-# --- resuming takes the data order from the checkpoint; results record how they were made
+# --- resuming takes the data order from the checkpoint; results record how they were made;
+# the method that summed the gradients too (ring: one --allreduce auto never picks)
 run 2 --train-size 600 --test-size 100 --epochs 1 --batch 20 --seed 99 --shuffle off --momentum 0.5 --quiet \
-    --checkpoint "$WORK/prov.h5" --metrics "$WORK/prov.jsonl"
-cli_check 2 0 "batch 20, lr 3, momentum 0.5, train 600, test 100, seed 99, allreduce mpi, resumed from" \
+    --allreduce ring --checkpoint "$WORK/prov.h5" --metrics "$WORK/prov.jsonl"
+cli_check 2 0 "batch 20, lr 3, momentum 0.5, train 600, test 100, seed 99, allreduce ring, resumed from" \
     --test-size 100 --epochs 2 --resume "$WORK/prov.h5" --checkpoint "$WORK/prov.h5" --metrics "$WORK/prov.jsonl"
 cli_check 2 2 "--seed 5 does not match checkpoint '$WORK/prov.h5' (99)" --test-size 100 --epochs 3 --seed 5 --resume "$WORK/prov.h5"
 cli_check 1 0 "batch 20, lr 3, momentum 0.5, train 600, test 100, seed 99, evaluating $WORK/prov.h5 at epoch 2 step 0" \
@@ -106,6 +107,7 @@ h = recs[0]
 assert h["command_line"][-4:] == ["--checkpoint", sys.argv[3], "--metrics", sys.argv[1]], h["command_line"]
 assert iso.match(h["started"]) and h["data"]["files"][0]["name"] == "train-images-idx3-ubyte", h["data"]
 assert h["data"]["files"][0]["bytes"] == 47040016 and "slurm_job_id" in h
+assert [r["allreduce"] for r in recs if r["type"] == "header"] == ["ring", "ring"], "resumed without the checkpoint's method"
 assert [r["type"] for r in ev] == ["header", "evaluation"] and ev[1]["epoch"] == 2 and ev[1]["test_total"] == 100, ev
 PY
 then pass "metrics: provenance in the header, a timestamp on every record, --eval-only writes header and evaluation"

@@ -120,4 +120,40 @@ if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=300k tmpfs "$full" 2>/dev/null; 
 else
     echo "SKIP: the full-disk check needs root and tmpfs"
 fi
+# /dev/shm too small for --allreduce shm's window (a 64 KB tmpfs over it in a
+# private mount namespace; root only): one message naming the window's size,
+# the free space and --allreduce mpi; status 1 from the job, no hang, no SIGBUS.
+if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
+    set +e
+    out=$(NNMPI="$NNMPI" DATA="$DATA" timeout 60 unshare -m bash -c '
+        mount -t tmpfs -o size=64k tmpfs /dev/shm || exit 99
+        mpiexec -n 2 --oversubscribe --allow-run-as-root "$NNMPI" --data "$DATA" --allreduce shm \
+            --layers 784,1024,1024,10 --train-size 200 --test-size 100 --epochs 1 --quiet' 2>&1)
+    status=$?
+    set -e
+    if [ "$status" = 99 ]; then
+        echo "SKIP: cannot mount a tmpfs over /dev/shm here"
+    else
+        expect_status 1 "$status" "--allreduce shm with a 64 KB /dev/shm"
+        [ "$(grep -c "nnmpi: error" <<<"$out")" = 1 ] &&
+            grep -E -q "window needs [0-9]{8} bytes \([0-9]{7} per rank x 2 ranks\) but /dev/shm has 65536 bytes free" <<<"$out" &&
+            grep -q -- "--allreduce mpi" <<<"$out" &&
+            pass "one message names the window's size, /dev/shm's free space and --allreduce mpi" ||
+            fail "small /dev/shm: $out"
+        grep -q -i "bus error\|SIGBUS\|signal 7" <<<"$out" && fail "a rank died of SIGBUS: $out" || pass "no SIGBUS"
+        # the default, auto, takes mpi there instead, and says why
+        set +e
+        out=$(NNMPI="$NNMPI" DATA="$DATA" timeout 60 unshare -m bash -c '
+            mount -t tmpfs -o size=64k tmpfs /dev/shm || exit 99
+            mpiexec -n 2 --oversubscribe --allow-run-as-root "$NNMPI" --data "$DATA" \
+                --layers 784,1024,1024,10 --train-size 200 --test-size 100 --epochs 1' 2>&1)
+        status=$?
+        set -e
+        expect_status 0 "$status" "--allreduce auto with a 64 KB /dev/shm"
+        grep -q "allreduce mpi (auto: /dev/shm is too small for the shared window" <<<"$out" &&
+            pass "auto takes mpi and says why" || fail "auto with a small /dev/shm: $out"
+    fi
+else
+    echo "SKIP: the small /dev/shm check needs root and unshare -m"
+fi
 finish

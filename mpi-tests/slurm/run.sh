@@ -12,6 +12,8 @@
 #   1. a 2-node x 2-task job finishes (exit 0) with ranks on both nodes, a
 #      valid checkpoint and valid JSON Lines metrics; the same through
 #      mpirun instead of srun (NNMPI_LAUNCH=mpirun) gives the same weights;
+#      with --allreduce shm (each node's window, slices across nodes) the
+#      weights equal --allreduce mpi's to 1e-3;
 #   2. a longer job, sent SIGUSR1 through its batch shell
 #      (scancel --signal=USR1 --batch, the path of #SBATCH --signal=B:USR1@T)
 #      after epoch 1, stops with exit 75 and a checkpoint before the end;
@@ -97,8 +99,10 @@ for v in $(compgen -e | grep -E '^(SLURM_|SBATCH_|SRUN_|SALLOC_)'); do
     [ "$v" = SLURM_CONF ] || unset "$v"
 done
 
-SMALL=(--train-size 3000 --test-size 1000)
-j1b='' j2='' j2b='' j3='' j4='' j5='' j6=''   # job ids, set by submit
+# A fixed --allreduce: checks 1b and 4 compare separate jobs bitwise, and the
+# default (auto) measures at each launch; 1c runs shm against it.
+SMALL=(--train-size 3000 --test-size 1000 --allreduce mpi)
+j1b='' j1c='' j2='' j2b='' j3='' j4='' j5='' j6=''   # job ids, set by submit
 LONG_EPOCHS=30
 
 # submit OUT_VAR SBATCH_ARGS... [SCRIPT [SCRIPT_ARGS...]]: sbatch --parsable
@@ -187,6 +191,23 @@ if RUN_DIR=$RUN1B NNMPI_LAUNCH=mpirun submit j1b -N 2 --ntasks-per-node=2 --job-
         "$PY" "$CHECK" same "$RUN1/checkpoint.h5" "$RUN1B/checkpoint.h5"
 else
     fail "job 1b not submitted"
+fi
+
+echo "== 1c. --allreduce shm: each node sums in its shared window, the nodes sum slices ($(elapsed))"
+RUN1C=$WORK/run-shm
+if RUN_DIR=$RUN1C submit j1c -N 2 --ntasks-per-node=2 --job-name=shm \
+    "$SBATCH_SCRIPT" --train-size 3000 --test-size 1000 --epochs 2 --allreduce shm; then
+    wait_job "$j1c" 180
+    if [ "$JOB_EXIT" = 0 ]; then pass "job 1c (shm) exited 0"
+    else fail "job 1c (shm) exit $JOB_EXIT"; show_output "$j1c"; fi
+    check "job 1c metrics: 4 ranks on 2 nodes, completed, allreduce shm" \
+        bash -c "'$PY' '$CHECK' metrics '$RUN1C/metrics.jsonl' --ranks 4 --nodes 2 --status completed --epochs 2 &&
+                 grep -q '\"allreduce\":\"shm\"' '$RUN1C/metrics.jsonl'"
+    # the same sums in another order than MPI's allreduce: equal to float rounding
+    check "job 1c (shm) weights == job 1 (mpi) to 1e-3 relative" \
+        h5diff -p 1e-3 "$RUN1/checkpoint.h5" "$RUN1C/checkpoint.h5" /layers /layers
+else
+    fail "job 1c not submitted"
 fi
 
 # ---------------------------------------------------------------- 2 ------
