@@ -81,7 +81,8 @@ static void base_options(nn_options *opt)
     opt->data_dir = test_mnist_dir();
     opt->train_size = 97, opt->test_size = 50, opt->epochs = 1, opt->quiet = 1;
     /* gradient groups of 50240 (layer 0), 16640 + 2570 (layers 1 and 2): 51 and 20 pieces */
-    opt->layers_given = 1, opt->n_sizes = 4, opt->sizes[1] = 64, opt->sizes[2] = 256, opt->sizes[3] = 10;
+    opt->layers_given = 1, opt->n_sizes = 4, opt->sizes[0] = 784, opt->sizes[1] = 64, opt->sizes[2] = 256,
+    opt->sizes[3] = 10;
 }
 
 /* One epoch of `opt` with pieces of `piece` floats; the trainer is left for the caller to compare and free. */

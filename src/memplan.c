@@ -56,7 +56,7 @@ static size_t scratch_floats_(const nn_mem_shape *s, size_t n)
         return mul_(n, (size_t)(s->repro_pieces - 1) + (s->nranks > 1 ? 1 : 0));
     if (s->nranks <= 1) return 0;
     if (s->reduce_kind == REDUCE_RING) return add_(n / (size_t)s->nranks + 1, 2 * NN_MAX_SIZES);
-    if (s->reduce_kind == REDUCE_MPI) return n;
+    if (s->reduce_kind == REDUCE_MPI || s->reduce_kind == REDUCE_AUTO) return n; /* auto may end as mpi */
     return 0; /* shm: sums in place in the window */
 }
 

@@ -14,6 +14,7 @@ void options_defaults(nn_options *opt)
     memset(opt, 0, sizeof *opt);
     opt->data_dir = "data/mnist";
     opt->n_sizes = 3;
+    opt->trains = 1; /* until --eval-only or --predict say otherwise (finish_) */
     /* INPUT,30,CLASSES: the first and last sizes come from the data at start-up (784 and 10 on MNIST) */
     opt->sizes[0] = 0, opt->sizes[1] = 30, opt->sizes[2] = 0;
     opt->activation = ACT_SIGMOID;

@@ -107,7 +107,6 @@ static void set_up_method_(nn_reducer *r)
     }
     if (!r->sums) r->sums = NN_MALLOC(sizeof(float) * r->n);
     memset(r->sums, 0, sizeof(float) * r->n);
-    for (int l = 0; l < r->n_layers; l++) r->req[l] = MPI_REQUEST_NULL;
     if (r->nranks > 1) r->method->create(r);
 }
 

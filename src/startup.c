@@ -439,6 +439,7 @@ static void resolve_modes_(nn_trainer *t)
     if (o->reproducible) o->overlap = 0;
     /* --reproducible sums along its own tree: nothing for auto to choose or measure */
     if (o->reproducible && o->allreduce == REDUCE_AUTO) o->allreduce = REDUCE_MPI;
+    if (!o->trains) o->allreduce = REDUCE_MPI; /* --eval-only, --predict: no gradient to sum, no window to make */
     t->path = o->reproducible ? &nn_repro_path : &nn_plain_path;
     t->steps_per_epoch = t->train.count > 0 ? slice_steps_per_epoch(t->train.count, o->batch) : 0;
 }
