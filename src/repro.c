@@ -134,8 +134,10 @@ void repro_create(nn_repro *p, nn_net *net, float *sums, MPI_Comm comm, int chun
     MPI_CHECK(MPI_Comm_size(comm, &p->nranks));
     p->chunk = chunk;
     p->block_len = NN_REPRO_BLOCK_ELEMS;
-    for (int l = 1; l < net->n_sizes; l++)
-        if ((size_t)net->sizes[l] > p->block_len) p->block_len = (size_t)net->sizes[l]; /* a bias gradient */
+    /* a block is at least one output unit's weights (sizes[l] of layer l, when
+     * that alone is more than NN_REPRO_BLOCK_ELEMS) or a bias gradient (sizes[l + 1]) */
+    for (int l = 0; l < net->n_sizes; l++)
+        if ((size_t)net->sizes[l] > p->block_len) p->block_len = (size_t)net->sizes[l];
     /* Buffers for the worst step: pieces (the first is sums), tree levels, chunk losses. */
     int pieces = 1, levels = 0, max_chunks = 1;
     p->n_extra = NN_REPRO_MAX_PIECES; /* no limit while measuring */
