@@ -99,6 +99,22 @@ def lr_at(step, steps_per_epoch, base_lr):
     return lr
 
 
+def openblas_core():
+    """The kernels of the OpenBLAS that torch loaded (openblas_get_corename), or ""."""
+    import ctypes
+    torch.ones(2, 2) @ torch.ones(2, 2)  # make sure the BLAS is loaded
+    try:
+        with open("/proc/self/maps") as f:
+            libs = {line.split()[-1] for line in f if "libopenblas" in line}
+        for lib in libs:
+            fn = ctypes.CDLL(lib).openblas_get_corename
+            fn.restype = ctypes.c_char_p
+            return fn().decode()
+    except (OSError, AttributeError):
+        pass
+    return ""
+
+
 def make_loss(loss):
     """loss(out, y_onehot, y_label) -> scalar whose gradient is (1/B) * sum of per-sample gradients."""
     if loss == "mse":
@@ -190,6 +206,7 @@ def main():
                                     "torch_threads": torch.get_num_threads(),
                                     "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
                                     "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", ""),
+                                    "openblas_core": openblas_core(),
                                     "momentum": args.momentum, "nesterov": args.nesterov,
                                     "weight_decay": args.weight_decay, "dropout": args.dropout,
                                     "lr_schedule": args.lr_schedule, "warmup": args.warmup,
