@@ -134,15 +134,16 @@ run_one() {  # contender round
                    --lr "$lr" --momentum "$momentum" --nesterov --weight-decay "$wd" --dropout "$dropout"
                    --lr-schedule cosine --warmup "$warmup" --epochs "$epochs" --train-size "$train_size"
                    --test-size "$test_size" --seed "$r" --target-accuracy "$target")
-    local -a cmd
+    local -a cmd mpi_flags
+    read -r -a mpi_flags <<<"$MPIRUN_FLAGS"  # a list of flags
     local result=$raw.out
     case $c in
         nnmpi-n2) result=$raw.metrics.jsonl
-                  cmd=("$MPIRUN" $MPIRUN_FLAGS -n 2 "$nnmpi" "${args[@]}" --threads 1 --allreduce shm --quiet --metrics "$result") ;;
+                  cmd=("$MPIRUN" "${mpi_flags[@]}" -n 2 "$nnmpi" "${args[@]}" --threads 1 --allreduce shm --quiet --metrics "$result") ;;
         nnmpi-n2-mpi) result=$raw.metrics.jsonl
-                  cmd=("$MPIRUN" $MPIRUN_FLAGS -n 2 "$nnmpi" "${args[@]}" --threads 1 --quiet --metrics "$result") ;;
+                  cmd=("$MPIRUN" "${mpi_flags[@]}" -n 2 "$nnmpi" "${args[@]}" --threads 1 --quiet --metrics "$result") ;;
         nnmpi-n1-t2) result=$raw.metrics.jsonl
-                  cmd=(env OPENBLAS_NUM_THREADS=2 "$MPIRUN" $MPIRUN_FLAGS -n 1 "$nnmpi" "${args[@]}" --threads 2 --quiet --metrics "$result") ;;
+                  cmd=(env OPENBLAS_NUM_THREADS=2 "$MPIRUN" "${mpi_flags[@]}" -n 1 "$nnmpi" "${args[@]}" --threads 2 --quiet --metrics "$result") ;;
         torch-t1|torch-t2) cmd=("$PY" "$HERE/peer_torch.py" "${args[@]}" --threads "${c#torch-t}") ;;
     esac
     printf '%q ' "${cmd[@]}" >"$raw.cmd"; echo >>"$raw.cmd"
