@@ -12,6 +12,13 @@
 #         count runs the same algorithm and ideally an epoch takes 1/N the time.
 # weak:   the batch per rank is fixed (--batch-per-rank); the global batch is
 #         N times it, so ideally the throughput (samples/s) grows N-fold.
+# tta:    time to accuracy: weak scaling (global batch N x --batch-per-rank) with the
+#         linear scaling rule (--lr-batch = --batch-per-rank: --lr is the 1-rank rate,
+#         scaled by N) and --tta-warmup; each run stops at the first epoch whose
+#         accuracy reaches --target (validation if --validation is given, else test)
+#         and its training time to there (evaluation excluded) is what counts; the
+#         speedup is time(1 rank) / time(N). A run that never reaches it is
+#         "not-reached" (a result, not a failure).
 # Every point is run --repeats times, the repeat loop outermost (all rank
 # counts and both modes, then again), so drift on a shared machine hits all of
 # them alike. Each run writes its own nnmpi --metrics file; its LAST epoch
@@ -62,7 +69,11 @@ usage: jobs/scaling.sh [options] [-- nnmpi options]
 Strong and weak scaling of nnmpi over rank counts; see docs/scaling.md.
 
   --ranks LIST         comma-separated rank counts                 [1,2,4,8]
-  --modes LIST         strong,weak or one of them                  [strong,weak]
+  --modes LIST         of strong,weak,tta                          [strong,weak]
+  --target A           tta: the accuracy to reach (nnmpi --target-accuracy) [0.97]
+  --tta-epochs N       tta: --epochs of the tta runs (schedule length and
+                       the most epochs a run may take)             [10]
+  --tta-warmup E       tta: --warmup E, unless --warmup is given after -- [1]
   --batch B            strong scaling: global batch, fixed         [128]
   --batch-per-rank b   weak scaling: batch per rank; global = N*b  [32]
   --repeats R          runs per point, interleaved                 [3]
@@ -98,6 +109,7 @@ posint() { [[ $2 =~ ^[1-9][0-9]*$ ]] || bad "$1 wants a positive integer, got '$
 
 # ---- options ----
 ranks_list=1,2,4,8 modes_list=strong,weak batch=128 batch_per_rank=32 repeats=3
+target=0.97 tta_epochs=10 tta_warmup=1
 threads=${SLURM_CPUS_PER_TASK:-1} oversubscribe=0 launcher="" launcher_args=""
 launcher_args_set=0 nnmpi=$DEF_NNMPI data=$DEF_DATA timeout_s=600
 out="" from_csv=""
@@ -110,7 +122,7 @@ while [ $# -gt 0 ]; do
         --oversubscribe) oversubscribe=1; shift; continue ;;
         --*=*) set -- "${opt%%=*}" "${opt#*=}" "${@:2}"; continue ;;
         --ranks|--modes|--batch|--batch-per-rank|--repeats|--threads|--launcher|--launcher-args|\
-        --nnmpi|--data|--timeout|--out|--from-csv)
+        --nnmpi|--data|--timeout|--out|--from-csv|--target|--tta-epochs|--tta-warmup)
             [ $# -ge 2 ] || bad "option $opt needs a value"
             [[ $2 != --* || $opt == --launcher-args ]] || bad "option $opt needs a value, got '$2'" ;;
         *) bad "unknown option '$opt' (nnmpi options go after --)" ;;
@@ -130,6 +142,9 @@ while [ $# -gt 0 ]; do
         --timeout) timeout_s=$val ;;
         --out) out=$val ;;
         --from-csv) from_csv=$val ;;
+        --target) target=$val ;;
+        --tta-epochs) tta_epochs=$val ;;
+        --tta-warmup) tta_warmup=$val ;;
     esac
     shift 2
 done
@@ -148,6 +163,9 @@ fi
 posint --batch "$batch"
 posint --batch-per-rank "$batch_per_rank"
 posint --repeats "$repeats"
+posint --tta-epochs "$tta_epochs"
+[[ $target =~ ^(0?\.[0-9]*[1-9][0-9]*|1|1\.0*)$ ]] || bad "--target wants an accuracy in (0, 1], got '$target'"
+[[ $tta_warmup =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]] || bad "--tta-warmup wants epochs >= 0, got '$tta_warmup'"
 posint --threads "$threads"
 [[ $timeout_s =~ ^[0-9]+$ ]] || bad "--timeout wants seconds (0: no limit), got '$timeout_s'"
 IFS=, read -r -a RANKS <<<"$ranks_list"
@@ -161,9 +179,9 @@ done
 IFS=, read -r -a MODES <<<"$modes_list"
 [ ${#MODES[@]} -gt 0 ] || bad "--modes is empty"
 for m in "${MODES[@]}"; do
-    case $m in strong|weak) ;; *) bad "--modes: unknown mode '$m' (strong, weak)" ;; esac
+    case $m in strong|weak|tta) ;; *) bad "--modes: unknown mode '$m' (strong, weak, tta)" ;; esac
 done
-own_data=0 batch_override="" prev=""
+own_data=0 batch_override="" prev="" own_lr_batch=0 own_warmup=0 own_target=0
 for a in "${nnmpi_args[@]}"; do
     [ "$prev" != --batch ] || batch_override=$a
     prev=$a
@@ -173,6 +191,9 @@ for a in "${nnmpi_args[@]}"; do
         --batch=*) batch_override=${a#--batch=} ;;&
         --batch|--batch=*) echo "scaling.sh: warning: --batch after -- overrides --batch and --batch-per-rank in every run" >&2 ;;
         --data|--data=*) own_data=1 ;;
+        --lr-batch|--lr-batch=*) own_lr_batch=1 ;;
+        --warmup|--warmup=*) own_warmup=1 ;;
+        --target-accuracy|--target-accuracy=*) own_target=1 ;;
     esac
 done
 
@@ -287,6 +308,13 @@ launch_for() {
     fi
     LAUNCH+=("${extra[@]}")
 }
+# The options a tta run adds after the user's (nnmpi takes the last of a repeated option).
+tta_args() {  # ranks: one word per line
+    printf '%s\n' --epochs "$tta_epochs"
+    [ $own_target = 1 ] || printf '%s\n' --target-accuracy "$target"
+    [ $own_lr_batch = 1 ] || printf '%s\n' --lr-batch "$batch_per_rank"
+    [ $own_warmup = 1 ] || printf '%s\n' --warmup "$tta_warmup"
+}
 TIMEOUT=()
 [ "$timeout_s" = 0 ] || TIMEOUT=(timeout -k 30 "$timeout_s")
 
@@ -315,11 +343,14 @@ launch_for 1
     echo "threads: $threads"
     echo "repeats: $repeats"
     echo "nnmpi_args: ${nnmpi_args[*]}"
+    if [[ ,$modes_list, == *,tta,* ]]; then
+        echo "tta_args: $(tta_args 1 | tr '\n' ' ')"
+    fi
 } >"$out/meta.txt"
 
 # ---- the runs ----
 csv=$out/scaling.csv
-echo "mode,ranks,threads,batch,repeat,epoch_s,compute_s,allreduce_s,samples_per_s,oversubscribed,nodes,status,exit_code,epoch,run_id,started,load1" >"$csv"
+echo "mode,ranks,threads,batch,repeat,epoch_s,compute_s,allreduce_s,samples_per_s,oversubscribed,nodes,status,exit_code,epoch,run_id,started,load1,tta_s,accuracy" >"$csv"
 total=$((repeats * ${#KEEP[@]} * ${#MODES[@]}))
 echo "scaling.sh: $total runs (${#KEEP[@]} rank counts x ${#MODES[@]} modes x $repeats repeats) with $launcher, results in $out" >&2
 
@@ -337,13 +368,15 @@ for ((r = 1; r <= repeats; r++)); do
         for m in "${MODES[@]}"; do
             i=$((i + 1))
             if [ "$m" = strong ]; then b=$batch; else b=$((n * batch_per_rank)); fi
+            extra=()
+            [ "$m" != tta ] || mapfile -t extra < <(tta_args "$n")
             b_used=${batch_override:-$b}   # what nnmpi is told in the end
             id=$m-n$n-r$r
             metrics=$out/runs/$id.jsonl log=$out/runs/$id.log
             rm -f "$metrics"
             launch_for "$n"
             cmd=("${TIMEOUT[@]}" "${LAUNCH[@]}" "$nnmpi" --data "$data" --threads "$threads" --batch "$b"
-                 --metrics "$metrics" "${nnmpi_args[@]}")
+                 --metrics "$metrics" "${nnmpi_args[@]}" "${extra[@]}")
             started=$(date +%Y-%m-%dT%H:%M:%S)
             load1=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo "")   # how busy the machine was
             { printf '%q ' "${cmd[@]}"; echo; } >"$log"
@@ -352,18 +385,28 @@ for ((r = 1; r <= repeats; r++)); do
             fields="" why=""
             if [ $rc -ne 0 ]; then
                 why=$(exit_meaning $rc)
+            elif [ "$m" = tta ]; then
+                fields=$("$PY" "$REPORT" tta-final --ranks "$n" "$metrics" 2>>"$log") ||
+                    why="no usable final record in the metrics"
             elif ! fields=$("$PY" "$REPORT" last-epoch --ranks "$n" "$metrics" 2>>"$log"); then
                 why="no usable epoch in the metrics"
             fi
-            if [ -z "$why" ]; then
+            if [ -z "$why" ] && [ "$m" = tta ]; then
+                # epoch epoch_s compute_s allreduce_s samples_per_s nodes threads batch status train_s accuracy
+                read -r ep es cs as sps nd th bt st ts acc <<<"$fields"
+                echo "$m,$n,$th,$bt,$r,$es,$cs,$as,$sps,$OVER,$nd,$st,0,$ep,$id,$started,$load1,$ts,$acc" >>"$csv"
+                printf 'scaling.sh: [%d/%d] %-6s ranks %-3s batch %-5s repeat %d: %s, %s s of training, %s epochs, accuracy %s%s\n' \
+                    "$i" "$total" "$m" "$n" "$bt" "$r" "$([ "$st" = ok ] && echo "target reached" || echo "target NOT reached")" \
+                    "$ts" "$ep" "$acc" "$([ $OVER = 0 ] || echo ' (oversubscribed)')" >&2
+            elif [ -z "$why" ]; then
                 # epoch epoch_s compute_s allreduce_s samples_per_s nodes threads batch
                 read -r ep es cs as sps nd th bt <<<"$fields"
-                echo "$m,$n,$th,$bt,$r,$es,$cs,$as,$sps,$OVER,$nd,ok,0,$ep,$id,$started,$load1" >>"$csv"
+                echo "$m,$n,$th,$bt,$r,$es,$cs,$as,$sps,$OVER,$nd,ok,0,$ep,$id,$started,$load1,," >>"$csv"
                 printf 'scaling.sh: [%d/%d] %-6s ranks %-3s batch %-5s repeat %d: epoch %s s, %s samples/s%s\n' \
                     "$i" "$total" "$m" "$n" "$bt" "$r" "$es" "$sps" "$([ $OVER = 0 ] || echo ' (oversubscribed)')" >&2
             else
                 failed=$((failed + 1))
-                echo "$m,$n,$threads,$b_used,$r,,,,,$OVER,,failed,$rc,,$id,$started,$load1" >>"$csv"
+                echo "$m,$n,$threads,$b_used,$r,,,,,$OVER,,failed,$rc,,$id,$started,$load1,," >>"$csv"
                 printf 'scaling.sh: [%d/%d] %-6s ranks %-3s batch %-5s repeat %d: FAILED (%s), log %s:\n' \
                     "$i" "$total" "$m" "$n" "$b_used" "$r" "$why" "$log" >&2
                 # nnmpi's (or report.py's) own message, not the launcher's banner

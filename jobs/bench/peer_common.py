@@ -160,8 +160,10 @@ def print_header(peer, args, extra=None):
     print(json.dumps(h), flush=True)
 
 
-def print_epoch(epoch, epoch_s, samples, correct, test_total):
-    print(json.dumps({"type": "epoch", "epoch": epoch, "epoch_s": round(epoch_s, 6),
-                      "samples": samples, "samples_per_s": round(samples / epoch_s, 1),
-                      "correct": int(correct), "test_total": int(test_total),
-                      "accuracy": round(int(correct) / max(1, test_total), 4)}), flush=True)
+def print_epoch(epoch, epoch_s, samples, correct, test_total, extra=None):
+    rec = {"type": "epoch", "epoch": epoch, "epoch_s": round(epoch_s, 6),
+           "samples": samples, "samples_per_s": round(samples / epoch_s, 1),
+           "correct": int(correct), "test_total": int(test_total),
+           "accuracy": round(int(correct) / max(1, test_total), 4)}
+    rec.update(extra or {})
+    print(json.dumps(rec), flush=True)

@@ -7,6 +7,14 @@
       Exit 1 with the reason on stderr when the file has no epoch record, the
       run did not complete, or it ran on another number of ranks than N.
 
+  report.py tta-final [--ranks N] METRICS.jsonl
+      The same for a time-to-accuracy run (--target-accuracy), with three more fields:
+        ... status train_s accuracy
+      status ok when the final record says target-reached, not-reached when the
+      run completed its epochs without; train_s = the final record's (the
+      training time to the target); accuracy = the last epoch's validation
+      accuracy if it has one, else test accuracy.
+
   report.py table [--meta META.txt] SCALING.csv OUTDIR
       Write OUTDIR/summary.txt (and print it), OUTDIR/scaling.png and
       OUTDIR/scaling.svg: per mode and rank count the median and min/max
@@ -16,6 +24,8 @@
 Speedup, from the medians of the ok runs of each point:
   strong (fixed global batch):   S(N) = epoch_s(1) / epoch_s(N)
   weak (fixed batch per rank):   S(N) = samples_per_s(N) / samples_per_s(1)
+  tta (weak, linear scaling rule, stop at the target accuracy):
+                                 S(N) = time to target(1) / time to target(N)
   efficiency E(N) = S(N) / N.  Plot bars: the same from the min and max runs of
   point N against the median at 1 rank.
 """
@@ -30,9 +40,9 @@ import sys
 
 COLUMNS = ["mode", "ranks", "threads", "batch", "repeat", "epoch_s", "compute_s",
            "allreduce_s", "samples_per_s", "oversubscribed", "nodes", "status"]
-MODE_ORDER = {"strong": 0, "weak": 1}
-COLOURS = {"strong": "#1f5fa8", "weak": "#c8401e"}
-POINTS = {"strong": (7, 6), "weak": (9, 8)}  # (filled, open): circle, triangle
+MODE_ORDER = {"strong": 0, "weak": 1, "tta": 2}
+COLOURS = {"strong": "#1f5fa8", "weak": "#c8401e", "tta": "#2a9d3a"}
+POINTS = {"strong": (7, 6), "weak": (9, 8), "tta": (5, 4)}  # (filled, open): circle, triangle, square
 
 
 def fail(msg):
@@ -42,7 +52,7 @@ def fail(msg):
 
 # ---- last-epoch --------------------------------------------------------------------------
 
-def last_epoch(argv):
+def last_epoch(argv, tta=False):
     ranks = None
     if len(argv) >= 2 and argv[0] == "--ranks":
         ranks = int(argv[1])
@@ -73,14 +83,18 @@ def last_epoch(argv):
         fail("%s: no header record" % path)
     if epoch is None:
         fail("%s: no epoch record (did nnmpi train at all?)" % path)
-    if final is None or final.get("status") != "completed":
+    done = final is not None and (final.get("status") == "completed" or
+                                  (tta and final.get("status") == "target-reached"))
+    if not done:
         fail("%s: run did not complete (final: %s)" % (path, final))
     if ranks is not None and header.get("ranks") != ranks:
         fail("%s: nnmpi ran on %s ranks, not %d (is the launcher's MPI wiring right?)"
              % (path, header.get("ranks"), ranks))
     print(epoch["epoch"], "%.6g" % epoch["epoch_s"], "%.6g" % epoch["compute_s"],
           "%.6g" % epoch["allreduce_s"], "%.1f" % epoch["samples_per_s"],
-          header.get("nodes", ""), header.get("threads", ""), header.get("batch", ""))
+          header.get("nodes", ""), header.get("threads", ""), header.get("batch", ""),
+          *(["ok" if final["status"] == "target-reached" else "not-reached", "%.6g" % final["train_s"],
+             "%.6g" % epoch.get("val_accuracy", epoch["accuracy"])] if tta else []))
 
 
 # ---- table -------------------------------------------------------------------------------
@@ -107,9 +121,12 @@ def read_rows(path):
         try:
             r["ranks"] = int(r["ranks"])
             r["over"] = r["oversubscribed"].strip() == "1"
-            if r["status"] == "ok":
+            if r["status"] in ("ok", "not-reached"):
                 for k in ("epoch_s", "compute_s", "allreduce_s", "samples_per_s"):
                     r[k] = float(r[k])
+            if r["mode"] == "tta" and r["status"] in ("ok", "not-reached"):
+                r["tta_s"] = float(r["tta_s"])
+                r["accuracy"] = float(r["accuracy"])
         except ValueError as e:
             fail("%s:%d: bad value (%s)" % (path, lineno, e))
     return rows
@@ -136,8 +153,13 @@ def summarise(rows):
              "over": any(r["over"] for r in g),
              "batch": span(r["batch"] for r in g), "threads": span(r["threads"] for r in g),
              "nodes": span(r["nodes"] for r in ok)}
+        if mode == "tta":
+            p.update(reached=len(ok), not_reached=sum(r["status"] == "not-reached" for r in g),
+                     epochs=statistics.median(int(r["epoch"]) for r in ok) if ok else None,
+                     acc=statistics.median(r["accuracy"] for r in ok) if ok else None,
+                     epoch_med=statistics.median(r["epoch_s"] for r in ok) if ok else None)
         if ok:
-            t = [r["epoch_s"] for r in ok]
+            t = [r["tta_s"] if mode == "tta" else r["epoch_s"] for r in ok]
             s = [r["samples_per_s"] for r in ok]
             p.update(t_med=statistics.median(t), t_min=min(t), t_max=max(t),
                      sps_med=statistics.median(s), sps_min=min(s), sps_max=max(s),
@@ -178,6 +200,8 @@ def table_text(points, rows, meta, csv_path):
     out.append(fmt % hdr)
     out.append("-" * len(fmt % hdr))
     for p in points:
+        if p["mode"] == "tta":
+            continue
         ranks = "%d%s" % (p["ranks"], "*" if p["over"] else " ")
         runs = "%d/%d" % (p["ok"], p["total"])
         if p["ok"]:
@@ -190,6 +214,31 @@ def table_text(points, rows, meta, csv_path):
         out.append(fmt % (p["mode"], ranks, p["batch"], p["threads"], p["nodes"], runs, times,
                           comp, ar, sps, sp, ef))
     out.append("")
+    tta = [p for p in points if p["mode"] == "tta"]
+    if tta:
+        out.append("Time to accuracy (weak scaling, --lr-batch = the 1-rank batch: lr x N; %s):"
+                   % (meta.get("tta_args", "").strip() or "see meta.txt"))
+        hdr = ("ranks", "batch", "reached", "time to target median [min, max]", "epochs",
+               "accuracy", "last epoch_s", "speedup", "efficiency")
+        fmt = "%6s %6s %8s  %-33s %6s %8s %12s %8s %10s"
+        out.append(fmt % hdr)
+        out.append("-" * len(fmt % hdr))
+        for p in tta:
+            ranks = "%d%s" % (p["ranks"], "*" if p["over"] else " ")
+            if p["ok"]:
+                times = "%.2f [%.2f, %.2f]" % (p["t_med"], p["t_min"], p["t_max"])
+                ep, acc, es = "%g" % p["epochs"], "%.4f" % p["acc"], "%.3f" % p["epoch_med"]
+            else:
+                times = "not reached" if p["not_reached"] else "all runs failed"
+                ep = acc = es = "-"
+            out.append(fmt % (ranks, p["batch"], "%d/%d" % (p["reached"], p["total"]), times, ep, acc, es,
+                              "%.2f" % p["S"] if "S" in p else "n/a",
+                              "%.0f%%" % (100 * p["E"]) if "E" in p else "n/a"))
+        out.append("time to target = the training time (evaluation excluded) until the first epoch whose")
+        out.append("accuracy reached the target, medians over the runs that reached it; speedup = that of")
+        out.append("1 rank / that of N ranks. A larger global batch takes fewer, larger steps: how many")
+        out.append("epochs it needs decides as much as the throughput.")
+        out.append("")
     if any(p["over"] for p in points):
         slots = meta.get("slots", "")
         slots = "the %s slots %s" % tuple(slots.split(" ", 1)) if " " in slots else "the slots"
@@ -206,7 +255,14 @@ def table_text(points, rows, meta, csv_path):
     for mode in sorted({p["mode"] for p in points}, key=lambda m: MODE_ORDER.get(m, 9)):
         if not any(p["mode"] == mode and p["ranks"] == 1 and p["ok"] for p in points):
             out.append("No successful 1-rank %s run: no %s speedup." % (mode, mode))
-    bad = [r for r in rows if r["status"] != "ok"]
+    missed = [r for r in rows if r["status"] == "not-reached"]
+    if missed:
+        out.append("")
+        out.append("tta runs that did NOT reach the target in their epochs (%d):" % len(missed))
+        for r in missed:
+            out.append("  ranks %d, batch %s, repeat %s: accuracy %s after %s epochs (log runs/%s.log)"
+                       % (r["ranks"], r["batch"], r["repeat"], r["accuracy"], r["epoch"], r.get("run_id", "?")))
+    bad = [r for r in rows if r["status"] not in ("ok", "not-reached")]
     if bad:
         out.append("")
         out.append("FAILED runs (%d of %d):" % (len(bad), len(rows)))
@@ -236,6 +292,8 @@ def mode_label(mode, points):
                if p["mode"] == "weak" and p["batch"].isdigit()}
         if len(per) == 1:
             return "weak (%d per rank)" % per.pop()
+    if mode == "tta":
+        return "time to accuracy (weak, lr x N)"
     return mode
 
 
@@ -287,7 +345,8 @@ def plot_script(points, meta, runs_note):
                      "offset 0.5,0 left front textcolor rgb '#555555'"
                      % (shade, "0.09" if key == "S" else "0.95"))
         if key == "S":
-            s.append("set title 'Speedup  (strong: t_1 / t_N;  weak: throughput_N / throughput_1)'")
+            s.append("set title %s" % gp_str("Speedup  (strong: t_1 / t_N;  weak: throughput_N / throughput_1"
+                                             + (";  tta: time to target_1 / _N)" if "tta" in modes else ")")))
             s.append("set ylabel 'speedup'")
             s.append("set logscale y 2; set format y '%g'")
             s.append("set yrange [%g:%g]" % (smin, smax))
@@ -316,7 +375,7 @@ def plot_script(points, meta, runs_note):
                              "title %s" % (m, key, po, c, gp_str(m + ", oversubscribed")))
             if has_n or has_o:
                 # values: strong left of its points, weak right of them
-                where = "right offset -1.2,0.4" if m == "strong" else "left offset 1.2,-0.4"
+                where = {"strong": "right offset -1.2,0.4", "tta": "left offset 1.2,0.6"}.get(m, "left offset 1.2,-0.4")
                 plots.append("$%s_%s_t using 1:2:3 with labels %s font ',9' tc rgb '%s' notitle"
                              % (m, key, where, c))
         if len(plots) == 1:
@@ -373,6 +432,8 @@ def table(argv):
 def main():
     if len(sys.argv) >= 2 and sys.argv[1] == "last-epoch":
         last_epoch(sys.argv[2:])
+    elif len(sys.argv) >= 2 and sys.argv[1] == "tta-final":
+        last_epoch(sys.argv[2:], tta=True)
     elif len(sys.argv) >= 2 and sys.argv[1] == "table":
         table(sys.argv[2:])
     else:

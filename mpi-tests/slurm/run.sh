@@ -26,7 +26,8 @@
 #      same configuration and rank count;
 #   5. a job with --time=2 --signal=B:USR1@50 is signalled by Slurm itself
 #      before its time limit and stops with exit 75 and a checkpoint;
-#   6. jobs/scaling.sh (if present) with 1, 2, 4 ranks writes its files.
+#   6. jobs/scaling.sh (if present) with 1, 2, 4 ranks writes its files, in
+#      its strong, weak and tta (time to accuracy) modes.
 # Exit status: 0 all passed, 1 a check failed, 77 skipped (not root, no
 # "ip netns", no nnmpi or data). Cleans up on any exit: every daemon it
 # started is stopped by PID, the namespaces are removed. The work directory
@@ -325,22 +326,27 @@ if [ -f "$REPO/jobs/scaling.sh" ]; then
     SC=$WORK/scaling
     # Inside a 2-node allocation, like a user would run it.
     if submit j6 -N 2 --ntasks-per-node=2 --job-name=scaling \
-        --wrap "bash '$REPO/jobs/scaling.sh' --ranks 1,2,4 --repeats 1 --nnmpi '$NNMPI' --data '$DATA' --out '$SC' -- --train-size 1000 --test-size 500 --epochs 2"; then
+        --wrap "bash '$REPO/jobs/scaling.sh' --ranks 1,2,4 --modes strong,weak,tta --target 0.65 --tta-epochs 4 --repeats 1 --nnmpi '$NNMPI' --data '$DATA' --out '$SC' -- --train-size 1000 --test-size 500 --epochs 2 --layers 784,32,10 --activation relu --loss xent --init he --lr 0.05"; then
         wait_job "$j6" 240
         if [ "$JOB_EXIT" = 0 ]; then pass "scaling.sh exited 0"
         else fail "scaling.sh exit $JOB_EXIT"; show_output "$j6" 30; fi
         for f in scaling.csv summary.txt scaling.png scaling.svg; do
             check "scaling.sh wrote $f" test -s "$SC/$f"
         done
-        check "scaling.csv: ok rows for 1, 2 and 4 ranks, 4 ranks on 2 nodes" \
+        check "scaling.csv: ok rows for 1, 2 and 4 ranks in each mode, 4 ranks on 2 nodes; tta rows reached the target" \
             "$PY" -c '
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 ok = [r for r in rows if r.get("status") == "ok"]
 ranks = sorted({int(r["ranks"]) for r in ok})
 nodes4 = {r.get("nodes") for r in ok if r["ranks"] == "4"}
-print("%d rows, %d ok, ranks %s, nodes at 4 ranks %s" % (len(rows), len(ok), ranks, sorted(nodes4)))
-sys.exit(0 if ranks == [1, 2, 4] and len(ok) == len(rows) and nodes4 == {"2"} else 1)
+modes = {m: sorted(int(r["ranks"]) for r in ok if r["mode"] == m) for m in ("strong", "weak", "tta")}
+tta = [r for r in ok if r["mode"] == "tta"]
+tta_ok = all(float(r["tta_s"]) > 0 and float(r["accuracy"]) >= 0.65 for r in tta)
+print("%d rows, %d ok, ranks per mode %s, nodes at 4 ranks %s, tta times %s"
+      % (len(rows), len(ok), modes, sorted(nodes4), [r["tta_s"] for r in tta]))
+sys.exit(0 if all(v == [1, 2, 4] for v in modes.values()) and len(ok) == len(rows) and nodes4 == {"2"}
+         and tta_ok else 1)
 ' "$SC/scaling.csv"
     else
         fail "scaling job not submitted"
