@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -554,6 +555,24 @@ static void describe_provenance_(nn_trainer *t)
     }
 }
 
+/* OpenBLAS 0.3.21 does not know some newer CPUs (an Intel Xeon with
+ * AVX-512 here) and falls back to its Prescott (SSE3) kernels, several times
+ * slower (docs/benchmarks.md: 4.7x on 784-800-800-10). The choice is made when
+ * the library loads, before main, so nnmpi can only say what to set. */
+static void blas_kernels_note_(const nn_trainer *t)
+{
+    if (t->rank != 0 || t->opt.quiet || getenv("OPENBLAS_CORETYPE")) return;
+    if (strcasecmp(openblas_get_corename(), "prescott") != 0) return;
+    __builtin_cpu_init();
+    const char *better = __builtin_cpu_supports("avx512f") ? "SkylakeX"
+                         : __builtin_cpu_supports("avx2")  ? "Haswell"
+                                                           : NULL;
+    if (better)
+        fprintf(stderr, "nnmpi: note: OpenBLAS chose its Prescott (SSE3) kernels on a CPU with %s, several times "
+                        "slower; export OPENBLAS_CORETYPE=%s before mpirun (docs/benchmarks.md)\n",
+                strcmp(better, "SkylakeX") == 0 ? "AVX-512" : "AVX2", better);
+}
+
 /* What the start-up line and the metrics header record. */
 static void describe_run_(nn_trainer *t)
 {
@@ -613,6 +632,7 @@ int trainer_setup(nn_trainer *t, const nn_options *opt, MPI_Comm comm)
     if (status == 0) {
         create_buffers_(t, &ck);
         describe_run_(t);
+        blas_kernels_note_(t);
     }
     checkpoint_free(&ck);
     return status;
