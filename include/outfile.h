@@ -33,6 +33,10 @@ int outfile_open(nn_outfile *f, const char *path, int may_replace, const char *o
  * removed and the target untouched. */
 int outfile_commit(nn_outfile *f, nn_err *err);
 
+/* fsync()s the directory holding `path`, so that a file moved into it stays
+ * there after a crash (best effort: some file systems refuse). */
+void outfile_sync_dir(const char *path);
+
 /* Closes and removes the temporary file (after a failure elsewhere). */
 void outfile_abandon(nn_outfile *f);
 

@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <float.h>
 #include <hdf5.h>
-#include <libgen.h>
 #include <limits.h>
 #include <math.h>
 #include <stddef.h>
@@ -17,6 +16,7 @@
 #include <unistd.h>
 
 #include "nn_version.h"
+#include "outfile.h"
 
 /* ---------- the attributes on '/' after format, format_version, nnmpi_version
  * and layer_sizes: one table that the writer and the reader both walk ---------- */
@@ -224,17 +224,6 @@ static int replaceable_(const char *path, nn_err *err)
     return -1;
 }
 
-/* fsync()s a directory by path (best effort: some file systems refuse). */
-static void fsync_dir_(const char *path)
-{
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    int fd = open(dirname(buf), O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return;
-    (void)fsync(fd);
-    close(fd);
-}
-
 int checkpoint_write(const char *path, const nn_checkpoint *ck, nn_err *err)
 {
     char tmp[4096] = "";
@@ -261,7 +250,7 @@ int checkpoint_write(const char *path, const nn_checkpoint *ck, nn_err *err)
     if (replaceable_(path, err) != 0) goto error; /* checked again: the path may have changed during the write */
     FILE_TRY(err, rename(tmp, path) == 0, "cannot rename '%s' to '%s'", tmp, path);
     made_tmp = 0;
-    fsync_dir_(path); /* the rename is durable once the directory entry is on disk */
+    outfile_sync_dir(path); /* the rename is durable once the directory entry is on disk */
     return 0;
 error:
     if (fd >= 0) close(fd);

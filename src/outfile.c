@@ -59,9 +59,7 @@ error:
     return -1;
 }
 
-/* fsync()s the directory holding `path`, so that the move is durable (best
- * effort: some file systems refuse). */
-static void sync_dir_(const char *path)
+void outfile_sync_dir(const char *path)
 {
     char buf[4096];
     snprintf(buf, sizeof buf, "%s", path);
@@ -110,7 +108,7 @@ int outfile_commit(nn_outfile *f, nn_err *err)
     f->fp = NULL;
     FILE_TRY(err, closed == 0, "cannot close '%s'", f->tmp);
     if (move_into_place_(f, err) != 0) goto error;
-    sync_dir_(f->path);
+    outfile_sync_dir(f->path);
     return 0;
 error:
     outfile_abandon(f);
