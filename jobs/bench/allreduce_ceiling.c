@@ -53,13 +53,13 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* Iterations for a message of `bytes`: about 0.2 GB moved in total, 100..2000; above 64 MB
- * (the 32768- and 262144-input nets' gradients, 0.28 and 2.2 GB, which take 0.1-2 s each)
- * about 2 GB in total, 5..100. */
+ * (the 32768- and 262144-input nets' gradients, 0.28 and 2.2 GB, which take 0.2 to 30 s each
+ * here) about 2 GB in total, 3..100. */
 static int iterations_for(size_t bytes)
 {
     if (bytes > 64u << 20) {
         size_t n = 2000000000 / bytes;
-        return n < 5 ? 5 : n > 100 ? 100 : (int)n;
+        return n < 3 ? 3 : n > 100 ? 100 : (int)n;
     }
     size_t n = 200000000 / (bytes + 1);
     return n < 100 ? 100 : n > 2000 ? 2000 : (int)n;
