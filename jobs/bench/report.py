@@ -507,7 +507,9 @@ def table(out):
              f'{e.get("nnmpi_version") or "nnmpi not found at " + e.get("nnmpi", "?")}, repo {e.get("repo_rev", "?")};'
              f' python {e.get("python", "?")}, torch {e.get("torch", "?")}'
              f'; OPENBLAS_CORETYPE={e.get("openblas_coretype_env") or "(unset)"}',
-             f'{run.train_size} training samples, {e.get("epochs")} epoch(s) per run (the last one timed), '
+             (f'{run.train_size} training samples, ' if run.epoch_workloads else
+              'fc nets: batch x steps synthetic samples (see each table), ') +
+             f'{e.get("epochs")} epoch(s) per run (the last one timed), '
              f'{e.get("repeats")} run(s) per contender, contenders interleaved; load average '
              f'{e.get("loadavg_start", "?")} at the start, {loadavg()} at the end (2 cores: above 2 means '
              'other work was competing)',
