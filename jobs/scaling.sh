@@ -89,6 +89,8 @@ Strong and weak scaling of nnmpi over rank counts; see docs/scaling.md.
                        [mpirun: "--bind-to none"]
   --nnmpi PATH         the binary        [$DEF_NNMPI_SHOWN]
   --data DIR           MNIST IDX directory   [$DEF_DATA_SHOWN]
+                       or synthetic:INPUTS,CLASSES,TRAIN,TEST (no files;
+                       give --layers INPUTS,...,CLASSES after --)
   --timeout S          seconds before one run is killed and recorded failed
                        (0: never)                                  [600]
   --out DIR            output directory  [$DEF_OUT_SHOWN]
@@ -261,6 +263,7 @@ done
 # ---- inputs ----
 nnmpi=$(realpath -m -- "$nnmpi")
 [ -x "$nnmpi" ] || die "no nnmpi at $nnmpi ($BUILD_HINT, or give --nnmpi)"
+[[ $data != synthetic:* ]] || own_data=1   # nnmpi checks the spec itself
 if [ $own_data = 0 ]; then
     for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
         [ -r "$data/$f" ] || die "$data/$f missing: $FETCH_HINT or give --data DIR"

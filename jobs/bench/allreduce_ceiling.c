@@ -65,9 +65,15 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Iterations for a message of `bytes`: about 0.2 GB moved in total, 100..2000. */
+/* Iterations for a message of `bytes`: about 0.2 GB moved in total, 100..2000; above 64 MB
+ * (the 32768- and 262144-input nets' gradients, 0.28 and 2.2 GB, which take 0.2 to 30 s each
+ * here) about 2 GB in total, 3..100. */
 static int iterations_for(size_t bytes)
 {
+    if (bytes > 64u << 20) {
+        size_t n = 2000000000 / bytes;
+        return n < 3 ? 3 : n > 100 ? 100 : (int)n;
+    }
     size_t n = 200000000 / (bytes + 1);
     return n < 100 ? 100 : n > 2000 ? 2000 : (int)n;
 }
@@ -204,7 +210,8 @@ static int measure(long count, int rank, int nranks, int method)
 {
     shm_t s;
     float *buf = method == METHOD_SHM ? shm_open(&s, (size_t)count) : alloc_check((size_t)count * sizeof *buf);
-    int iters = iterations_for((size_t)count * sizeof(float)), warmup = iters / 10 + 2;
+    int iters = iterations_for((size_t)count * sizeof(float));
+    int warmup = iters < 100 ? 1 : iters / 10 + 2; /* few, long iterations: 1 warm-up */
     double *t = alloc_check((size_t)iters * sizeof *t), *tmax = alloc_check((size_t)iters * sizeof *tmax);
 
     /* validation, as OSU's --validation: values computable by arithmetic */

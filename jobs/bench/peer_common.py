@@ -42,11 +42,37 @@ def parse_args(description, extra=None):
         extra(p)
     a = p.parse_args()
     a.layers = [int(s) for s in a.layers.split(",")]
-    if len(a.layers) < 2 or a.layers[0] != 784 or a.layers[-1] != 10:
+    a.synthetic = synthetic_spec(a.data, p.error)
+    if a.synthetic:
+        inputs, classes, a.train_size, a.test_size = a.synthetic
+        if len(a.layers) < 2 or a.layers[0] != inputs or a.layers[-1] != classes:
+            p.error(f"--layers must start with {inputs} and end with {classes} (--data {a.data})")
+    elif len(a.layers) < 2 or a.layers[0] != 784 or a.layers[-1] != 10:
         p.error("--layers must start with 784 and end with 10")
     if a.batch < 1 or a.epochs < 1 or a.threads < 1 or a.train_size < 1:
         p.error("--batch, --epochs, --threads and --train-size must be >= 1")
     return a
+
+
+def synthetic_spec(data, error):
+    """(INPUTS, CLASSES, TRAIN, TEST) of --data synthetic:INPUTS,CLASSES,TRAIN,TEST, as nnmpi
+    takes it; None for a directory. Only peer_torch.py trains on it (random inputs and labels
+    of that shape: the peers time the steps, not what they learn)."""
+    if not data.startswith("synthetic:"):
+        return None
+    try:
+        spec = tuple(int(f) for f in data[len("synthetic:"):].split(","))
+    except ValueError:
+        spec = ()
+    if len(spec) != 4 or min(spec) < 1:
+        error(f"--data {data}: want synthetic:INPUTS,CLASSES,TRAIN,TEST, all >= 1")
+    return spec
+
+
+def peak_rss_mb():
+    """This process's peak resident set size in MB (getrusage's ru_maxrss, KiB on Linux)."""
+    import resource
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
 
 
 def set_thread_env(threads):

@@ -7,6 +7,10 @@
   report.py table OUTDIR            print the results, ceilings and targets of a run.sh output
                                     directory (env.txt, workloads.csv, runs.csv and the
                                     ceilings' raw/<workload>.{sgemm,allreduce}.<round>.jsonl)
+
+Workloads of kind "step" (the fc-* nets, one workload per batch: fc-539m-b1, fc-539m-b64)
+get their own table, time per training step = the timed epoch's time / its steps, with each
+run's peak RSS (nnmpi: peak_rss_mb of its --metrics "final" line; torch: of its epoch line).
 """
 import csv
 import glob
@@ -100,9 +104,15 @@ class Run:
         self.train_size = int(self.env["train_size"])
         self.workloads = []
         with open(os.path.join(out, "workloads.csv")) as f:
-            for name, layers, act, loss, init, batch, lr, params in csv.reader(f):
+            for row in csv.reader(f):
+                # kind and train: absent in output directories from before the fc workloads
+                name, layers, act, loss, init, batch, lr, params = row[:8]
+                kind, train = (row[8], int(row[9])) if len(row) >= 10 else ("epoch", self.train_size)
                 self.workloads.append(dict(name=name, layers=layers, act=act, loss=loss, init=init,
-                                           batch=int(batch), lr=lr, params=int(params)))
+                                           batch=int(batch), lr=lr, params=int(params), kind=kind,
+                                           train=train, steps=-(-train // int(batch))))
+        self.epoch_workloads = [w for w in self.workloads if w["kind"] == "epoch"]
+        self.step_workloads = [w for w in self.workloads if w["kind"] == "step"]
         with open(os.path.join(out, "runs.csv")) as f:
             self.runs = list(csv.DictReader(f))
         # ceilings, measured once per round of each workload (raw/<workload>.<kind>.<round>.jsonl)
@@ -229,7 +239,7 @@ def table_ceilings(run, lines):
         h = run.sgemm_header or {}
         lines.append(f'sgemm, 1 thread, OpenBLAS core {h.get("openblas_core", "?")}: 2048^3 '
                      f'{spread(run.square, lambda g: f"{g:.1f}")} GFLOP/s (best of each round)')
-        for w in run.workloads:
+        for w in run.epoch_workloads:
             for ranks in (1, 2):
                 b = (w["batch"] + ranks - 1) // ranks
                 best = run.step_best.get((w["layers"], b))
@@ -244,7 +254,7 @@ def table_ceilings(run, lines):
         lib = run.mpi.get("mpi_library", "?").split(",")[0]
         lines.append(f'MPI_Allreduce in place, float sum, {run.mpi.get("ranks", "?")} ranks, {lib}'
                      f' (median of each round\'s iterations):')
-        for w in run.workloads:
+        for w in run.epoch_workloads:
             t = run.allreduce.get(w["params"])
             if t:
                 steps = math.ceil(run.train_size / w["batch"])
@@ -261,7 +271,7 @@ def table_ceilings(run, lines):
     lines.append(f'{"workload":<9} {"contender":<18} {"epoch s":>8} {"GFLOP/s 6P":>10} {"GFLOP/s mm":>10}'
                  f' {"% 2048^3 peak":>13} {"% step ceiling":>14} {"compute s":>9} {"allreduce s":>11}'
                  f' {"hidden":>6}')
-    for w in run.workloads:
+    for w in run.epoch_workloads:
         for name, ranks in (("nnmpi-n1", 1), ("nnmpi-n2", 2), ("nnmpi-n2-ovl", 2), ("nnmpi-n2-ring", 2)):
             t = run.median(w["name"], name)
             if t is None:
@@ -296,6 +306,8 @@ def targets(run):
     failed, or a ceiling that could not be measured, leaves its target NOT MET, "not measured"."""
     names = {w["name"]: w for w in run.workloads}
     out = []
+    if not run.epoch_workloads:  # only fc-* workloads: no classic/large rows at all
+        return targets_steps(run, names, out)
 
     def med(w, c):
         return run.median(w, c) if w in names else None
@@ -361,7 +373,144 @@ def targets(run):
             lambda v: f"speedup {v:.2f}x")
         add("large", "large, -n 2 --allreduce ring vs torch 2 threads", ["torch-t2", "nnmpi-n2-ring"],
             ratio(med("large", "torch-t2"), r2), None, lambda v: f"torch 2 threads / nnmpi -n 2 ring = {v:.2f}x")
+    return targets_steps(run, names, out)
+
+
+def fc_base(name):
+    """fc-539m-b64 -> fc-539m"""
+    return name.rsplit("-b", 1)[0]
+
+
+def targets_steps(run, names, out):
+    """Issue 15's targets for the fc-* workloads that were run: on 1 core nnmpi at least as fast
+    as torch at batch 1 and >= 1.1x at batch 64; -n 2 against torch 2 threads as INFO."""
+    for w in run.step_workloads:
+        name, b = w["name"], w["batch"]
+        t1, tt1 = run.median(name, "nnmpi-n1"), run.median(name, "torch-t1")
+        if all(run.ran(name, c) for c in ("nnmpi-n1", "torch-t1")):
+            need = 1.1 if b > 1 else 1.0
+            text = f"{fc_base(name)} batch {b}, 1 core: {'>= 1.1x' if b > 1 else 'as fast as'} torch"
+            v = ratio(tt1, t1)
+            if v is None:
+                failed = [c for c in ("nnmpi-n1", "torch-t1") if run.median(name, c) is None]
+                out.append((text, "NOT MET", f'not measured: {" and ".join(failed)} failed'))
+            else:
+                out.append((text, "MET" if v >= need else "NOT MET", f"torch / nnmpi = {v:.2f}x"))
+        if all(run.ran(name, c) for c in ("nnmpi-n2", "torch-t2")):
+            v = ratio(run.median(name, "torch-t2"), run.median(name, "nnmpi-n2"))
+            out.append((f"{fc_base(name)} batch {b}, 2 cores: -n 2 vs torch 2 threads", "INFO",
+                        "not measured" if v is None else f"torch 2 threads / nnmpi -n 2 = {v:.2f}x"))
     return out
+
+
+def step_info(run, w, contender):
+    """Per successful run of contender on step workload w: dict with s (time per step),
+    rss (peak RSS per process, MB, the largest), rss_total (all processes, MB) and, for nnmpi,
+    its phases per step (max over ranks)."""
+    infos = []
+    ranks = 2 if contender.startswith("nnmpi-n2") else 1
+    for r in run.runs:
+        if r["workload"] != w["name"] or r["contender"] != contender or r["status"] != "ok":
+            continue
+        base = os.path.join(run.out, "raw", f'{w["name"]}.{contender}.{r["run"]}')
+        info = {"s": float(r["epoch_s"]) / w["steps"], "rss": None, "rss_total": None, "phases": {}}
+        if contender.startswith("nnmpi"):
+            epoch = int(run.env["epochs"])
+            for o in json_lines(base + ".metrics.jsonl"):
+                if o.get("type") == "epoch" and o.get("epoch") == epoch:
+                    for k, v in (o.get("phases") or {}).items():
+                        if isinstance(v, dict) and isinstance(v.get("max"), (int, float)):
+                            info["phases"][k] = v["max"] / w["steps"]
+                elif o.get("type") == "final" and isinstance(o.get("peak_rss_mb"), dict):
+                    p = o["peak_rss_mb"]
+                    info["rss"] = p.get("max")
+                    # exact for 1 and 2 ranks (min + max), an estimate beyond
+                    info["rss_total"] = (p["max"] if ranks == 1 else p["min"] + p["max"] if ranks == 2
+                                         else ranks * p["median"])
+        else:
+            for o in json_lines(base + ".out"):
+                if o.get("type") == "epoch" and "peak_rss_mb" in o:
+                    info["rss"] = info["rss_total"] = o["peak_rss_mb"]
+        infos.append(info)
+    return infos
+
+
+def table_steps(run, lines):
+    """The fc-* workloads: time per training step, per net and batch."""
+    if not run.step_workloads:
+        return
+    bases = []
+    for w in run.step_workloads:
+        if fc_base(w["name"]) not in bases:
+            bases.append(fc_base(w["name"]))
+    for base in bases:
+        ws = [w for w in run.step_workloads if fc_base(w["name"]) == base]
+        w0 = ws[0]
+        lines.append(f'== {base}: {w0["layers"].replace(",", "-")} {w0["act"]}/{w0["loss"]}, init {w0["init"]},'
+                     f' lr {w0["lr"]}, {w0["params"]:,} parameters, synthetic data: time per training step ==')
+        lines.append(f'{"batch":>5} {"contender":<18} {"cores":>5} {"runs":>5}  {"s/step: median [min .. max]":<32}'
+                     f' {"vs nnmpi":>8} {"% ceil":>6} {"peak RSS MB":>11} {"(all procs)":>11}')
+        for w in ws:
+            name, b = w["name"], w["batch"]
+            ceil = {}
+            for ranks in (1, 2):
+                best = run.step_best.get((w["layers"], (b + ranks - 1) // ranks))
+                ceil[ranks] = statistics.median(best) if best else None
+            base1 = step_info(run, w, "nnmpi-n1")
+            base2 = step_info(run, w, "nnmpi-n2")
+            m1 = statistics.median([i["s"] for i in base1]) if base1 else None
+            m2 = statistics.median([i["s"] for i in base2]) if base2 else None
+            for cname, label, cores in CONTENDERS:
+                rows = [r for r in run.runs if r["workload"] == name and r["contender"] == cname]
+                if not rows:
+                    continue
+                infos = step_info(run, w, cname)
+                if not infos:
+                    why = next(r["status"] for r in rows if r["status"] != "ok")
+                    why = why[len("failed: "):] if why.startswith("failed: ") else why
+                    lines.append(f"{b:>5} {label:<18} {cores:>5} {0:>2}/{len(rows):<2}  FAILED: {why}")
+                    continue
+                t = [i["s"] for i in infos]
+                med = statistics.median(t)
+                span = f"{fmt_s(med)} [{fmt_s(min(t))} .. {fmt_s(max(t))}]"
+                vs = ratio(med, m1 if cores == 1 else m2)
+                pc = ratio(ceil[1 if cores == 1 or cname == "nnmpi-n1-t2" else 2], med)
+                rss = [i["rss"] for i in infos if i["rss"] is not None]
+                tot = [i["rss_total"] for i in infos if i["rss_total"] is not None]
+                lines.append(f"{b:>5} {label:<18} {cores:>5} {len(t):>2}/{len(rows):<2}  {span:<32}"
+                             f" {fmt_x(vs):>8} {'-' if pc is None else f'{100 * pc:.0f}%':>6}"
+                             f" {'-' if not rss else f'{max(rss):,.0f}':>11}"
+                             f" {'-' if not tot else f'{max(tot):,.0f}':>11}")
+            for ranks in (1, 2):
+                if ceil[ranks] is not None and not (ranks == 2 and b == 1):
+                    bb = (b + ranks - 1) // ranks
+                    lines.append(f'{b:>5} {"sgemm ceiling" + (", per rank" if ranks == 2 else ""):<18}'
+                                 f' {ranks:>5} {"":>5}  {fmt_s(ceil[ranks]):<32}'
+                                 f' {"":>8} {"":>6} {"":>11} {"":>11}'
+                                 f'  (products of a {bb}-row step)')
+            ar = run.allreduce.get(w["params"])
+            if ar:
+                lines.append(f'{b:>5} {"allreduce, 2 ranks":<18} {"":>5} {"":>5}  {fmt_s(statistics.median(ar)):<32}'
+                             f'  (MPI_Allreduce of the {w["params"]:,}-float gradient)')
+            for cname, infos in (("nnmpi-n1", base1), ("nnmpi-n2", base2)):
+                if infos:
+                    keys = ("gather", "forward", "backward", "allreduce_wait", "update")
+                    parts = []
+                    for k in keys:
+                        v = [i["phases"][k] for i in infos if k in i["phases"]]
+                        if v:
+                            parts.append(f'{k.replace("_wait", "")} {fmt_s(statistics.median(v))}')
+                    lines.append(f'{"":>5}   {LABEL[cname]} per step (max over ranks): {", ".join(parts)}')
+        lines.append(note("s/step = the timed (last) epoch's time / its steps: for nnmpi its epoch_s, which "
+                          "includes generating the synthetic rows (gather); for torch the loop of forward, "
+                          "backward and update on 2 pre-drawn random minibatches. vs nnmpi = median / "
+                          "nnmpi's on the same cores (-n 1 or -n 2): above 1 nnmpi is faster. % ceil = "
+                          "the sgemm ceiling of the step (per rank at 2 cores) / median. At batch 1 the "
+                          "ceiling is the fastest of sgemm and the level-2 calls (sgemv, sger) doing the "
+                          "same products: memory-bound, each streams a weight matrix. -n 2 at batch 1 "
+                          "leaves one rank without a sample. Peak RSS: the largest process's, and all "
+                          "processes' together."))
+        lines.append("")
 
 
 def table(out):
@@ -372,14 +521,18 @@ def table(out):
              f'{e.get("nnmpi_version") or "nnmpi not found at " + e.get("nnmpi", "?")}, repo {e.get("repo_rev", "?")};'
              f' python {e.get("python", "?")}, torch {e.get("torch", "?")}'
              f'; OPENBLAS_CORETYPE={e.get("openblas_coretype_env") or "(unset)"}',
-             f'{run.train_size} training samples, {e.get("epochs")} epoch(s) per run (the last one timed), '
+             (f'{run.train_size} training samples, ' if run.epoch_workloads else
+              'fc nets: batch x steps synthetic samples (see each table), ') +
+             f'{e.get("epochs")} epoch(s) per run (the last one timed), '
              f'{e.get("repeats")} run(s) per contender, contenders interleaved; load average '
              f'{e.get("loadavg_start", "?")} at the start, {loadavg()} at the end (2 cores: above 2 means '
              'other work was competing)',
              ""]
-    for w in run.workloads:
+    for w in run.epoch_workloads:
         table_workload(run, w, lines)
-    table_ceilings(run, lines)
+    if run.epoch_workloads:
+        table_ceilings(run, lines)
+    table_steps(run, lines)
     lines.append("== targets ==")
     for text, verdict, shown in targets(run):
         lines.append(f"[{verdict:^7}] {text:<52} {shown}")

@@ -9,6 +9,13 @@
 # counts. Epoch time = wall time of the training loop only (nnmpi: epoch_s of its --metrics;
 # peers: the same, measured by the peer scripts).
 #
+# The fc-* workloads (issue 15: the big fully connected nets of the Julia/Torch comparison)
+# measure TIME PER TRAINING STEP instead, at batch 1 and at batch 64 (--fc-batches): each
+# (net, batch) is its own workload, fc-539m-b1, fc-539m-b64, ..., on --data
+# synthetic:INPUTS,CLASSES,TRAIN,TEST with TRAIN = batch x steps, TEST = 16; 2 epochs, the
+# second timed, time per step = epoch time / steps. Only nnmpi-* and torch-t1/-t2 apply (numpy
+# and ddp-p2 read MNIST; they are skipped there). Peak RSS is reported for every run.
+#
 # Contenders (docs/benchmarks.md says what each is and how the math is kept equal):
 #   nnmpi-n1   mpirun -n 1 nnmpi --threads 1        numpy      peer_numpy.py, 1 BLAS thread
 #   nnmpi-n2   mpirun -n 2 nnmpi --threads 1        torch-t1   peer_torch.py --threads 1
@@ -34,7 +41,8 @@ usage: jobs/bench/run.sh [options]
   --repeats N        runs per contender and workload (default 3)
   --epochs N         epochs per run; the last one is timed (default 2)
   --train-size N     training samples (default 50000)
-  --workloads LIST   comma-separated, of: classic,large (default both)
+  --workloads LIST   comma-separated, of: classic,large (default both), fc-539m,fc-68m,
+                     fc-900x3 (time per step; fc = all three; see --fc-batches)
   --contenders LIST  comma-separated, of: nnmpi-n1,nnmpi-n2,numpy,torch-t1,torch-t2,ddp-p2
                      (the default), and nnmpi-n1-t2 (1 rank x 2 OpenBLAS threads),
                      nnmpi-n1-repro, nnmpi-n2-repro (--reproducible),
@@ -44,6 +52,9 @@ usage: jobs/bench/run.sh [options]
   --data DIR         MNIST IDX directory (default $REPO/data/mnist)
   --out DIR          output directory (default $HERE/results/<timestamp>)
   --timeout S        seconds before one run is killed and counted as failed (default 900)
+  --fc-batches LIST  batches of the fc-* workloads (default 1,64)
+  --fc-steps N       steps per epoch of every fc-* workload (default: fc-539m 2,
+                     fc-68m 10, fc-900x3 200; --quick: a quarter of these, at least 2)
   --quick            smoke test: --train-size 10000 --repeats 1 (later options still apply)
   --openblas-env native|keep
                      native (default): unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for every
@@ -55,6 +66,7 @@ EOF
 }
 
 repeats=3 epochs=2 train_size=50000 workloads=classic,large timeout_s=900 openblas_env=native
+fc_batches=1,64 fc_steps="" quick=0
 contenders="nnmpi-n1,nnmpi-n2,numpy,torch-t1,torch-t2,ddp-p2"
 nnmpi=$REPO/build/nnmpi data=$REPO/data/mnist out=""
 while [ $# -gt 0 ]; do
@@ -73,7 +85,9 @@ while [ $# -gt 0 ]; do
         --out) out=$2; shift ;;
         --timeout) timeout_s=$2; shift ;;
         --openblas-env) openblas_env=$2; shift ;;
-        --quick) train_size=10000 repeats=1 ;;
+        --fc-batches) fc_batches=$2; shift ;;
+        --fc-steps) fc_steps=$2; shift ;;
+        --quick) train_size=10000 repeats=1 quick=1 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "run.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
     esac
@@ -86,16 +100,33 @@ case $openblas_env in
     keep) ;;
     *) echo "run.sh: --openblas-env takes native or keep, got '$openblas_env'" >&2; exit 2 ;;
 esac
-for n in "$repeats" "$epochs" "$train_size" "$timeout_s"; do
+IFS=, read -r -a FC_BATCHES <<<"$fc_batches"
+for n in "$repeats" "$epochs" "$train_size" "$timeout_s" "${FC_BATCHES[@]}" ${fc_steps:+"$fc_steps"}; do
     case $n in ''|*[!0-9]*|0) echo "run.sh: '$n' is not a positive integer" >&2; exit 2 ;; esac
 done
-for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
-    if [ ! -r "$data/$f" ]; then
-        echo "run.sh: $data/$f missing: run data/fetch-mnist.sh or give --data DIR" >&2
-        exit 1
-    fi
+# fc = the three fc nets; each fc net is one workload per batch: fc-539m -> fc-539m-b1,fc-539m-b64
+wl=""
+for w in ${workloads//,/ }; do
+    [ "$w" != fc ] || w="fc-539m fc-68m fc-900x3"
+    for v in $w; do
+        case $v in
+            fc-*-b*) wl+=",$v" ;;
+            fc-*) for b in "${FC_BATCHES[@]}"; do wl+=",$v-b$b"; done ;;
+            *) wl+=",$v" ;;
+        esac
+    done
 done
-data=$(cd "$data" && pwd)
+workloads=${wl#,}
+case ,$workloads, in
+    *,classic,*|*,large,*)
+        for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+            if [ ! -r "$data/$f" ]; then
+                echo "run.sh: $data/$f missing: run data/fetch-mnist.sh or give --data DIR" >&2
+                exit 1
+            fi
+        done
+        data=$(cd "$data" && pwd) ;;
+esac
 nnmpi=$(realpath -m "$nnmpi")
 out=${out:-$HERE/results/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$out/raw" "$out/bin" || exit 1
@@ -108,15 +139,40 @@ declare -A W_LOSS=([classic]=mse [large]=xent)
 declare -A W_INIT=([classic]=normal [large]=he)
 declare -A W_BATCH=([classic]=10 [large]=128)
 declare -A W_LR=([classic]=3.0 [large]=0.1)
+declare -A W_KIND=([classic]=epoch [large]=epoch)  # what is timed: an epoch, or a step (fc-*)
+declare -A W_DATA=([classic]=mnist [large]=mnist)  # mnist, or "synthetic:INPUTS,CLASSES,TRAIN,TEST"
+declare -A W_TRAIN=([classic]=$train_size [large]=$train_size)
+# The fc nets of issue 15, time per step at each --fc-batches batch on synthetic data: weights
+# and gradient of fc-539m are 2.16 GB each (nnmpi -n 2: 2 copies of both, plus Open MPI's
+# reduction buffers).
+declare -A FC_LAYERS=([fc-539m]="262144,2048,1024,10" [fc-68m]="32768,2048,1024,10"
+                      [fc-900x3]="1000,900,900,900,10")
+declare -A FC_STEPS=([fc-539m]=2 [fc-68m]=10 [fc-900x3]=200)
+# A step moves a first-layer pre-activation by about lr x delta x |x|^2 (|x|^2 ~ inputs / 3 for
+# uniform inputs): lr 0.01 sent fc-539m's loss to 35 in 2 steps. These keep the steps small
+# (timing does not depend on lr; a NaN would stop nnmpi with status 3).
+declare -A FC_LR=([fc-539m]=1e-6 [fc-68m]=1e-5 [fc-900x3]=1e-3)
 IFS=, read -r -a WORKLOADS <<<"$workloads"
 IFS=, read -r -a CONTENDERS <<<"$contenders"
 for w in "${WORKLOADS[@]}"; do
+    if [[ $w =~ ^(fc-[a-z0-9]+)-b([1-9][0-9]*)$ && -n ${FC_LAYERS[${BASH_REMATCH[1]}]:-} ]]; then
+        base=${BASH_REMATCH[1]} b=${BASH_REMATCH[2]}
+        steps=${fc_steps:-${FC_STEPS[$base]}}
+        [ -n "$fc_steps" ] || [ $quick = 0 ] || steps=$(((steps + 3) / 4 < 2 ? 2 : (steps + 3) / 4))
+        IFS=, read -r -a l <<<"${FC_LAYERS[$base]}"
+        W_LAYERS[$w]=${FC_LAYERS[$base]} W_ACT[$w]=relu W_LOSS[$w]=xent W_INIT[$w]=he
+        W_BATCH[$w]=$b W_LR[$w]=${FC_LR[$base]} W_KIND[$w]=step W_TRAIN[$w]=$((b * steps))
+        W_DATA[$w]="synthetic:${l[0]},${l[${#l[@]} - 1]},$((b * steps)),16"
+    fi
     [ -n "${W_LAYERS[$w]:-}" ] || { echo "run.sh: unknown workload '$w'" >&2; exit 2; }
 done
 for c in "${CONTENDERS[@]}"; do
     case $c in nnmpi-n1|nnmpi-n2|nnmpi-n1-t2|nnmpi-n1-repro|nnmpi-n2-repro|nnmpi-n2-ovl|nnmpi-n2-ring|numpy|torch-t1|torch-t2|ddp-p2) ;;
         *) echo "run.sh: unknown contender '$c'" >&2; exit 2 ;; esac
 done
+applies() {  # workload contender: does the contender run this workload? (numpy, DDP: MNIST only)
+    [ "${W_DATA[$1]}" = mnist ] || [[ $2 != numpy && $2 != ddp-p2 ]]
+}
 
 # number of parameters (weights + biases) of a net given as 784,30,10
 param_count() {
@@ -153,7 +209,7 @@ export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 } >"$out/env.txt"
 : >"$out/workloads.csv"
 for w in "${WORKLOADS[@]}"; do
-    echo "$w,\"${W_LAYERS[$w]}\",${W_ACT[$w]},${W_LOSS[$w]},${W_INIT[$w]},${W_BATCH[$w]},${W_LR[$w]},$(param_count "${W_LAYERS[$w]}")" >>"$out/workloads.csv"
+    echo "$w,\"${W_LAYERS[$w]}\",${W_ACT[$w]},${W_LOSS[$w]},${W_INIT[$w]},${W_BATCH[$w]},${W_LR[$w]},$(param_count "${W_LAYERS[$w]}"),${W_KIND[$w]},${W_TRAIN[$w]}" >>"$out/workloads.csv"
 done
 
 echo "run.sh: results in $out" >&2
@@ -167,13 +223,24 @@ cc -O2 -o "$out/bin/sgemm_ceiling" "$HERE/sgemm_ceiling.c" $(pkg-config --cflags
 mpicc -O2 -o "$out/bin/allreduce_ceiling" "$HERE/allreduce_ceiling.c" 2>"$out/raw/allreduce_build.err" ||
     echo "run.sh: could not build allreduce_ceiling: see $out/raw/allreduce_build.err" >&2
 
+declare -A ALLREDUCE_DONE=()
 run_ceilings() {  # workload round: this workload's sgemm steps (1 rank; per rank at -n 2), allreduce
-    local w=$1 r=$2 b=${W_BATCH[$1]}
-    if [ -x "$out/bin/sgemm_ceiling" ]; then
-        "$out/bin/sgemm_ceiling" "${W_LAYERS[$w]}:$b" "${W_LAYERS[$w]}:$(((b + 1) / 2))" \
+    local w=$1 r=$2 b=${W_BATCH[$1]} p
+    local -a steps=("${W_LAYERS[$w]}:$b")
+    [ "$b" -eq 1 ] || steps+=("${W_LAYERS[$w]}:$(((b + 1) / 2))")
+    p=$(param_count "${W_LAYERS[$w]}")
+    # fc-539m's products take seconds and its matrices 2 GB each: its ceiling (3 minutes on a
+    # busy machine) is measured in the first round only
+    if [ -x "$out/bin/sgemm_ceiling" ] && { [ "$r" = 1 ] || [ "$p" -lt 100000000 ]; }; then
+        "$out/bin/sgemm_ceiling" "${steps[@]}" \
             >"$out/raw/$w.sgemm.$r.jsonl" 2>"$out/raw/$w.sgemm.$r.err" ||
             echo "run.sh: sgemm_ceiling failed: see $out/raw/$w.sgemm.$r.err" >&2
     fi
+    # one allreduce per gradient size and round (fc-539m-b1 and -b64 share theirs)
+    [ -z "${ALLREDUCE_DONE[$p.$r]:-}" ] || return 0
+    # the 2.2 GB allreduce takes minutes: not for an fc run without a 2-rank contender
+    [ "${W_KIND[$w]}" = epoch ] || [[ ,$contenders, == *,nnmpi-n2* ]] || return 0
+    ALLREDUCE_DONE[$p.$r]=1
     if [ -x "$out/bin/allreduce_ceiling" ]; then
         # shellcheck disable=SC2086  # MPIRUN_FLAGS is a list of flags
         timeout -k 10 "$timeout_s" "$MPIRUN" $MPIRUN_FLAGS -n 2 "$out/bin/allreduce_ceiling" \
@@ -202,9 +269,13 @@ run_one() {  # workload contender run-index
     local w=$1 c=$2 r=$3 raw="$out/raw/$1.$2.$3" result status fields load
     load=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null)  # 1-minute load average: was the machine busy?
     local -a args cmd
-    args=(--data "$data" --layers "${W_LAYERS[$w]}" --activation "${W_ACT[$w]}" --loss "${W_LOSS[$w]}"
-          --init "${W_INIT[$w]}" --batch "${W_BATCH[$w]}" --lr "${W_LR[$w]}" --epochs "$epochs"
-          --train-size "$train_size" --seed 1)
+    args=(--layers "${W_LAYERS[$w]}" --activation "${W_ACT[$w]}" --loss "${W_LOSS[$w]}"
+          --init "${W_INIT[$w]}" --batch "${W_BATCH[$w]}" --lr "${W_LR[$w]}" --epochs "$epochs" --seed 1)
+    if [ "${W_DATA[$w]}" = mnist ]; then
+        args=(--data "$data" "${args[@]}" --train-size "$train_size")
+    else
+        args=(--data "${W_DATA[$w]}" "${args[@]}")
+    fi
     result=$raw.out
     case $c in
         nnmpi-*)
@@ -259,7 +330,11 @@ for w in "${WORKLOADS[@]}"; do
         echo "run.sh: $w round $r: ceilings" >&2
         run_ceilings "$w" "$r"
         for c in "${CONTENDERS[@]}"; do
-            run_one "$w" "$c" "$r"
+            if applies "$w" "$c"; then
+                run_one "$w" "$c" "$r"
+            elif [ "$r" = 1 ]; then
+                echo "run.sh: $w: $c skipped (it trains on MNIST files only)" >&2
+            fi
         done
     done
 done

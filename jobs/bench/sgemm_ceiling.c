@@ -11,9 +11,15 @@
  * but OpenBLAS can be much faster one way round for small shapes (at B = 10 the first
  * forward product takes ~14 us as Z and ~10 us as Z^T on the machine this was written on).
  * Each product: warm-up, then SAMPLES timed samples of enough back-to-back calls to last
- * >= 3 ms; best and median per call. A step's ceiling time is the sum over its products of
- * the faster orientation's best time: no implementation of that step can do its matrix
- * products with OpenBLAS on one core faster.
+ * >= 3 ms; best and median per call (only SAMPLES_SLOW samples, of one call each, when one
+ * call takes >= 0.1 s: the 262144-input nets' products take seconds). A step's ceiling time
+ * is the sum over its products of the fastest way's best time: no implementation of that step
+ * can do its matrix products with OpenBLAS on one core faster.
+ * At B = 1 the products are matrix-vector products and an outer product (memory-bound: each
+ * streams the whole W or dW once), so each is also timed as the level-2 call that does the
+ * same work: forward z = W a as sgemv(N), delta d' = W^T d as sgemv(T), weights
+ * dW += d a^T as sger (which reads and writes dW; sgemm with beta = 0 only writes it), the
+ * "gemv"/"ger" orientation. OpenBLAS 0.3.21's sgemm does not forward M = 1 to sgemv.
  *
  * Usage: sgemm_ceiling [LAYERS:BATCH ...]     e.g. sgemm_ceiling 784,30,10:10 784,1024,1024,10:128
  * Output: JSON Lines on stdout: one "header", one "gemm" per product, one "step" per STEP.
@@ -26,6 +32,8 @@
 #include <time.h>
 
 #define SAMPLES 21
+#define SAMPLES_SLOW 5
+#define SLOW_CALL_S 0.1
 #define MAX_LAYERS 16
 #define MIN_SAMPLE_S 3e-3
 
@@ -81,19 +89,60 @@ static timing time_sgemm(int ta, int tb, int m, int n, int k)
         cblas_sgemm(CblasRowMajor, opa, opb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, n);
         calls++;
     } while (now_s() - t < 0.1);
-    long per_sample = (long)(MIN_SAMPLE_S / ((now_s() - t) / (double)calls)) + 1;
+    double per_call = (now_s() - t) / (double)calls;
+    long per_sample = (long)(MIN_SAMPLE_S / per_call) + 1;
+    int samples = per_call >= SLOW_CALL_S ? SAMPLES_SLOW : SAMPLES;
     double s[SAMPLES];
-    for (int i = 0; i < SAMPLES; i++) {
+    for (int i = 0; i < samples; i++) {
         t = now_s();
         for (long j = 0; j < per_sample; j++)
             cblas_sgemm(CblasRowMajor, opa, opb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, n);
         s[i] = (now_s() - t) / (double)per_sample;
     }
-    qsort(s, SAMPLES, sizeof s[0], cmp_double);
+    qsort(s, (size_t)samples, sizeof s[0], cmp_double);
     free(a);
     free(b);
     free(c);
-    return (timing){s[0], s[SAMPLES / 2]};
+    return (timing){s[0], s[samples / 2]};
+}
+
+/* Time the level-2 form of a batch-1 product: kind 'f' y (m) = W (m, n) x; 'd' y (n) = W^T x
+ * (W (m, n)); 'w' W (m, n) += x (m) y (n)^T. Same sampling as time_sgemm. */
+static timing time_level2(char kind, int m, int n)
+{
+    float *w = random_matrix((size_t)m * n), *x = random_matrix((size_t)(m > n ? m : n));
+    float *y = random_matrix((size_t)(m > n ? m : n));
+    double t = now_s();
+    long calls = 0;
+#define LEVEL2_CALL()                                                                            \
+    do {                                                                                         \
+        if (kind == 'f')                                                                         \
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, m, n, 1.0f, w, n, x, 1, 0.0f, y, 1);        \
+        else if (kind == 'd')                                                                    \
+            cblas_sgemv(CblasRowMajor, CblasTrans, m, n, 1.0f, w, n, x, 1, 0.0f, y, 1);          \
+        else                                                                                     \
+            cblas_sger(CblasRowMajor, m, n, 1e-30f, x, 1, y, 1, w, n);                            \
+    } while (0)
+    do {
+        LEVEL2_CALL();
+        calls++;
+    } while (now_s() - t < 0.1);
+    double per_call = (now_s() - t) / (double)calls;
+    long per_sample = (long)(MIN_SAMPLE_S / per_call) + 1;
+    int samples = per_call >= SLOW_CALL_S ? SAMPLES_SLOW : SAMPLES;
+    double s[SAMPLES];
+    for (int i = 0; i < samples; i++) {
+        t = now_s();
+        for (long j = 0; j < per_sample; j++)
+            LEVEL2_CALL();
+        s[i] = (now_s() - t) / (double)per_sample;
+    }
+#undef LEVEL2_CALL
+    qsort(s, (size_t)samples, sizeof s[0], cmp_double);
+    free(w);
+    free(x);
+    free(y);
+    return (timing){s[0], s[samples / 2]};
 }
 
 static timing report_sgemm(const char *role, const char *orient, int layer, int ta, int tb,
@@ -110,12 +159,29 @@ static timing report_sgemm(const char *role, const char *orient, int layer, int 
     return t;
 }
 
-/* C (m, n) = op(A) op(B), and its transpose C^T (n, m) = op(B)^T op(A)^T; the faster one. */
-static timing best_orientation(const char *role, int layer, int ta, int tb, int m, int n, int k)
+/* C (m, n) = op(A) op(B), and its transpose C^T (n, m) = op(B)^T op(A)^T; the faster one.
+ * At batch 1 also the level-2 call (kind 'f', 'w', 'd' of time_level2 on W (out, in)). */
+static timing best_orientation(const char *role, int layer, int ta, int tb, int m, int n, int k,
+                               int batch, char kind, int out, int in)
 {
     timing c = report_sgemm(role, "C", layer, ta, tb, m, n, k);
     timing ct = report_sgemm(role, "C^T", layer, !tb, !ta, n, m, k);
-    return c.best_s <= ct.best_s ? c : ct;
+    timing best = c.best_s <= ct.best_s ? c : ct;
+    if (batch == 1) {
+        timing l2 = time_level2(kind, out, in);
+        double flops = 2.0 * out * in;
+        printf("{\"type\":\"gemm\",\"role\":\"%s\",\"orient\":\"%s\",\"layer\":%d,"
+               "\"m\":%d,\"n\":%d,\"k\":1,\"flops\":%.0f,\"best_s\":%.9f,\"median_s\":%.9f,"
+               "\"gflops_best\":%.2f,\"gflops_median\":%.2f,\"gb_s_best\":%.2f}\n",
+               role, kind == 'w' ? "ger" : "gemv", layer, out, in, flops, l2.best_s, l2.median_s,
+               flops / l2.best_s * 1e-9, flops / l2.median_s * 1e-9,
+               /* bytes of W streamed: read (gemv), read + write (ger) */
+               (kind == 'w' ? 8.0 : 4.0) * out * in / l2.best_s * 1e-9);
+        fflush(stdout);
+        if (l2.best_s < best.best_s)
+            best = l2;
+    }
+    return best;
 }
 
 /* Parse "784,30,10:10" into sizes[] and *batch; return the number of layers or 0. */
@@ -156,13 +222,13 @@ int main(int argc, char **argv)
         double best = 0, median = 0, flops = 0;
         for (int l = 0; l + 1 < n; l++) {
             int in = sizes[l], out = sizes[l + 1];
-            timing f = best_orientation("forward", l + 1, 0, 1, batch, out, in);
-            timing w = best_orientation("weights", l + 1, 1, 0, out, in, batch);
+            timing f = best_orientation("forward", l + 1, 0, 1, batch, out, in, batch, 'f', out, in);
+            timing w = best_orientation("weights", l + 1, 1, 0, out, in, batch, batch, 'w', out, in);
             best += f.best_s + w.best_s;
             median += f.median_s + w.median_s;
             flops += 4.0 * batch * out * in;
             if (l > 0) {
-                timing d = best_orientation("delta", l + 1, 0, 0, batch, in, out);
+                timing d = best_orientation("delta", l + 1, 0, 0, batch, in, out, batch, 'd', out, in);
                 best += d.best_s;
                 median += d.median_s;
                 flops += 2.0 * batch * out * in;
