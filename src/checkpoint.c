@@ -540,9 +540,22 @@ static int read_floats_(hid_t file, size_t file_bytes, const char *name, int ran
     hsize_t dims[2] = {0, 0};
     int rc = -1;
     if (hard_links_only_(file, name, path, err) != 0) return -1;
-    H5O_info_t oinfo; /* the basic fields only: reading all of a damaged header's messages overflowed inside HDF5 1.10.8 */
-    if (H5Oget_info_by_name2(file, name, &oinfo, H5O_INFO_BASIC, H5P_DEFAULT) < 0 || oinfo.type != H5O_TYPE_DATASET) {
+    /* The basic fields and which messages the header holds, none of them
+     * decoded (decoding all of a damaged header's messages overflowed inside
+     * HDF5 1.10.8). A filter pipeline or an external file list is refused
+     * here, before H5Dopen2 decodes them: a damaged one overflows inside
+     * HDF5 1.10.8 (H5MM_xstrdup of an unterminated filter name), and nnmpi
+     * writes neither. */
+    H5O_info_t oinfo;
+    if (H5Oget_info_by_name2(file, name, &oinfo, H5O_INFO_BASIC | H5O_INFO_HDR, H5P_DEFAULT) < 0 ||
+        oinfo.type != H5O_TYPE_DATASET) {
         nn_err_set(err, "%s: '%s' is not a dataset", path, name);
+        return -1;
+    }
+    enum { MSG_EFL = 0x0007, MSG_PLINE = 0x000B }; /* object header message types (the HDF5 file format) */
+    if (oinfo.hdr.mesg.present & ((1ull << MSG_PLINE) | (1ull << MSG_EFL))) {
+        nn_err_set(err, "%s: dataset '%s' is %s; nnmpi writes plain contiguous datasets", path, name,
+                   oinfo.hdr.mesg.present & (1ull << MSG_EFL) ? "stored in external files" : "filtered (compressed)");
         return -1;
     }
     H5_TRY(err, dset = H5Dopen2(file, name, H5P_DEFAULT));

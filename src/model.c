@@ -1,5 +1,6 @@
 /* model.c: the enums' names and the parameter layout (model.h). */
 #include "model.h"
+#include "reduce.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -7,6 +8,9 @@
 const char *const nn_activation_names[ACT_COUNT] = {"sigmoid", "relu", "tanh"};
 const char *const nn_loss_names[LOSS_COUNT] = {"mse", "xent"};
 const char *const nn_init_names[INIT_COUNT] = {"normal", "xavier", "he"};
+/* The reducer's names live with the others: the checkpoint records the method
+ * (reduce.h), and its reader needs no reducer. */
+const char *const nn_reduce_names[REDUCE_KIND_COUNT] = {"auto", "mpi", "ring", "shm"};
 
 int nn_name_index(const char *const *names, int n, const char *s)
 {

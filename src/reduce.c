@@ -8,7 +8,6 @@
 
 #include "nn_check.h"
 
-const char *const nn_reduce_names[REDUCE_KIND_COUNT] = {"auto", "mpi", "ring", "shm"};
 
 static const nn_reduce_method *const methods_[REDUCE_KIND_COUNT] = {NULL, &nn_reduce_mpi, &nn_reduce_ring,
                                                                      &nn_reduce_shm};
