@@ -39,10 +39,12 @@ void options_defaults(nn_options *opt)
 
 static const char help_text_[] =
     "Usage: mpirun -n P nnmpi [options]\n"
-    "Data-parallel SGD training of a fully connected network on IDX data (MNIST).\n"
+    "Data-parallel SGD training of a fully connected network on IDX data (MNIST,\n"
+    "Fashion-MNIST, any geometry) or synthetic data; --predict applies a model.\n"
     "Every rank holds the weights; each step the global minibatch is split across\n"
-    "ranks and the gradients are summed across ranks (MPI's allreduce or nnmpi's\n"
-    "ring; with --reproducible, along one fixed tree).\n"
+    "ranks and the gradients are summed across ranks (shared memory within a node\n"
+    "and MPI across nodes, MPI's allreduce, or nnmpi's ring; with --reproducible,\n"
+    "along one fixed tree).\n"
     "\n"
     "Data and model:\n"
     "  --data DIR            directory with the four IDX files, by their MNIST\n"
