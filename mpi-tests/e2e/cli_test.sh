@@ -4,23 +4,7 @@
 source "$(dirname "$0")/lib.sh" "$@"
 
 # cli_check NP WANT_STATUS MESSAGE_PART args...: runs under a time bound, checks status and stderr.
-cli_check() {
-    local np=$1 want=$2 msg=$3 out status
-    shift 3
-    set +e
-    out=$(timeout 60 mpiexec -n "$np" "${MPIEXEC_FLAGS[@]}" "$NNMPI" --data "$DATA" "$@" 2>&1)
-    status=$?
-    set -e
-    if [ "$status" != "$want" ]; then
-        fail "nnmpi $*: exit $status, expected $want; output: $out"
-    elif ! grep -qF -- "$msg" <<<"$out"; then
-        fail "nnmpi $*: message lacks '$msg'; output: $out"
-    elif [ "$want" != 0 ] && [ "$(grep -c 'nnmpi: error' <<<"$out")" != 1 ]; then
-        fail "nnmpi $*: the error should be printed once, got: $out"
-    else
-        pass "nnmpi $* -> $status, '$msg'"
-    fi
-}
+cli_check() { check_run "$1" "$2" "$3" --data "$DATA" "${@:4}"; }
 
 cli_check 2 0 "Usage: mpirun -n P nnmpi" --help
 cli_check 1 0 "nnmpi 0." --version

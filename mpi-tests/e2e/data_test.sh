@@ -56,24 +56,6 @@ for np in 1 2; do
 done
 same_weights "$WORK/repro-1.h5" "$WORK/repro-2.h5" "float32 gzip data: --reproducible gives the same weights at -n 1 and -n 2"
 
-# data_check NP WANT_STATUS MESSAGE_PART args...: one message, the status on every rank, no hang.
-data_check() {
-    local np=$1 want=$2 msg=$3 out status
-    shift 3
-    set +e
-    out=$(timeout 60 mpiexec -n "$np" "${MPIEXEC_FLAGS[@]}" "$NNMPI" "$@" 2>&1)
-    status=$?
-    set -e
-    if [ "$status" != "$want" ]; then
-        fail "nnmpi $*: exit $status, expected $want; output: $out"
-    elif ! grep -qF -- "$msg" <<<"$out"; then
-        fail "nnmpi $*: message lacks '$msg'; output: $out"
-    elif [ "$(grep -c 'nnmpi: error' <<<"$out")" != 1 ]; then
-        fail "nnmpi $*: the error should be printed once, got: $out"
-    else
-        pass "nnmpi $* -> $status, '$msg'"
-    fi
-}
 U8=(--train-images "$WORK/u8/train-images-idx3-ubyte" --train-labels "$WORK/u8/train-labels-idx1-ubyte"
     --test-images "$WORK/u8/t10k-images-idx3-ubyte" --test-labels "$WORK/u8/t10k-labels-idx1-ubyte")
 # an IDX type nnmpi does not read: int16 images
@@ -81,32 +63,32 @@ $PY - "$WORK/int16" <<'PYEOF'
 import struct, sys
 open(sys.argv[1], "wb").write(struct.pack(">IIII", 0x0B03, 2, 5, 7) + bytes(2 * 35 * 2))
 PYEOF
-data_check 2 1 "$WORK/int16: IDX type 0x0b (int16) is not read by nnmpi" "${U8[@]}" --train-images "$WORK/int16"
+check_run 2 1 "$WORK/int16: IDX type 0x0b (int16) is not read by nnmpi" "${U8[@]}" --train-images "$WORK/int16"
 # train and test of different geometry
-data_check 2 1 "the training images $WORK/u8/train-images-idx3-ubyte are 5x7 ubyte but the test images $WORK/cube/t10k-images-idx3-ubyte are 3x2x4 float32" \
+check_run 2 1 "the training images $WORK/u8/train-images-idx3-ubyte are 5x7 ubyte but the test images $WORK/cube/t10k-images-idx3-ubyte are 3x2x4 float32" \
     "${U8[@]}" --test-images "$WORK/cube/t10k-images-idx3-ubyte" --test-labels "$WORK/cube/t10k-labels-idx1-ubyte"
-data_check 3 1 "--classes 2: $WORK/u8/train-labels-idx1-ubyte: label 2 of item" "${U8[@]}" --classes 2
-data_check 2 2 "--layers: the first size must be 35, the input size of the data (5x7 ubyte images in $WORK/u8/t10k-images-idx3-ubyte), and the last 3" \
+check_run 3 1 "--classes 2: $WORK/u8/train-labels-idx1-ubyte: label 2 of item" "${U8[@]}" --classes 2
+check_run 2 2 "--layers: the first size must be 35, the input size of the data (5x7 ubyte images in $WORK/u8/t10k-images-idx3-ubyte), and the last 3" \
     "${U8[@]}" --layers 784,30,10
-data_check 2 2 "and the last 4, the classes (--classes); got 35,30,3" "${U8[@]}" --classes 4 --layers 35,30,3
+check_run 2 2 "and the last 4, the classes (--classes); got 35,30,3" "${U8[@]}" --classes 4 --layers 35,30,3
 # a corrupt .gz: a byte in the middle of the deflate data flipped; and a cut one
 cp "$WORK/f32gz/t10k-images-idx3-ubyte.gz" "$WORK/flipped.gz"
 size=$(stat -c %s "$WORK/flipped.gz")
 printf '\x55' | dd of="$WORK/flipped.gz" bs=1 seek=$((size / 2)) conv=notrunc status=none
-data_check 2 1 "$WORK/flipped.gz: " --data "$WORK/f32gz" --test-images "$WORK/flipped.gz"
+check_run 2 1 "$WORK/flipped.gz: " --data "$WORK/f32gz" --test-images "$WORK/flipped.gz"
 head -c $((size - 20)) "$WORK/f32gz/t10k-images-idx3-ubyte.gz" >"$WORK/cut.gz"
-data_check 2 1 "$WORK/cut.gz: the gzip stream is truncated" --data "$WORK/f32gz" --test-images "$WORK/cut.gz"
+check_run 2 1 "$WORK/cut.gz: the gzip stream is truncated" --data "$WORK/f32gz" --test-images "$WORK/cut.gz"
 # --data synthetic: bad specs are usage errors
 for spec in synthetic:0,4,4096,1024 synthetic:64,4,many,1024 synthetic:64,4,99999999999999999999,1024 synthetic:64,1,10,10 \
     synthetic:64,4,10 synthetic:16777217,2,1,1; do
-    data_check 2 2 "--data: expected synthetic:INPUTS,CLASSES,TRAIN,TEST with INPUTS 1..16777216" --data "$spec"
+    check_run 2 2 "--data: expected synthetic:INPUTS,CLASSES,TRAIN,TEST with INPUTS 1..16777216" --data "$spec"
 done
-data_check 2 2 "--test-labels: has no meaning with --data synthetic:64,4,4096,1024" --data synthetic:64,4,4096,1024 \
+check_run 2 2 "--test-labels: has no meaning with --data synthetic:64,4,4096,1024" --data synthetic:64,4,4096,1024 \
     --test-labels "$WORK/u8/t10k-labels-idx1-ubyte"
-data_check 2 1 "--train-size: asked for 5000 training samples but synthetic:64,4,4096,1024 has only 4096" \
+check_run 2 1 "--train-size: asked for 5000 training samples but synthetic:64,4,4096,1024 has only 4096" \
     --data synthetic:64,4,4096,1024 --train-size 5000
 # a checkpoint of 5x7 images resumed on other data
-data_check 2 1 "checkpoint '$WORK/u8-1.h5': the first size must be 24" --data "$WORK/cube" --resume "$WORK/u8-1.h5" --eval-only
+check_run 2 1 "checkpoint '$WORK/u8-1.h5': the first size must be 24" --data "$WORK/cube" --resume "$WORK/u8-1.h5" --eval-only
 
 # --data synthetic: learnable, the same samples on every rank, and numpy,
 # regenerating the test set from docs/data.md's definition, agrees

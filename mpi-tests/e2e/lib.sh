@@ -18,6 +18,27 @@ run() {
     mpiexec -n "$np" "${MPIEXEC_FLAGS[@]}" "$NNMPI" --data "$DATA" "$@"
 }
 
+# check_run NP WANT_STATUS MESSAGE_PART args...: runs nnmpi with exactly these
+# args under a time bound; passes when it exits WANT_STATUS, its output holds
+# MESSAGE_PART, and (for a failure) "nnmpi: error" is printed exactly once.
+check_run() {
+    local np=$1 want=$2 msg=$3 out status
+    shift 3
+    set +e
+    out=$(timeout 60 mpiexec -n "$np" "${MPIEXEC_FLAGS[@]}" "$NNMPI" "$@" 2>&1)
+    status=$?
+    set -e
+    if [ "$status" != "$want" ]; then
+        fail "nnmpi $*: exit $status, expected $want; output: $out"
+    elif ! grep -qF -- "$msg" <<<"$out"; then
+        fail "nnmpi $*: message lacks '$msg'; output: $out"
+    elif [ "$want" != 0 ] && [ "$(grep -c 'nnmpi: error' <<<"$out")" != 1 ]; then
+        fail "nnmpi $*: the error should be printed once, got: $out"
+    else
+        pass "nnmpi $* -> $status, '$msg'"
+    fi
+}
+
 # expect_status WANT GOT what
 expect_status() {
     if [ "$2" = "$1" ]; then pass "$3 (exit $2)"; else fail "$3: exit $2, expected $1"; fi
