@@ -30,6 +30,7 @@ typedef struct {
 
     float *params;               /* (n_params) W0 b0 W1 b1 ... */
     float *velocity;             /* (n_params) momentum; NULL when momentum is 0 */
+    int params_shared;           /* params and velocity are the node's shared copy (net_share_params): not freed here */
     float *act[NN_MAX_SIZES];    /* act[l]: (max_rows, sizes[l]); act[0] is the input rows */
     float *delta[NN_MAX_SIZES];  /* delta[l]: (max_rows, sizes[l+1]), dLoss/dz of weight layer l */
     float *ones;                 /* (max_rows) all 1.0: bias gradients as delta^T 1 with sgemv */
@@ -57,6 +58,11 @@ void net_free(nn_net *net);
  * shape (chunks, --reproducible), and after a resume. p = 0 turns it off
  * (evaluation). Allocates the masks the first time (at start-up). */
 void net_set_dropout(nn_net *net, float p, uint64_t key);
+
+/* Points params and velocity (NULL without momentum) at memory the caller
+ * owns (the node's copy in a shared window, reduce.h) and frees the net's
+ * own; net_free then leaves them alone. */
+void net_share_params(nn_net *net, float *params, float *velocity);
 
 /* Draws the initial weights and biases from `seed` (see docs/design.md for the scheme). */
 void net_init_params(nn_net *net, nn_init init, uint64_t seed);
@@ -100,5 +106,12 @@ int net_sgd_update(nn_net *net, const float *grad, float step, float momentum);
  * decayed), velocity = momentum*velocity - d, params += nesterov ?
  * momentum*velocity - d : velocity (params -= d without momentum). */
 int net_sgd_update_decayed(nn_net *net, const float *grad, float step, float momentum, float decay, int nesterov);
+
+/* Either of them on parameters [lo, hi) only, grad indexed as the parameters
+ * (grad[i] for parameter i): the part of the update one rank applies when
+ * the node's ranks share the weights and split the update (reduce.h).
+ * Element by element the same arithmetic as the whole update. */
+int net_sgd_update_range(nn_net *net, const float *grad, size_t lo, size_t hi, float step, float momentum,
+                         float decay, int nesterov);
 
 #endif

@@ -56,6 +56,11 @@ typedef struct {
     void (*start_group)(nn_reducer *r, int layer); /* overlap: start group `layer`, advance those in flight */
     void (*wait_groups)(nn_reducer *r);            /* overlap: complete every group started */
     void (*whole)(nn_reducer *r);                  /* one blocking allreduce of the whole buffer */
+    /* sharded update (shm; NULL for the others): */
+    int (*share_model)(nn_reducer *r, nn_net *net); /* the node's one copy of the weights; 0: not possible */
+    void (*sum_part)(nn_reducer *r);                /* sums this rank's part and the control slots */
+    int (*end_update)(nn_reducer *r, int nonfinite); /* after each rank updated its part: any rank's verdict */
+    void (*free_model)(nn_reducer *r);
 } nn_reduce_method;
 
 extern const nn_reduce_method nn_reduce_mpi, nn_reduce_ring, nn_reduce_shm;
@@ -91,6 +96,13 @@ struct nn_reducer {
     MPI_Win win;                       /*   the node's window: every rank's sums, one segment each */
     float **segment;                   /*   (local_size) the node's segments, mapped here; each ends in its rank's flag */
     unsigned long phase;               /*   node barriers this rank has passed (its flag's value) */
+    /* The sharded update (reducer_share_model): the node's ranks share one copy of the weights, and each
+     * rank updates only its part of them, from the sums lying in its own segment. */
+    int shard;
+    MPI_Win model_win;                 /*   the node's weights and velocity, held by local rank 0 */
+    size_t part_lo, part_hi;           /*   this rank's parameters [part_lo, part_hi) */
+    float ctrl[NN_CTRL];               /*   the control slots' sums, summed by every rank for itself */
+    const float *ctrl_sums;            /* the control slots' sums after reducer_finish: sums, or ctrl when sharded */
 };
 
 /* Allocates the buffer for `net`'s gradient and prepares `kind`'s schedule.
@@ -114,6 +126,26 @@ void reducer_layer_ready(nn_reducer *r, int layer);
 
 /* Completes the step's reduction: afterwards sums holds the sums on every rank. */
 void reducer_finish(nn_reducer *r);
+
+/* After start-up has set the weights (initial or resumed), collective over
+ * comm: with shm, the node's ranks move to one shared copy of the weights
+ * (and velocity) in a window, and each step each rank updates only its part
+ * of them (reducer_update_part), from the sums lying in its own segment, with
+ * no copy of the summed gradient to every rank; the update's arithmetic and
+ * memory traffic are split R ways. The others (and --reproducible, which
+ * does not call it) keep a private copy per rank and update all of it. */
+void reducer_share_model(nn_reducer *r, nn_net *net);
+
+/* The parameters [*lo, *hi) this rank updates after reducer_finish, and
+ * where their sums lie (indexed as the parameters): the whole gradient,
+ * reducer_grad(), unless the update is sharded. */
+const float *reducer_update_part(const nn_reducer *r, size_t *lo, size_t *hi);
+
+/* After this rank's update of its part, with its verdict (1: a parameter is
+ * no longer finite): returns the verdict of any rank, the same on all; when
+ * sharded, waits until the node's whole update is done (the next step reads
+ * the weights and overwrites the segments). */
+int reducer_end_update(nn_reducer *r, int nonfinite);
 
 /* One blocking allreduce of the whole buffer by the chosen method, outside a
  * step: the reference time against which overlap reports what it hid. */

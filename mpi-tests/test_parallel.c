@@ -57,21 +57,27 @@ static double max_abs(const float *v, size_t n)
 
 /* Epoch 0, step 0 on both trainers: the summed gradients and losses agree.
  * The same per-sample gradients summed in another order: float rounding
- * bounds the difference by a few ulps of the largest entry. */
+ * bounds the difference by a few ulps of the largest entry. Where the node's
+ * ranks share the weights (shm) each holds the sums of its part of the
+ * parameters only (reducer_update_part): the parts together cover them all. */
 static void first_step_sums_agree(nn_trainer *t, nn_trainer *ref, const char *ref_name)
 {
     trainer_begin_epoch(t, 0), trainer_begin_epoch(ref, 0);
     assert_int_equal(trainer_step(t, 0), STEP_OK);
     assert_int_equal(trainer_step(ref, 0), STEP_OK);
-    size_t n = ref->net.n_params;
-    const float *grad = reducer_grad(&t->reducer), *ref_grad = reducer_grad(&ref->reducer);
+    size_t n = ref->net.n_params, lo, hi, part = 0, total = 0;
+    const float *grad = reducer_update_part(&t->reducer, &lo, &hi), *ref_grad = reducer_grad(&ref->reducer);
     double scale = max_abs(ref_grad, n);
     assert_true(scale > 0);
-    for (size_t i = 0; i < n; i++)
+    assert_true(lo <= hi && hi <= n);
+    for (size_t i = lo; i < hi; i++)
         if (fabs(grad[i] - ref_grad[i]) > 1e-5 * scale)
             fail_msg("rank %d: grad[%zu] %g vs %s %g", rank, i, grad[i], ref_name, ref_grad[i]);
-    float loss = ref->reducer.sums[NN_CTRL_LOSS];
-    assert_true(fabs(t->reducer.sums[NN_CTRL_LOSS] - loss) <= 1e-5 * fabs(loss));
+    part = hi - lo;
+    MPI_Allreduce(&part, &total, 1, MPI_UNSIGNED_LONG, MPI_SUM, MPI_COMM_WORLD);
+    assert_true(total == n || total == n * (size_t)nranks); /* split once over the node, or whole on every rank */
+    float loss = ref->reducer.ctrl_sums[NN_CTRL_LOSS];
+    assert_true(fabs(t->reducer.ctrl_sums[NN_CTRL_LOSS] - loss) <= 1e-5 * fabs(loss));
 }
 
 static void weights_match_one_process_(nn_reduce_kind method)
@@ -82,6 +88,8 @@ static void weights_match_one_process_(nn_reduce_kind method)
     nn_trainer world, self;
     setup_or_fail(&world, &opt, MPI_COMM_WORLD);
     setup_or_fail(&self, &opt, MPI_COMM_SELF);
+    /* shm: the node's ranks share one copy of the weights and split the update */
+    if (method == REDUCE_SHM && nranks > 1) assert_true(world.reducer.shard && world.net.params_shared);
     first_step_sums_agree(&world, &self, "one process");
     size_t n = world.net.n_params;
     for (size_t i = 0; i < n; i++) assert_true(fabs(world.net.params[i] - self.net.params[i]) <= 1e-5 * (1 + fabs(self.net.params[i])));
@@ -123,7 +131,8 @@ static void ring_gradient_and_weights_match_one_process(void **state)
 }
 
 /* The same through the node's shared-memory window (every rank of this test
- * is on one node): each slice summed by one rank, copied by the others. */
+ * is on one node): each part summed by one rank, which also updates that
+ * part of the node's one copy of the weights. */
 static void shm_gradient_and_weights_match_one_process(void **state)
 {
     (void)state;

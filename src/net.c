@@ -46,15 +46,28 @@ void net_set_dropout(nn_net *net, float p, uint64_t key)
     for (int l = 1; l < net->n_layers; l++) net->keep[l] = NN_MALLOC((size_t)net->max_rows * (size_t)net->sizes[l]);
 }
 
-/* Kept (1) or dropped (0): a uniform in [0, 1) from splitmix64 of the unit's coordinates, against p. */
-static inline int kept_(uint64_t key, int sample, int layer, int unit, float p)
+/* A unit's 24-bit uniform: splitmix64 of its coordinates (key: seed and
+ * epoch; the sample's data set index; layer; unit), top 24 bits. */
+static inline uint32_t unit_draw_(uint64_t row_key, uint32_t unit)
 {
-    uint64_t z = key ^ ((uint64_t)(uint32_t)sample << 20) ^ ((uint64_t)layer << 56) ^ (uint64_t)(uint32_t)unit;
+    uint64_t z = row_key ^ (uint64_t)unit;
     z += 0x9e3779b97f4a7c15ull;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     z ^= z >> 31;
-    return (float)((double)(z >> 40) * 0x1p-24) >= p;
+    return (uint32_t)(z >> 40);
+}
+
+/* One row: unit j is kept when its draw k / 2^24 >= p, i.e. k >= keep_from;
+ * kept units are scaled by `scale`, dropped ones set to 0. An integer loop
+ * that vectorizes (the draws are most of dropout's cost). */
+NN_VECTOR_CLONES static void drop_row_(float *a, uint8_t *keep, int n, uint64_t row_key, uint32_t keep_from,
+                                       float scale)
+{
+    for (int j = 0; j < n; j++) {
+        keep[j] = unit_draw_(row_key, (uint32_t)j) >= keep_from;
+        a[j] = keep[j] ? a[j] * scale : 0.0f;
+    }
 }
 
 /* Rows [lo, hi) of hidden layer `layer`'s output: dropped units to 0, kept ones scaled by 1/(1-p). */
@@ -62,13 +75,12 @@ static void drop_units_(nn_net *net, int layer, int lo, int hi)
 {
     int n = net->sizes[layer];
     float scale = 1.0f / (1.0f - net->dropout);
+    /* k / 2^24 >= p exactly when k >= ceil(p 2^24): p 2^24 is exact in double */
+    uint32_t keep_from = (uint32_t)ceil((double)net->dropout * 0x1p24);
     for (int r = lo; r < hi; r++) {
-        float *a = net->act[layer] + (size_t)r * n;
-        uint8_t *keep = net->keep[layer] + (size_t)r * n;
-        for (int j = 0; j < n; j++) {
-            keep[j] = (uint8_t)kept_(net->dropout_key, net->row_sample[r], layer, j, net->dropout);
-            a[j] = keep[j] ? a[j] * scale : 0.0f;
-        }
+        uint64_t row_key =
+            net->dropout_key ^ ((uint64_t)(uint32_t)net->row_sample[r] << 20) ^ ((uint64_t)layer << 56);
+        drop_row_(net->act[layer] + (size_t)r * n, net->keep[layer] + (size_t)r * n, n, row_key, keep_from, scale);
     }
 }
 
@@ -76,13 +88,18 @@ void net_free(nn_net *net)
 {
     free(net->row_sample);
     for (int l = 0; l < NN_MAX_SIZES; l++) free(net->keep[l]);
-    free(net->params);
-    free(net->velocity);
+    if (!net->params_shared) free(net->params), free(net->velocity);
     for (int l = 0; l < net->n_sizes; l++) free(net->act[l]);
     for (int l = 0; l < net->n_layers; l++) free(net->delta[l]);
     free(net->ones);
     free(net->labels);
     memset(net, 0, sizeof *net);
+}
+
+void net_share_params(nn_net *net, float *params, float *velocity)
+{
+    if (!net->params_shared) free(net->params), free(net->velocity);
+    net->params = params, net->velocity = velocity, net->params_shared = 1;
 }
 
 void net_init_params(nn_net *net, nn_init init, uint64_t seed)
@@ -229,23 +246,33 @@ void net_bias_grad(const nn_net *net, int layer, int lo, int hi, float *db)
 
 /* With dropout, d act / dz = keep * f'(z) / (1 - p), and f' is written in
  * terms of the activation before scaling, act * (1 - p). */
-static void undrop_derivative_(const nn_net *net, int layer, int lo, int hi, float *prev)
+NN_VECTOR_CLONES static void undrop_derivative_(const nn_net *net, int layer, int lo, int hi, float *prev)
 {
     int n = net->sizes[layer];
     float p = net->dropout, scale = 1.0f / (1.0f - p);
-    for (int r = lo; r < hi; r++) {
-        const float *a = net->act[layer] + (size_t)r * n;
-        const uint8_t *keep = net->keep[layer] + (size_t)r * n;
-        float *d = prev + (size_t)(r - lo) * n;
-        for (int j = 0; j < n; j++) {
-            float u = a[j] * (1.0f - p), fprime = 0.0f;
-            switch (net->activation) {
-            case ACT_SIGMOID: fprime = u * (1.0f - u); break;
-            case ACT_RELU: fprime = u > 0.0f ? 1.0f : 0.0f; break;
-            case ACT_TANH: fprime = 1.0f - u * u; break;
-            }
-            d[j] = keep[j] ? d[j] * fprime * scale : 0.0f;
+    size_t count = (size_t)(hi - lo) * (size_t)n;
+    const float *a = net->act[layer] + (size_t)lo * n;
+    const uint8_t *keep = net->keep[layer] + (size_t)lo * n;
+    /* one loop per activation (a switch inside would keep it from vectorizing) */
+    switch (net->activation) {
+    case ACT_SIGMOID:
+        for (size_t i = 0; i < count; i++) {
+            float u = a[i] * (1.0f - p);
+            prev[i] = keep[i] ? prev[i] * (u * (1.0f - u)) * scale : 0.0f;
         }
+        break;
+    case ACT_RELU:
+        for (size_t i = 0; i < count; i++) {
+            float u = a[i] * (1.0f - p);
+            prev[i] = keep[i] ? prev[i] * (u > 0.0f ? 1.0f : 0.0f) * scale : 0.0f;
+        }
+        break;
+    case ACT_TANH:
+        for (size_t i = 0; i < count; i++) {
+            float u = a[i] * (1.0f - p);
+            prev[i] = keep[i] ? prev[i] * (1.0f - u * u) * scale : 0.0f;
+        }
+        break;
     }
 }
 
@@ -313,28 +340,27 @@ static inline uint32_t nonfinite_bits_(float v)
     return (bits & 0x7f800000u) == 0x7f800000u;
 }
 
-NN_VECTOR_CLONES int net_sgd_update(nn_net *net, const float *grad, float step, float momentum)
+/* Plain SGD over parameters [lo, hi): with momentum v = m v - step g, p += v; without, p -= step g. */
+NN_VECTOR_CLONES static uint32_t plain_range_(float *p, float *v, const float *grad, size_t lo, size_t hi, float step,
+                                               float momentum)
 {
-    float *p = net->params;
-    size_t n = net->n_params;
     uint32_t bad = 0;
-    if (net->velocity) {
-        float *v = net->velocity;
-        for (size_t i = 0; i < n; i++) {
+    if (v) {
+        for (size_t i = lo; i < hi; i++) {
             v[i] = momentum * v[i] - step * grad[i];
             p[i] += v[i];
             bad |= nonfinite_bits_(p[i]);
         }
     } else {
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = lo; i < hi; i++) {
             p[i] -= step * grad[i];
             bad |= nonfinite_bits_(p[i]);
         }
     }
-    return bad != 0;
+    return bad;
 }
 
-/* One parameter range of net_sgd_update_decayed: decay 0 for biases. */
+/* One parameter range of the decayed update: decay 0 for biases. */
 NN_VECTOR_CLONES static uint32_t update_range_(float *p, float *v, const float *grad, size_t n, float step,
                                                 float momentum, float decay, int nesterov)
 {
@@ -352,14 +378,35 @@ NN_VECTOR_CLONES static uint32_t update_range_(float *p, float *v, const float *
     return bad;
 }
 
-int net_sgd_update_decayed(nn_net *net, const float *grad, float step, float momentum, float decay, int nesterov)
+/* [a, b) of [lo, hi) through update_range_, with parameter indices as given. */
+static uint32_t decayed_part_(nn_net *net, const float *grad, size_t a, size_t b, size_t lo, size_t hi, float step,
+                              float momentum, float decay, int nesterov)
 {
-    uint32_t bad = 0;
+    a = a > lo ? a : lo, b = b < hi ? b : hi;
+    if (a >= b) return 0;
     float *v = net->velocity;
+    return update_range_(net->params + a, v ? v + a : NULL, grad + a, b - a, step, momentum, decay, nesterov);
+}
+
+int net_sgd_update_range(nn_net *net, const float *grad, size_t lo, size_t hi, float step, float momentum,
+                         float decay, int nesterov)
+{
+    if (decay == 0.0f && !nesterov) return plain_range_(net->params, net->velocity, grad, lo, hi, step, momentum) != 0;
+    uint32_t bad = 0;
     for (int l = 0; l < net->n_layers; l++) {
         size_t w = net->w_off[l], b = net->b_off[l], end = net->w_off[l + 1];
-        bad |= update_range_(net->params + w, v ? v + w : NULL, grad + w, b - w, step, momentum, decay, nesterov);
-        bad |= update_range_(net->params + b, v ? v + b : NULL, grad + b, end - b, step, momentum, 0.0f, nesterov);
+        bad |= decayed_part_(net, grad, w, b, lo, hi, step, momentum, decay, nesterov);
+        bad |= decayed_part_(net, grad, b, end, lo, hi, step, momentum, 0.0f, nesterov);
     }
     return bad != 0;
+}
+
+int net_sgd_update(nn_net *net, const float *grad, float step, float momentum)
+{
+    return net_sgd_update_range(net, grad, 0, net->n_params, step, momentum, 0.0f, 0);
+}
+
+int net_sgd_update_decayed(nn_net *net, const float *grad, float step, float momentum, float decay, int nesterov)
+{
+    return net_sgd_update_range(net, grad, 0, net->n_params, step, momentum, decay, nesterov);
 }

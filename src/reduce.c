@@ -131,11 +131,32 @@ void reducer_create(nn_reducer *r, const nn_net *net, MPI_Comm comm, int overlap
         set_up_method_(r);
     }
     memset(r->sums, 0, sizeof(float) * r->n); /* the timed rounds summed into it */
+    r->ctrl_sums = r->sums;
+}
+
+void reducer_share_model(nn_reducer *r, nn_net *net)
+{
+    if (r->nranks == 1 || !r->method->share_model || r->overlap) return;
+    r->shard = r->method->share_model(r, net);
+    if (r->shard) r->ctrl_sums = r->ctrl;
+}
+
+const float *reducer_update_part(const nn_reducer *r, size_t *lo, size_t *hi)
+{
+    *lo = r->shard ? r->part_lo : 0;
+    *hi = r->shard ? r->part_hi : r->n - NN_CTRL;
+    return reducer_grad(r);
+}
+
+int reducer_end_update(nn_reducer *r, int nonfinite)
+{
+    return r->shard ? r->method->end_update(r, nonfinite) : nonfinite;
 }
 
 void reducer_free(nn_reducer *r)
 {
     int own_buffer = !(r->nranks > 1 && r->method && r->method->alloc_sums);
+    if (r->shard) r->method->free_model(r);
     if (r->method && r->nranks > 1) r->method->free(r); /* frees a method's own buffer */
     if (own_buffer) free(r->sums);
     memset(r, 0, sizeof *r);
@@ -160,7 +181,9 @@ void reducer_allreduce_whole(nn_reducer *r)
 void reducer_finish(nn_reducer *r)
 {
     if (r->nranks == 1) return;
-    if (r->overlap)
+    if (r->shard)
+        r->method->sum_part(r);
+    else if (r->overlap)
         r->method->wait_groups(r);
     else
         r->method->whole(r);

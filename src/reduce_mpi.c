@@ -71,4 +71,5 @@ static void whole_(nn_reducer *r)
     nn_allreduce_pieces(r->sums, r->n, MPI_FLOAT, MPI_SUM, r->comm);
 }
 
-const nn_reduce_method nn_reduce_mpi = {NULL, create_, free_, start_group_, wait_groups_, whole_};
+const nn_reduce_method nn_reduce_mpi = {
+    .create = create_, .free = free_, .start_group = start_group_, .wait_groups = wait_groups_, .whole = whole_};

@@ -49,4 +49,5 @@ static void whole_(nn_reducer *r)
     ring_op_wait(&r->ring, &r->ring_whole);
 }
 
-const nn_reduce_method nn_reduce_ring = {NULL, create_, free_, start_group_, wait_groups_, whole_};
+const nn_reduce_method nn_reduce_ring = {
+    .create = create_, .free = free_, .start_group = start_group_, .wait_groups = wait_groups_, .whole = whole_};

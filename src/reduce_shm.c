@@ -59,6 +59,9 @@ static atomic_ulong *flag_(const nn_reducer *r, int q)
 {
     return (atomic_ulong *)((char *)r->segment[q] + flag_offset_(r->n));
 }
+/* The sharded update's verdict of rank q (1: a parameter of its part is no
+ * longer finite), in the flag's line: written just before the flag, read after it. */
+static atomic_ulong *verdict_(const nn_reducer *r, int q) { return flag_(r, q) + 1; }
 
 /* A start-up failure every rank has agreed on: reducer_create has no status
  * to return, and all ranks know, so they end together with the same status
@@ -111,7 +114,7 @@ static int window_fits_(nn_reducer *r, size_t bytes)
 /* Backs this rank's segment with real pages now, where a failure is an
  * error code (MADV_POPULATE_WRITE, Linux 5.14) rather than a SIGBUS later:
  * the space checked above may have been taken by someone else since. */
-static void populate_(nn_reducer *r, float *mine, size_t bytes)
+static void populate_(nn_reducer *r, float *mine, size_t bytes, MPI_Win *win)
 {
     nn_err err = {0};
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo = (uintptr_t)mine & ~(page - 1);
@@ -120,7 +123,7 @@ static void populate_(nn_reducer *r, float *mine, size_t bytes)
                    "--allreduce shm: cannot back this rank's %zu-byte part of the shared-memory window in %s (%s); "
                    "is it full? Free space there, or use --allreduce mpi, which needs none",
                    bytes, backing_dir_(), strerror(errno));
-    agree_or_exit_(&err, r->comm, &r->win);
+    agree_or_exit_(&err, r->comm, win);
 }
 
 /* The node's window: one segment of n floats per rank, each mapped here. */
@@ -155,7 +158,7 @@ static float *alloc_sums_(nn_reducer *r)
     if (!found || *model != MPI_WIN_UNIFIED) /* the flags of node_sync_ need one copy of the memory */
         nn_die(NN_EXIT_ERROR, "--allreduce shm: this MPI's shared windows use the separate memory model, which "
                               "nnmpi's flag barrier does not support; use --allreduce mpi");
-    populate_(r, mine, bytes);
+    populate_(r, mine, bytes, &r->win);
     r->segment = NN_MALLOC(sizeof(float *) * (size_t)r->local_size);
     for (int q = 0; q < r->local_size; q++) {
         MPI_Aint seg_bytes = 0;
@@ -247,9 +250,110 @@ static void whole_(nn_reducer *r)
     node_sync_(r); /* every rank has copied: segments may be written again */
 }
 
+/* ---------- the sharded update (reducer_share_model) ----------
+ * Local rank 0 holds the node's one copy of the weights (and velocity) in a
+ * second window; every rank maps it. A step: barrier (every gradient
+ * written); each rank sums its part of all segments into its own segment,
+ * and the control slots of all segments into its private ctrl (the same
+ * additions in the same order on every rank, so the same bits); across
+ * nodes each part is summed by MPI; each rank updates its part of the
+ * weights from its own segment; barrier (every part updated and every
+ * segment read: the next step may read the weights and overwrite the
+ * segments). Two barriers instead of three, no copy of the sums, and the
+ * update split R ways. */
+
+/* Whether the node's window for the weights fits in the backing directory
+ * (the gradient's did): checked on local rank 0, agreed by the node. */
+static int model_fits_(nn_reducer *r, size_t bytes)
+{
+    struct statvfs vfs;
+    int fits = 1, all = 0;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    if (r->local_rank == 0 && statvfs(backing_dir_(), &vfs) == 0 &&
+        (size_t)vfs.f_bavail * vfs.f_frsize < (bytes + page - 1) / page * page + page)
+        fits = 0;
+    MPI_CHECK(MPI_Allreduce(&fits, &all, 1, MPI_INT, MPI_MIN, r->comm));
+    return all;
+}
+
+static int share_model_(nn_reducer *r, nn_net *net)
+{
+    size_t n = net->n_params, floats = net->velocity ? 2 * n : n, R = (size_t)r->local_size;
+    size_t bytes = r->local_rank == 0 ? sizeof(float) * floats : 0;
+    float *base = NULL;
+    if (!model_fits_(r, sizeof(float) * floats)) return 0; /* each rank keeps its copy and updates all of it */
+    int rc = MPI_Win_allocate_shared((MPI_Aint)bytes, sizeof(float), MPI_INFO_NULL, r->node, &base, &r->model_win);
+    if (rc != MPI_SUCCESS)
+        nn_die(NN_EXIT_ERROR, "--allreduce shm: cannot allocate the node's %zu-byte shared copy of the weights in %s; "
+                              "--allreduce mpi needs none", sizeof(float) * floats, backing_dir_());
+    populate_(r, base, bytes, &r->model_win);
+    if (r->local_rank == 0) {
+        memcpy(base, net->params, sizeof(float) * n);
+        if (net->velocity) memcpy(base + n, net->velocity, sizeof(float) * n);
+    }
+    MPI_CHECK(MPI_Win_lock_all(MPI_MODE_NOCHECK, r->model_win));
+    MPI_CHECK(MPI_Win_sync(r->model_win));
+    MPI_CHECK(MPI_Barrier(r->node)); /* the copy is complete before anyone reads it */
+    MPI_CHECK(MPI_Win_sync(r->model_win));
+    MPI_Aint seg_bytes = 0;
+    int unit = 0;
+    MPI_CHECK(MPI_Win_shared_query(r->model_win, 0, &seg_bytes, &unit, &base));
+    net_share_params(net, base, net->velocity ? base + n : NULL);
+    /* parts on 64-byte boundaries: no two ranks write one cache line of the weights */
+    r->part_lo = n * (size_t)r->local_rank / R / 16 * 16;
+    r->part_hi = r->local_rank + 1 == r->local_size ? n : n * (size_t)(r->local_rank + 1) / R / 16 * 16;
+    return 1;
+}
+
+static void sum_part_(nn_reducer *r)
+{
+    int me = r->local_rank, R = r->local_size;
+    float *mine = r->segment[me] + NN_CTRL;
+    size_t lo = r->part_lo, hi = r->part_hi;
+    MPI_Request ctrl_req = MPI_REQUEST_NULL;
+    node_sync_(r); /* every gradient is written */
+    for (int k = 0; k < NN_CTRL; k++) {
+        r->ctrl[k] = r->segment[0][k];
+        for (int q = 1; q < R; q++) r->ctrl[k] += r->segment[q][k];
+    }
+    for (int q = 0; q < R; q++)
+        if (q != me) vec_add(mine + lo, r->segment[q] + NN_CTRL + lo, hi - lo);
+    if (r->nodes > 1) {
+        MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, r->ctrl, NN_CTRL, MPI_FLOAT, MPI_SUM, r->across, &ctrl_req));
+        nn_allreduce_pieces(mine + lo, hi - lo, MPI_FLOAT, MPI_SUM, r->across);
+        MPI_CHECK(MPI_Wait(&ctrl_req, MPI_STATUS_IGNORE));
+    }
+}
+
+static int end_update_(nn_reducer *r, int nonfinite)
+{
+    atomic_store_explicit(verdict_(r, r->local_rank), (unsigned long)nonfinite, memory_order_relaxed);
+    MPI_CHECK(MPI_Win_sync(r->model_win));
+    node_sync_(r); /* every part is updated, every segment read */
+    MPI_CHECK(MPI_Win_sync(r->model_win));
+    int any = 0;
+    for (int q = 0; q < r->local_size; q++) any |= atomic_load_explicit(verdict_(r, q), memory_order_relaxed) != 0;
+    return any;
+}
+
+static void free_model_(nn_reducer *r)
+{
+    MPI_Win_unlock_all(r->model_win);
+    MPI_Win_free(&r->model_win);
+}
+
 /* Within a node there is nothing to overlap with (the cores that would sum
  * are the ones computing backward): groups are summed at once, at the end. */
 static void start_group_(nn_reducer *r, int layer) { (void)r, (void)layer; }
 static void wait_groups_(nn_reducer *r) { whole_(r); }
 
-const nn_reduce_method nn_reduce_shm = {alloc_sums_, create_, free_, start_group_, wait_groups_, whole_};
+const nn_reduce_method nn_reduce_shm = {.alloc_sums = alloc_sums_,
+                                        .create = create_,
+                                        .free = free_,
+                                        .start_group = start_group_,
+                                        .wait_groups = wait_groups_,
+                                        .whole = whole_,
+                                        .share_model = share_model_,
+                                        .sum_part = sum_part_,
+                                        .end_update = end_update_,
+                                        .free_model = free_model_};

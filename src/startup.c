@@ -498,6 +498,7 @@ static void create_buffers_(nn_trainer *t, const nn_checkpoint *ck)
         net_init_params(&t->net, o->init, o->seed);
     }
     if (o->reproducible) repro_create(&t->repro, &t->net, t->reducer.sums, t->comm, o->chunk, batch_rows, 2);
+    else reducer_share_model(&t->reducer, &t->net); /* shm: one copy of the weights per node, the update split */
     if (o->dropout > 0) net_set_dropout(&t->net, (float)o->dropout, 0); /* the masks' buffers, now */
     t->global_step = (long)t->start_epoch * t->steps_per_epoch + t->start_step;
 }

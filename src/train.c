@@ -45,7 +45,7 @@ static void plain_rows_(const nn_trainer *t, int batch_rows, int *lo, int *hi)
 static void plain_forward_(nn_trainer *t, const nn_step *s)
 {
     int rows = s->hi - s->lo;
-    float *sums = t->reducer.sums;
+    float *sums = t->reducer.sums; /* this rank's control slots, summed by the reduction */
     net_forward(&t->net, 0, rows);
     sums[NN_CTRL_LOSS] = rows > 0 ? (float)net_output_delta(&t->net, 0, rows) : 0.0f;
     sums[NN_CTRL_STOP] = s->stop_vote;
@@ -127,27 +127,29 @@ static void gather_rows_(nn_trainer *t, int step, const nn_step *s)
 }
 
 /* The summed gradient is in the reducer's buffer: count the step, check the
- * loss, update the weights. Every rank applies the same sums to the same
+ * loss, update the weights (this rank's part of them when the node's ranks
+ * share one copy, reduce.h). Every rank applies the same sums to the same
  * weights (the replica check verifies it), so every rank reaches the same verdict. */
 static step_outcome update_(nn_trainer *t, int batch_rows)
 {
     const nn_options *o = &t->opt;
-    const float *sums = t->reducer.sums;
+    const float *ctrl = t->reducer.ctrl_sums;
     double lr = schedule_lr(&t->schedule, t->global_step, t->steps_per_epoch, o->epochs);
     t->lr_now = lr;
     t->global_step++;
     t->epoch_steps++;
     t->epoch_samples += batch_rows;
-    t->epoch_loss += sums[NN_CTRL_LOSS];
-    if (!isfinite(sums[NN_CTRL_LOSS])) return STEP_DIVERGED;
-    const float *grad = reducer_grad(&t->reducer);
-    int nonfinite = o->weight_decay == 0.0 && !o->nesterov
-                        ? net_sgd_update(&t->net, grad, (float)(lr / batch_rows), (float)o->momentum)
-                        : net_sgd_update_decayed(&t->net, grad, (float)(lr / batch_rows), (float)o->momentum,
-                                                 (float)(lr * o->weight_decay), o->nesterov);
+    t->epoch_loss += ctrl[NN_CTRL_LOSS];
+    if (!isfinite(ctrl[NN_CTRL_LOSS])) return STEP_DIVERGED;
+    size_t lo, hi;
+    const float *grad = reducer_update_part(&t->reducer, &lo, &hi);
+    int nonfinite = net_sgd_update_range(&t->net, grad, lo, hi, (float)(lr / batch_rows), (float)o->momentum,
+                                         (float)(lr * o->weight_decay), o->nesterov);
     timers_lap(&t->timers, PH_UPDATE);
+    nonfinite = reducer_end_update(&t->reducer, nonfinite);
+    timers_lap(&t->timers, PH_ALLREDUCE);
     if (nonfinite) return STEP_DIVERGED;
-    return sums[NN_CTRL_STOP] > 0.0f ? STEP_STOP : STEP_OK;
+    return ctrl[NN_CTRL_STOP] > 0.0f ? STEP_STOP : STEP_OK;
 }
 
 /* Testing hooks (docs/reliability.md): a signal or a NaN at a chosen global step. */

@@ -29,6 +29,9 @@ CONTENDERS = [  # (name in runs.csv, label, cores used)
     ("nnmpi-n2-repro", "nnmpi -n 2 repro", 2),
     ("nnmpi-n2-ovl", "nnmpi -n 2 overlap", 2),
     ("nnmpi-n2-ring", "nnmpi -n 2 ring", 2),
+    ("nnmpi-n2-mpi", "nnmpi -n 2 mpi", 2),
+    ("nnmpi-n4", "nnmpi -n 4", 2),
+    ("nnmpi-n4-mpi", "nnmpi -n 4 mpi", 2),
     ("numpy", "numpy", 1),
     ("torch-t1", "torch 1 thread", 1),
     ("torch-t2", "torch 2 threads", 2),
@@ -344,6 +347,21 @@ def targets(run):
         lambda v: v >= 0.85, lambda v: f"{100 * v:.1f}% of the step ceiling")
     add("large", "large, -n 2 vs -n 1: speedup >= 1.8x", ["nnmpi-n1", "nnmpi-n2"], ratio(l1, l2),
         lambda v: v >= 1.8, lambda v: f"speedup {v:.2f}x")
+    # issue 17: more ranks faster, even for the small net; -n 4 (oversubscribed) no slower than with MPI's
+    # allreduce, the method before issue 17 (nnmpi-n4-mpi)
+    add("classic", "classic, -n 2 epoch shorter than -n 1", ["nnmpi-n1", "nnmpi-n2"], ratio(c1, c2),
+        lambda v: v > 1.0, lambda v: f"-n 1 / -n 2 = {v:.2f}x")
+    add("large", "large, -n 2 vs -n 1: speedup >= 1.6x", ["nnmpi-n1", "nnmpi-n2"], ratio(l1, l2),
+        lambda v: v >= 1.6, lambda v: f"speedup {v:.2f}x")
+    for w in ("classic", "large"):
+        if run.ran(w, "nnmpi-n4") and run.ran(w, "nnmpi-n4-mpi"):
+            add(w, f"{w}, -n 4: no slower than -n 4 --allreduce mpi", ["nnmpi-n4-mpi", "nnmpi-n4"],
+                ratio(med(w, "nnmpi-n4-mpi"), med(w, "nnmpi-n4")), lambda v: v >= 1.0,
+                lambda v: f"mpi / default = {v:.2f}x")
+        if run.ran(w, "nnmpi-n2-mpi"):
+            add(w, f"{w}, -n 2: --allreduce mpi / default (no target)", ["nnmpi-n2-mpi", "nnmpi-n2"],
+                ratio(med(w, "nnmpi-n2-mpi"), c2 if w == "classic" else l2), None,
+                lambda v: f"mpi / default = {v:.2f}x")
     add("large", "large, -n 2: faster than torch 2 threads", ["torch-t2", "nnmpi-n2"],
         ratio(med("large", "torch-t2"), l2), lambda v: v > 1.0,
         lambda v: f"torch 2 threads / nnmpi -n 2 = {v:.2f}x")
@@ -408,7 +426,7 @@ def step_info(run, w, contender):
     rss (peak RSS per process, MB, the largest), rss_total (all processes, MB) and, for nnmpi,
     its phases per step (max over ranks)."""
     infos = []
-    ranks = 2 if contender.startswith("nnmpi-n2") else 1
+    ranks = 4 if contender.startswith("nnmpi-n4") else 2 if contender.startswith("nnmpi-n2") else 1
     for r in run.runs:
         if r["workload"] != w["name"] or r["contender"] != contender or r["status"] != "ok":
             continue

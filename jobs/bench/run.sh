@@ -47,7 +47,9 @@ usage: jobs/bench/run.sh [options]
                      (the default), and nnmpi-n1-t2 (1 rank x 2 OpenBLAS threads),
                      nnmpi-n1-repro, nnmpi-n2-repro (--reproducible),
                      nnmpi-n2-ovl (--overlap on: per-layer non-blocking reductions),
-                     nnmpi-n2-ring (--allreduce ring: nnmpi's ring, no allocation per step)
+                     nnmpi-n2-ring (--allreduce ring: nnmpi's ring, no allocation per step),
+                     nnmpi-n2-mpi (--allreduce mpi: MPI's own allreduce, the default before issue 17),
+                     nnmpi-n4, nnmpi-n4-mpi (4 ranks on the cores there are: --oversubscribe)
   --nnmpi PATH       nnmpi binary (default $REPO/build/nnmpi)
   --data DIR         MNIST IDX directory (default $REPO/data/mnist)
   --out DIR          output directory (default $HERE/results/<timestamp>)
@@ -167,7 +169,7 @@ for w in "${WORKLOADS[@]}"; do
     [ -n "${W_LAYERS[$w]:-}" ] || { echo "run.sh: unknown workload '$w'" >&2; exit 2; }
 done
 for c in "${CONTENDERS[@]}"; do
-    case $c in nnmpi-n1|nnmpi-n2|nnmpi-n1-t2|nnmpi-n1-repro|nnmpi-n2-repro|nnmpi-n2-ovl|nnmpi-n2-ring|numpy|torch-t1|torch-t2|ddp-p2) ;;
+    case $c in nnmpi-n1|nnmpi-n2|nnmpi-n1-t2|nnmpi-n1-repro|nnmpi-n2-repro|nnmpi-n2-ovl|nnmpi-n2-ring|nnmpi-n2-mpi|nnmpi-n4|nnmpi-n4-mpi|numpy|torch-t1|torch-t2|ddp-p2) ;;
         *) echo "run.sh: unknown contender '$c'" >&2; exit 2 ;; esac
 done
 applies() {  # workload contender: does the contender run this workload? (numpy, DDP: MNIST only)
@@ -281,17 +283,19 @@ run_one() {  # workload contender run-index
         nnmpi-*)
             # nnmpi-n<ranks>[-t<threads>|-repro|-ovl|-ring]: ranks x 1 thread, 1 rank x threads,
             # --reproducible, --overlap on (the default, auto, is off within one node),
-            # --allreduce ring
+            # --allreduce ring or mpi; more ranks than cores need --oversubscribe
             local ranks=${c#nnmpi-n} threads=1
-            local -a extra=()
+            local -a extra=() launch=()
             ranks=${ranks%%-*}
+            [ "$ranks" -le "$(getconf _NPROCESSORS_ONLN)" ] || launch=(--oversubscribe)
             [[ $c == *-t2 ]] && threads=2
             [[ $c == *-repro ]] && extra=(--reproducible)
             [[ $c == *-ovl ]] && extra=(--overlap on)
             [[ $c == *-ring ]] && extra=(--allreduce ring)
+            [[ $c == *-mpi ]] && extra=(--allreduce mpi)
             result=$raw.metrics.jsonl
             # shellcheck disable=SC2206  # MPIRUN_FLAGS is a list of flags
-            cmd=(env OPENBLAS_NUM_THREADS="$threads" "$MPIRUN" $MPIRUN_FLAGS -n "$ranks" "$nnmpi" "${args[@]}"
+            cmd=(env OPENBLAS_NUM_THREADS="$threads" "$MPIRUN" $MPIRUN_FLAGS "${launch[@]}" -n "$ranks" "$nnmpi" "${args[@]}"
                  --threads "$threads" "${extra[@]}" --metrics "$result") ;;
         numpy) cmd=("$PY" "$HERE/peer_numpy.py" "${args[@]}" --threads 1) ;;
         torch-t1|torch-t2) cmd=("$PY" "$HERE/peer_torch.py" "${args[@]}" --threads "${c#torch-t}") ;;
