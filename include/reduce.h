@@ -96,6 +96,7 @@ struct nn_reducer {
     MPI_Win win;                       /*   the node's window: every rank's sums, one segment each */
     float **segment;                   /*   (local_size) the node's segments, mapped here; each ends in its rank's flag */
     unsigned long phase;               /*   node barriers this rank has passed (its flag's value) */
+    long spin_polls;                   /*   a wait's polls before it yields: 0 with more ranks than cores */
     /* The sharded update (reducer_share_model): the node's ranks share one copy of the weights, and each
      * rank updates only its part of them, from the sums lying in its own segment. */
     int shard;

@@ -92,7 +92,7 @@ static const char help_text_[] =
     "  --chunk C             rows per chunk with --reproducible          [ceil(B/8)]\n"
     "  --overlap on|off|auto overlap the gradient allreduce with backward;\n"
     "                        auto: on when the ranks span several nodes    [auto]\n"
-    "                        (no effect with --reproducible)\n"
+    "                        (no effect with --reproducible or shm)\n"
     "  --allreduce auto|mpi|ring|shm  mpi: MPI's collectives; ring: nnmpi's ring\n"
     "                        of point-to-point messages, which allocates nothing\n"
     "                        per step; shm: shared memory within a node, MPI\n"

@@ -45,8 +45,9 @@
 _Static_assert(ATOMIC_LONG_LOCK_FREE == 2, "unsigned long atomics must be lock-free");
 
 /* A wait polls this often before it starts yielding the core (a step's
- * barrier is usually over within them); yields for this long before it
- * sleeps; and sleeps this long between looks. */
+ * barrier is usually over within them; not at all when the node has more
+ * ranks than cores, where the rank waited for may need this very core);
+ * yields for this long before it sleeps; and sleeps this long between looks. */
 enum { SPIN_POLLS = 2000 };
 #define YIELD_S 1e-3
 #define SLEEP_NS 50000L
@@ -135,6 +136,7 @@ static float *alloc_sums_(nn_reducer *r)
     MPI_CHECK(MPI_Comm_split_type(r->comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &r->node));
     MPI_CHECK(MPI_Comm_rank(r->node, &r->local_rank));
     MPI_CHECK(MPI_Comm_size(r->node, &r->local_size));
+    r->spin_polls = r->local_size > sysconf(_SC_NPROCESSORS_ONLN) ? 0 : SPIN_POLLS;
     if (!window_fits_(r, bytes)) {
         MPI_CHECK(MPI_Comm_free(&r->node));
         return NULL;
@@ -204,8 +206,8 @@ static void wait_flag_(const nn_reducer *r, int q, unsigned long phase)
     double since = 0.0;
     for (long polls = 0; atomic_load_explicit(flag, memory_order_acquire) < phase; polls++) {
         MPI_CHECK(MPI_Win_sync(r->win));
-        if (polls < SPIN_POLLS) continue;
-        if (polls == SPIN_POLLS) since = MPI_Wtime();
+        if (polls < r->spin_polls) continue;
+        if (polls == r->spin_polls) since = MPI_Wtime();
         if (MPI_Wtime() - since < YIELD_S) {
             sched_yield();
         } else {

@@ -489,6 +489,9 @@ static void create_buffers_(nn_trainer *t, const nn_checkpoint *ck)
     int rows = buffer_rows_(t, batch_rows);
     net_create(&t->net, o->sizes, o->n_sizes, o->activation, o->loss, rows, o->momentum > 0.0);
     reducer_create(&t->reducer, &t->net, t->comm, o->overlap, o->allreduce);
+    /* shm sums when backward is done on every rank of the node (the cores that would sum are the ones
+     * computing): there is no overlap to report, and the sharded update needs the blocking schedule */
+    if (t->reducer.kind == REDUCE_SHM) t->opt.overlap = t->reducer.overlap = 0;
     t->perm = NN_MALLOC(sizeof(int) * (size_t)(t->train.count > 0 ? t->train.count : 1));
     timer_spread_create(&t->spread, t->comm);
     if (ck->params) {

@@ -18,6 +18,12 @@
  *        slices by local rank; a flag barrier; each rank copies the other slices from
  *        their owners; a flag barrier. Timed from the first barrier to the last, as the
  *        reducer runs after backward has written the gradient.
+ *   shm-part  the reduction of a training step with --allreduce shm since the node's ranks
+ *        share the weights (reduce_shm.c's sum_part_ and end_update_): a flag barrier; each
+ *        rank adds its 1/R part of all R segments into its own segment (across nodes,
+ *        MPI_Allreduce of the parts); a flag barrier. Each rank then holds the sums of its
+ *        part only, where the update reads them: not a full allreduce, but all the
+ *        reduction a step of nnmpi does (validated on each rank's part).
  *
  * Usage: mpirun -n 2 allreduce_ceiling [COUNT ...]
  * Output: JSON Lines on rank 0's stdout: one "header", one "allreduce" per COUNT and method.
@@ -136,6 +142,20 @@ static void shm_allreduce(shm_t *s)
 }
 
 /* The window for `count` floats per rank; returns this rank's segment. */
+/* The same without the copies: each rank ends with the sums of its part only. */
+static void shm_part_allreduce(shm_t *s)
+{
+    float *mine = s->seg[s->me];
+    size_t lo = s->n * (size_t)s->me / (size_t)s->R, hi = s->n * (size_t)(s->me + 1) / (size_t)s->R;
+    shm_barrier(s);
+    for (int q = 0; q < s->R; q++)
+        if (q != s->me)
+            for (size_t i = lo; i < hi; i++) mine[i] += s->seg[q][i];
+    if (s->nodes > 1)
+        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, mine + lo, (int)(hi - lo), MPI_FLOAT, MPI_SUM, s->across));
+    shm_barrier(s);
+}
+
 static float *shm_open(shm_t *s, size_t count)
 {
     int world_rank = 0;
@@ -176,14 +196,16 @@ static void shm_close(shm_t *s)
     free(s->seg);
 }
 
-enum { METHOD_MPI, METHOD_SHM };
-static const char *const method_names[] = {"mpi", "shm"};
+enum { METHOD_MPI, METHOD_SHM, METHOD_SHM_PART };
+static const char *const method_names[] = {"mpi", "shm", "shm-part"};
 
 /* One allreduce of buf (count floats) by `method`; shm's buf is its segment. */
 static void reduce(int method, shm_t *s, float *buf, long count)
 {
     if (method == METHOD_SHM)
         shm_allreduce(s);
+    else if (method == METHOD_SHM_PART)
+        shm_part_allreduce(s);
     else
         MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf, (int)count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD));
 }
@@ -209,7 +231,8 @@ static void print_result(long count, int nranks, int method, int iters, int any_
 static int measure(long count, int rank, int nranks, int method)
 {
     shm_t s;
-    float *buf = method == METHOD_SHM ? shm_open(&s, (size_t)count) : alloc_check((size_t)count * sizeof *buf);
+    int shared = method == METHOD_SHM || method == METHOD_SHM_PART;
+    float *buf = shared ? shm_open(&s, (size_t)count) : alloc_check((size_t)count * sizeof *buf);
     int iters = iterations_for((size_t)count * sizeof(float));
     int warmup = iters < 100 ? 1 : iters / 10 + 2; /* few, long iterations: 1 warm-up */
     double *t = alloc_check((size_t)iters * sizeof *t), *tmax = alloc_check((size_t)iters * sizeof *tmax);
@@ -220,7 +243,10 @@ static int measure(long count, int rank, int nranks, int method)
     reduce(method, &s, buf, count);
     float want = (float)nranks * (float)(nranks + 1) / 2.0f;
     int bad = 0, any_bad = 0;
-    for (long i = 0; i < count; i++)
+    long lo = 0, hi = count; /* shm-part: this rank's part only */
+    if (method == METHOD_SHM_PART)
+        lo = count * s.me / s.R, hi = count * (s.me + 1) / s.R;
+    for (long i = lo; i < hi; i++)
         bad |= buf[i] != want;
     MPI_CHECK(MPI_Allreduce(&bad, &any_bad, 1, MPI_INT, MPI_LOR, MPI_COMM_WORLD));
 
@@ -234,7 +260,7 @@ static int measure(long count, int rank, int nranks, int method)
     MPI_CHECK(MPI_Reduce(t, tmax, iters, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD));
     if (rank == 0)
         print_result(count, nranks, method, iters, any_bad, tmax);
-    if (method == METHOD_SHM)
+    if (shared)
         shm_close(&s);
     else
         free(buf);
@@ -270,6 +296,7 @@ int main(int argc, char **argv)
         }
         failed |= measure(count, rank, nranks, METHOD_MPI);
         failed |= measure(count, rank, nranks, METHOD_SHM);
+        failed |= measure(count, rank, nranks, METHOD_SHM_PART);
     }
     if (failed && rank == 0)
         fprintf(stderr, "allreduce_ceiling: validation FAILED: wrong allreduce result\n");

@@ -136,13 +136,15 @@ class Run:
         self.mpi = {}
         self.allreduce_invalid = False
         self.allreduce = {}    # floats -> [median seconds, one per round]: MPI_Allreduce
-        self.allreduce_shm = {}  # the same for the shared-window scheme of --allreduce shm
+        self.allreduce_shm = {}  # the same for the shared-window scheme of --allreduce shm (a full allreduce)
+        self.allreduce_shm_part = {}  # and for a training step's reduction with shm: each rank's part only
         for path in sorted(glob.glob(os.path.join(out, "raw", "*.allreduce.*.jsonl"))):
             for o in json_lines(path):
                 if o["type"] == "header":
                     self.mpi = o
                 elif o["type"] == "allreduce" and o["valid"]:
-                    to = self.allreduce_shm if o.get("method") == "shm" else self.allreduce
+                    to = {"shm": self.allreduce_shm, "shm-part": self.allreduce_shm_part}.get(o.get("method"),
+                                                                                          self.allreduce)
                     to.setdefault(o["floats"], []).append(o["median_s"])
                 elif o["type"] == "allreduce":
                     self.allreduce_invalid = True
@@ -263,10 +265,11 @@ def table_ceilings(run, lines):
                 steps = math.ceil(run.train_size / w["batch"])
                 lines.append(f'  {w["name"]:<8} {w["params"]:>9,} floats: {spread(t, fmt_us)};'
                              f' x {steps} steps = {fmt_s(steps * statistics.median(t))} s/epoch')
-            t = run.allreduce_shm.get(w["params"])
-            if t:
-                lines.append(f'  {"":<8} {"shm":>9} window: {spread(t, fmt_us)};'
-                             f' x {steps} steps = {fmt_s(steps * statistics.median(t))} s/epoch')
+            for label, table in (("shm", run.allreduce_shm), ("shm part", run.allreduce_shm_part)):
+                t = table.get(w["params"])
+                if t:
+                    lines.append(f'  {"":<8} {label:>9} window: {spread(t, fmt_us)};'
+                                 f' x {steps} steps = {fmt_s(steps * statistics.median(t))} s/epoch')
     if run.allreduce_invalid:
         lines.append("  MPI_Allreduce VALIDATION FAILED in some round: wrong sums (see raw/*.allreduce.*)")
     lines.append("")
@@ -367,14 +370,23 @@ def targets(run):
         lambda v: f"torch 2 threads / nnmpi -n 2 = {v:.2f}x")
     add("classic", "classic, -n 2: >= 20x faster than DDP 2 procs", ["ddp-p2", "nnmpi-n2"],
         ratio(med("classic", "ddp-p2"), c2), lambda v: v >= 20, lambda v: f"DDP / nnmpi -n 2 = {v:.2f}x")
-    # the bare reduction at -n 2 through the shared window (issue 17): a ceiling, not a contender
+    # the bare reduction at -n 2 through the shared window (issue 17): a ceiling, not a contender. The
+    # target is on the reduction a training step does (each rank sums its part, where the update reads
+    # it: "shm part"); the full allreduce through the window (sums copied to every rank) is information.
     for w, limit in (("classic", 10e-6), ("large", 0.8e-3)):
-        if w in names:
-            t = run.allreduce_shm.get(names[w]["params"])
-            text = f'{w}, -n 2: shm allreduce ceiling <= {fmt_us(limit)}'
-            out.append((text, "NOT MET", "not measured: see raw/*.allreduce.*.err") if not t else
-                       (text, "MET" if statistics.median(t) <= limit else "NOT MET",
-                        f"{fmt_us(statistics.median(t))} (MPI_Allreduce {fmt_us(statistics.median(run.allreduce.get(names[w]['params'], [0])))})"))
+        if w not in names:
+            continue
+        mpi_t = statistics.median(run.allreduce.get(names[w]["params"], [0]))
+        for label, table, target in (("a step's reduction (shm part)", run.allreduce_shm_part, True),
+                                     ("full allreduce through the window", run.allreduce_shm, False)):
+            t = table.get(names[w]["params"])
+            text = f'{w}, -n 2, shm, {label}: <= {fmt_us(limit)}'
+            if not t:
+                out.append((text, "NOT MET" if target else "INFO", "not measured: see raw/*.allreduce.*.err"))
+            else:
+                ok = statistics.median(t) <= limit
+                out.append((text, ("MET" if ok else "NOT MET") if target else "INFO",
+                            f"{fmt_us(statistics.median(t))} (MPI_Allreduce {fmt_us(mpi_t)})"))
     # the cost of --reproducible: rows only when that contender was run
     for w, ranks, limit in (("large", 2, 1.25), ("large", 1, None), ("classic", 1, None), ("classic", 2, None)):
         base, repro = f"nnmpi-n{ranks}", f"nnmpi-n{ranks}-repro"
