@@ -52,6 +52,8 @@ typedef struct {
     int overlap;                   /* resolved: 0 or 1 */
     const char *allreduce;         /* the method in use: "mpi", "ring", "shm", or "tree" with --reproducible */
     const char *allreduce_fallback; /* why it is not the --allreduce asked for, or what auto chose and why, or NULL */
+    int update_split;               /* shm: the node's ranks share one copy of the weights, each updating 1/update_split
+                                       of it; 0: every rank updates its own copy */
     double allreduce_ref_s;        /* one blocking allreduce of the gradient, measured at start-up; 0 when not */
     unsigned repro_forward_batched, repro_delta_batched; /* --reproducible: rank 0's nn_repro masks */
     /* where it starts */

@@ -153,6 +153,7 @@ int metrics_header(FILE *f, const nn_run_record *run)
         json_str_(f, run->allreduce_fallback);
     else
         fputs("null", f);
+    fprintf(f, ",\"update_split\":%d", run->update_split); /* shm: ranks per node sharing the weights; 0: none */
     json_training_(f, run);
     return flushed_(f);
 }

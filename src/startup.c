@@ -602,6 +602,7 @@ static void describe_run_(nn_trainer *t)
     run->weight_decay = o->weight_decay, run->target_accuracy = o->target_accuracy, run->dropout = o->dropout;
     run->allreduce = o->reproducible ? t->path->name : nn_reduce_names[t->reducer.kind];
     run->allreduce_fallback = o->reproducible ? NULL : t->reducer.fallback;
+    run->update_split = t->reducer.shard ? t->reducer.local_size : 0;
     run->allreduce_ref_s = o->overlap ? measure_allreduce_(t) : 0.0;
     run->repro_forward_batched = t->repro.forward_batched;
     run->repro_delta_batched = t->repro.delta_batched;

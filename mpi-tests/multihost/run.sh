@@ -19,6 +19,9 @@
 #   4. with --allreduce ring, 4 ranks on 2 hosts (--overlap auto: overlapped)
 #      equal 4 ranks on one host (auto: blocking) bitwise: the ring's order of
 #      sums is the same in both.
+#   5. with --allreduce shm, 2 hosts x 2 ranks: each host's ranks share the
+#      weights and split the update (metrics header), and the weights match
+#      MPI's allreduce on one host to 1e-3.
 # Exit status: 0 all passed, 1 a check failed, 77 skipped (not root, no
 # "ip netns", no nnmpi or data). The namespaces are removed on any exit; the
 # work directory is kept when a check failed.
@@ -141,6 +144,8 @@ two_hosts shm2 --allreduce shm; rc=$?
 [ "$rc" -eq 0 ] || { fail "--allreduce shm on 2 hosts exited $rc"; show_tail "$WORK/shm2.log"; }
 check "--allreduce shm across 2 hosts x 2 ranks (metrics header: shm, 2 nodes)" \
     bash -c "grep -q '\"nodes\":2,' '$WORK/shm2.jsonl' && grep -q '\"allreduce\":\"shm\"' '$WORK/shm2.jsonl'"
+check "--allreduce shm: each host's 2 ranks share the weights and split the update (metrics header)" \
+    grep -q '"update_split":2' "$WORK/shm2.jsonl"
 # the same sums in another order than MPI's allreduce: equal to float rounding after 3 epochs
 check "--allreduce shm: 2 hosts == MPI's allreduce on one host (4 ranks), to 1e-3 relative" \
     h5diff -p 1e-3 "$WORK/shm2.h5" "$WORK/host1.h5" /layers /layers
