@@ -123,26 +123,8 @@ static void shm_barrier(shm_t *s)
     MPI_CHECK(MPI_Win_sync(s->win));
 }
 
-static void shm_allreduce(shm_t *s)
-{
-    float *mine = s->seg[s->me];
-    size_t lo = s->n * (size_t)s->me / (size_t)s->R, hi = s->n * (size_t)(s->me + 1) / (size_t)s->R;
-    shm_barrier(s);
-    for (int q = 0; q < s->R; q++)
-        if (q != s->me)
-            for (size_t i = lo; i < hi; i++) mine[i] += s->seg[q][i];
-    if (s->nodes > 1)
-        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, mine + lo, (int)(hi - lo), MPI_FLOAT, MPI_SUM, s->across));
-    shm_barrier(s);
-    for (int q = 0; q < s->R; q++) {
-        size_t q_lo = s->n * (size_t)q / (size_t)s->R, q_hi = s->n * (size_t)(q + 1) / (size_t)s->R;
-        if (q != s->me) memcpy(mine + q_lo, s->seg[q] + q_lo, sizeof(float) * (q_hi - q_lo));
-    }
-    shm_barrier(s);
-}
-
-/* The window for `count` floats per rank; returns this rank's segment. */
-/* The same without the copies: each rank ends with the sums of its part only. */
+/* A training step's reduction since the ranks share the weights: each rank ends with the sums of
+ * its part only, where the update reads them. */
 static void shm_part_allreduce(shm_t *s)
 {
     float *mine = s->seg[s->me];
@@ -153,6 +135,19 @@ static void shm_part_allreduce(shm_t *s)
             for (size_t i = lo; i < hi; i++) mine[i] += s->seg[q][i];
     if (s->nodes > 1)
         MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, mine + lo, (int)(hi - lo), MPI_FLOAT, MPI_SUM, s->across));
+    shm_barrier(s);
+}
+
+/* The full allreduce: the parts summed as above, then every rank copies the other parts from their
+ * owners, then a last barrier (no rank overwrites its segment while another copies from it). */
+static void shm_allreduce(shm_t *s)
+{
+    float *mine = s->seg[s->me];
+    shm_part_allreduce(s);
+    for (int q = 0; q < s->R; q++) {
+        size_t q_lo = s->n * (size_t)q / (size_t)s->R, q_hi = s->n * (size_t)(q + 1) / (size_t)s->R;
+        if (q != s->me) memcpy(mine + q_lo, s->seg[q] + q_lo, sizeof(float) * (q_hi - q_lo));
+    }
     shm_barrier(s);
 }
 
