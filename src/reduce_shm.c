@@ -4,24 +4,24 @@
  *
  * Every rank's buffer is its segment of one MPI-3 shared window of the node
  * (MPI_Win_allocate_shared), so backward writes its gradient straight into
- * memory the node's other ranks can read. A step's sum, with R ranks on the
- * node: each rank adds its 1/R slice of all R segments into its own segment
- * (rank by rank, so each slice is summed by one rank only and every rank
- * later copies the same bits); across nodes, the ranks of the same local
- * index sum their slices with MPI_Allreduce (every node's ranks drive the
- * network in parallel, each with 1/R of the data); then each rank copies the
- * other slices from their owners' segments into its own.
+ * memory the node's other ranks can read. In training (the sharded update,
+ * below) the weights are in a second window, one copy per node, and a step
+ * is: barrier; each rank adds its part of all R segments into its own
+ * segment (so each part is summed by one rank only); across nodes, the ranks
+ * of the same local index sum their parts with MPI_Allreduce (every node's
+ * ranks drive the network in parallel, each with 1/R of the data); each rank
+ * updates its part of the weights from its own segment; barrier. The whole
+ * allreduce (`whole_`: start-up's timings and the overlap reference) also
+ * copies every part into every segment, with a third barrier.
  *
- * Memory model: the window is locked once (MPI_Win_lock_all with
+ * Memory model: the windows are locked once (MPI_Win_lock_all with
  * MPI_MODE_NOCHECK) and every phase change is a barrier of flags in the
  * window (node_sync_): MPI_Win_sync, publish this rank's count, wait for
  * every other rank's, MPI_Win_sync; the syncs order this rank's stores
  * before its flag and the other ranks' loads after theirs, which is what
  * MPI-3 asks of load/store access to a shared window in the unified model
- * (MPI 3.1, 11.5.4 and 11.7; checked at start-up). Three barriers a step: before summing
- * (all gradients written), before copying (all slices summed), and after
- * copying (no rank overwrites its segment in the next step while another
- * still reads it).
+ * (MPI 3.1, 11.5.4 and 11.7; checked at start-up). docs/design.md says who
+ * reads and writes what between the barriers.
  */
 #include <errno.h>
 #include <stdio.h>
