@@ -226,7 +226,44 @@ def table_workload(run, w, lines):
             lines.append(f"{label:<18} {cores:>5} {0:>2}/{len(rows):<2}  FAILED: {why}")
     lines.append(note("vs -n 1 = median epoch time / nnmpi -n 1's: above 1 means nnmpi -n 1 is "
                       "that many times faster; vs -n 2 likewise, for the 2-core contenders"))
+    table_memory(run, w, lines)
     lines.append("")
+
+
+def nnmpi_memory(run, w, contender):
+    """Medians over the successful runs of nnmpi's final metrics record: the largest rank's peak RSS,
+    and the node's summed PSS at the end (None where absent, e.g. metrics of an older nnmpi)."""
+    rss, pss = [], []
+    for r in run.runs:
+        if r["workload"] != w["name"] or r["contender"] != contender or r["status"] != "ok":
+            continue
+        path = os.path.join(run.out, "raw", f'{w["name"]}.{contender}.{r["run"]}.metrics.jsonl')
+        for o in json_lines(path):
+            if o.get("type") != "final":
+                continue
+            if isinstance(o.get("peak_rss_mb"), dict) and isinstance(o["peak_rss_mb"].get("max"), (int, float)):
+                rss.append(o["peak_rss_mb"]["max"])
+            if isinstance(o.get("node_pss_mb"), (int, float)):
+                pss.append(o["node_pss_mb"])
+    return (statistics.median(rss) if rss else None, statistics.median(pss) if pss else None)
+
+
+def table_memory(run, w, lines):
+    """Memory of nnmpi's configurations (issue 17): per rank and per node (one node here)."""
+    rows = []
+    for name, label, _ in CONTENDERS:
+        if not name.startswith("nnmpi") or not run.times(w["name"], name):
+            continue
+        rss, pss = nnmpi_memory(run, w, name)
+        if rss is None and pss is None:
+            continue
+        rows.append(f'{label:<18} {"-" if rss is None else f"{rss:,.1f}":>16} {"-" if pss is None else f"{pss:,.1f}":>16}')
+    if rows:
+        lines.append(f'{"memory":<18} {"peak RSS/rank MB":>16} {"node PSS MB":>16}')
+        lines.extend(rows)
+        lines.append(note("peak RSS: the largest rank's (shared pages count in every rank that maps them); "
+                          "node PSS: the node's ranks' proportional set sizes summed at the end of the run "
+                          "(a shared page counts once per node), the memory the node really holds"))
 
 
 def spread(values, fmt):
