@@ -16,9 +16,12 @@ expect_status 3 "$status" "NaN in the weights stops training"
 grep -q "diverged at epoch 2 step 50 (global step 250)" <<<"$out" && pass "message names epoch and step" || fail "message: $out"
 [ "$(sha256sum <"$WORK/nan.h5")" = "$before" ] && pass "last good checkpoint untouched" || fail "checkpoint changed"
 
-# Replica check: rank 1's weights perturbed -> the check names rank 1.
+# Replica check: rank 1's weights perturbed -> the check names rank 1. With
+# --allreduce mpi every rank keeps its own copy of the weights; with shm (what
+# auto may pick) the ranks of a node share one copy, and replicas exist only
+# across nodes (docs/reliability.md).
 set +e
-out=$(run 3 "${common[@]}" --epochs 1 --checkpoint "$WORK/rep.h5" --debug-perturb-rank 1 2>&1)
+out=$(run 3 "${common[@]}" --allreduce mpi --epochs 1 --checkpoint "$WORK/rep.h5" --debug-perturb-rank 1 2>&1)
 status=$?
 set -e
 expect_status 1 "$status" "replica mismatch stops the job"
