@@ -16,6 +16,7 @@
 
 #include "model.h"
 #include "nn_check.h"
+#include "schedule.h"
 
 #define NN_CHECKPOINT_FORMAT "nnmpi-checkpoint"
 #define NN_CHECKPOINT_FORMAT_VERSION 2
@@ -36,6 +37,15 @@ typedef struct {
     int allreduce;        /* nn_reduce_kind that summed the gradients; 0 (auto) in files of older nnmpi */
     double best_accuracy; /* --validation: the best validation accuracy so far (0: none yet) */
     int best_epoch, since_best; /* the epoch that reached it; epochs since, for --early-stop */
+    /* The recipe (--resume takes each unless given); absent in files of
+     * older nnmpi, read as the defaults: constant rate, no warmup, decay,
+     * dropout or scaling, epochs -1 (unknown). */
+    int epochs;           /* --epochs: the schedule's horizon (cosine, linear) */
+    int lr_schedule;      /* nn_lr_kind */
+    int n_lr_steps;       /* 0, or 1 to NN_MAX_MILESTONES with lr_schedule step */
+    double lr_steps[NN_MAX_MILESTONES]; /* epochs, ascending */
+    double lr_gamma, lr_min, warmup, weight_decay, dropout;
+    int lr_batch, nesterov;
     size_t n_params;
     /* written for other tools (docs/checkpoint-format.md), not read back: */
     double input_scale, input_offset; /* a network input is pixel byte * input_scale + input_offset */

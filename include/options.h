@@ -56,8 +56,11 @@ typedef struct {
     double lr_gamma, lr_min, warmup;
     int lr_batch;                 /* --lr-batch B0: --lr was tuned for global batch B0, scaled by batch / B0; 0 = none */
     int nesterov;
-    double weight_decay;
-    double dropout;               /* inverted dropout on hidden layers, in [0, 1) */          /* L2 on the weights: W -= lr * weight_decay * W each step */
+    double weight_decay;          /* L2 on the weights: W -= lr * weight_decay * W each step */
+    double dropout;               /* inverted dropout on hidden layers, in [0, 1) */
+    /* the recipe, given on the command line, else --resume takes it from the checkpoint */
+    int epochs_given, lr_schedule_given, lr_steps_given, lr_gamma_given, lr_min_given, warmup_given;
+    int lr_batch_given, nesterov_given, weight_decay_given, dropout_given;
     int validation;               /* hold out the last N training images; 0 = none */
     const char *keep_best_path;   /* checkpoint whenever validation accuracy improves */
     int early_stop;               /* end after K epochs without a better validation accuracy; 0 = never */
@@ -99,5 +102,11 @@ void options_defaults(nn_options *opt);
 /* Parses argv into opt. OPTIONS_EXIT_OK after --help/--version (printed to out
  * when out is not NULL); OPTIONS_ERROR with the reason, naming the option, in err. */
 options_result options_parse(int argc, char **argv, nn_options *opt, FILE *out, nn_err *err);
+
+/* The training options' combinations (schedule, warmup, stopping rules):
+ * 0, or -1 with the reason, naming the option, in err. options_parse runs it
+ * unless --resume is given; then start-up runs it once the checkpoint's
+ * recipe has filled what the command line left out. */
+int options_check_training(const nn_options *opt, nn_err *err);
 
 #endif

@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdio.h>
 
+#include "checkpoint.h"
 #include "idx.h"
 #include "net.h"
 #include "options.h"
@@ -92,6 +93,10 @@ struct nn_trainer {
  * Returns 0, or an exit status after one rank printed why (all ranks return
  * the same). trainer_free is safe after a failure. */
 int trainer_setup(nn_trainer *t, const nn_options *opt, MPI_Comm comm);
+
+/* Copies the run's recipe (schedule, warmup, scaling, regularization,
+ * epochs) from opt into ck, for the checkpoint writer; --resume reads it back. */
+void trainer_recipe_to_checkpoint(const nn_options *opt, nn_checkpoint *ck);
 
 /* Collective: trains from the start position to --epochs, evaluating and
  * checkpointing between epochs. Returns the exit status (NN_EXIT_*). */

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 #include <hdf5.h>
 #include <errno.h>
+#include <math.h>
 #include <sys/stat.h>
 
 #include "checkpoint.h"
@@ -32,6 +33,7 @@ static void make_checkpoint(nn_checkpoint *ck, nn_net *net, int with_velocity)
     ck->activation = ACT_TANH, ck->loss = LOSS_XENT, ck->epoch = 3, ck->step = 17, ck->seed = 99, ck->batch = 32;
     ck->train_size = 5000, ck->shuffle = 1, ck->lr = 0.1, ck->momentum = with_velocity ? 0.9 : 0.0;
     ck->n_params = net->n_params, ck->params = net->params, ck->velocity = net->velocity;
+    ck->lr_gamma = 0.1; /* the recipe's defaults, as a run without those options writes them */
 }
 
 static const char *path_in_dir(const char *name)
@@ -63,6 +65,25 @@ static void overwrite_attr(const char *name, const char *attr_name, hid_t mem_ty
     assert_true(attr >= 0);
     assert_true(H5Awrite(attr, mem_type, value) >= 0);
     H5Aclose(attr);
+    H5Fclose(fid);
+}
+
+/* Replaces (or creates) attribute `attr_name` of / in the file `name` with
+ * n values (a scalar when n == 0) of file and memory type `type`. */
+static void replace_attr(const char *name, const char *attr_name, hid_t type, hsize_t n, const void *value)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS); /* the 1.8 format's dense storage, for a huge attribute */
+    H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18);
+    hid_t fid = H5Fopen(path_in_dir(name), H5F_ACC_RDWR, fapl);
+    H5Pclose(fapl);
+    assert_true(fid >= 0);
+    if (H5Aexists(fid, attr_name) > 0) assert_true(H5Adelete(fid, attr_name) >= 0);
+    hid_t space = n == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, NULL);
+    hid_t attr = H5Acreate2(fid, attr_name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(attr >= 0);
+    assert_true(H5Awrite(attr, type, value) >= 0);
+    H5Aclose(attr);
+    H5Sclose(space);
     H5Fclose(fid);
 }
 
@@ -194,6 +215,10 @@ static void reads_format_1(void **state)
     assert_int_equal(back.reproducible, 1);
     assert_int_equal(back.chunk, 2);
     assert_true(back.lr == 0.1 && back.momentum == 0.9);
+    /* no recipe attributes in a format-1 file: the defaults of the options */
+    assert_int_equal(back.lr_schedule, LR_CONSTANT);
+    assert_int_equal(back.epochs, -1);
+    assert_true(back.lr_gamma == 0.1 && back.dropout == 0 && back.weight_decay == 0 && !back.nesterov);
     assert_int_equal(back.n_params, 2 * 785 + 10 * 3);
     assert_non_null(back.velocity);
     for (size_t i = 0; i < back.n_params; i++) {
@@ -335,6 +360,102 @@ static void failed_write_leaves_the_old_file_and_no_temporary(void **state)
 
 /* A checkpoint path that is a symlink, a FIFO or a directory is never
  * replaced: the write is refused and the link's target keeps its bytes. */
+/* A checkpoint with every recipe setting on: a step schedule with a fractional milestone, warmup,
+ * the linear scaling rule, Nesterov momentum, weight decay, dropout. */
+static void make_recipe(nn_checkpoint *ck, nn_net *net)
+{
+    make_checkpoint(ck, net, 1);
+    ck->epochs = 6, ck->lr_schedule = LR_STEP, ck->n_lr_steps = 2, ck->lr_steps[0] = 2.5, ck->lr_steps[1] = 4;
+    ck->lr_gamma = 0.5, ck->warmup = 0.75, ck->lr_batch = 128, ck->nesterov = 1, ck->weight_decay = 5e-4;
+    ck->dropout = 0.2;
+}
+
+static void recipe_round_trip_and_absent_defaults(void **state)
+{
+    (void)state;
+    nn_net net;
+    nn_checkpoint ck, back;
+    nn_err err = {0};
+    make_recipe(&ck, &net);
+    if (checkpoint_write(path_in_dir("recipe.h5"), &ck, &err) != 0) fail_msg("%s", err.msg);
+    if (checkpoint_read(path_in_dir("recipe.h5"), NULL, 0, &back, &err) != 0) fail_msg("%s", err.msg);
+    assert_int_equal(back.epochs, 6);
+    assert_int_equal(back.lr_schedule, LR_STEP);
+    assert_int_equal(back.n_lr_steps, 2);
+    assert_true(back.lr_steps[0] == 2.5 && back.lr_steps[1] == 4.0);
+    assert_true(back.lr_gamma == 0.5 && back.warmup == 0.75 && back.weight_decay == 5e-4 && back.dropout == 0.2);
+    assert_int_equal(back.lr_batch, 128);
+    assert_int_equal(back.nesterov, 1);
+    checkpoint_free(&back);
+
+    /* a file of an nnmpi before the recipe was stored: none of its attributes */
+    hid_t fid = H5Fopen(path_in_dir("recipe.h5"), H5F_ACC_RDWR, H5P_DEFAULT);
+    const char *recipe[] = {"epochs", "lr_schedule", "lr_steps", "lr_gamma", "lr_min", "warmup", "lr_batch",
+                            "nesterov", "weight_decay", "dropout"};
+    for (size_t i = 0; i < sizeof recipe / sizeof recipe[0]; i++) assert_true(H5Adelete(fid, recipe[i]) >= 0);
+    H5Fclose(fid);
+    if (checkpoint_read(path_in_dir("recipe.h5"), NULL, 0, &back, &err) != 0) fail_msg("%s", err.msg);
+    assert_int_equal(back.epochs, -1); /* unknown: --epochs or its default */
+    assert_int_equal(back.lr_schedule, LR_CONSTANT);
+    assert_int_equal(back.n_lr_steps, 0);
+    assert_true(back.lr_gamma == 0.1 && back.lr_min == 0 && back.warmup == 0);
+    assert_true(back.weight_decay == 0 && back.dropout == 0);
+    assert_int_equal(back.lr_batch, 0);
+    assert_int_equal(back.nesterov, 0);
+    assert_true(back.lr == 0.1 && back.momentum == 0.9); /* the rest as written */
+    checkpoint_free(&back);
+    net_free(&net);
+}
+
+/* The recipe's attributes, each made hostile in a copy of a valid file. */
+static void recipe_attributes_are_validated(void **state)
+{
+    (void)state;
+    nn_net net;
+    nn_checkpoint ck;
+    nn_err err = {0};
+    make_recipe(&ck, &net);
+    const char *f = "hostile-recipe.h5";
+    const double descending[2] = {4, 2.5}, nan_step[2] = {2.5, NAN}, dropout = 1.5;
+    static double huge[1 << 20]; /* 8 MB of milestones: refused by its count, nothing read */
+    const long long two = 2, three = 3, minus_one = -1;
+    struct {
+        const char *attr;
+        hid_t type;
+        hsize_t n;
+        const void *value;
+        const char *message;
+    } cases[] = {
+        {"lr_steps", H5T_NATIVE_DOUBLE, 2, descending, "'lr_steps' should hold strictly ascending positive epochs"},
+        {"lr_steps", H5T_NATIVE_DOUBLE, 2, nan_step, "got nan at position 1"},
+        {"lr_steps", H5T_NATIVE_DOUBLE, 1 << 20, huge, "'lr_steps' should hold 1 to 16 numbers"},
+        {"lr_steps", H5T_NATIVE_DOUBLE, 0, descending, "'lr_steps' should hold 1 to 16 numbers"}, /* a scalar */
+        {"dropout", H5T_NATIVE_DOUBLE, 0, &dropout, "attribute 'dropout' = 1.5 is out of range [0, 1)"},
+        {"dropout", H5T_NATIVE_DOUBLE, 2, descending, "attribute 'dropout' should be a single number"},
+        {"nesterov", H5T_NATIVE_LLONG, 0, &two, "attribute 'nesterov' = 2 is out of range [0, 1]"},
+        {"epochs", H5T_NATIVE_LLONG, 0, &three, "'lr_steps' ends at epoch 4, not before 'epochs' = 3"},
+        {"lr_batch", H5T_NATIVE_LLONG, 0, &minus_one, "attribute 'lr_batch' = -1 is out of range"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(checkpoint_write(path_in_dir(f), &ck, &err), 0);
+        replace_attr(f, cases[i].attr, cases[i].type, cases[i].n, cases[i].value);
+        read_is_refused(f, cases[i].message);
+    }
+    /* a string where a number belongs, and a name nnmpi does not know */
+    const char *text[][3] = {{"weight_decay", "0.0005", "attribute 'weight_decay' should be a single number"},
+                             {"lr_schedule", "exponential", "unknown lr_schedule 'exponential'"},
+                             {"lr_schedule", "cosine", "attribute 'lr_steps' is present but 'lr_schedule' is 'cosine'"}};
+    for (size_t i = 0; i < sizeof text / sizeof text[0]; i++) {
+        assert_int_equal(checkpoint_write(path_in_dir(f), &ck, &err), 0);
+        hid_t type = H5Tcopy(H5T_C_S1);
+        H5Tset_size(type, strlen(text[i][1]) + 1);
+        replace_attr(f, text[i][0], type, 0, text[i][1]);
+        H5Tclose(type);
+        read_is_refused(f, text[i][2]);
+    }
+    net_free(&net);
+}
+
 static void only_regular_files_are_replaced(void **state)
 {
     (void)state;
@@ -377,6 +498,8 @@ int main(void)
         cmocka_unit_test(bad_files_are_refused),
         cmocka_unit_test(failed_write_leaves_the_old_file_and_no_temporary),
         cmocka_unit_test(only_regular_files_are_replaced),
+        cmocka_unit_test(recipe_round_trip_and_absent_defaults),
+        cmocka_unit_test(recipe_attributes_are_validated),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     test_remove_tree(dir);

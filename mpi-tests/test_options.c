@@ -118,11 +118,39 @@ static void defaults_are_the_classic_network(void **state)
     assert_true(opt.seed == UINT64_MAX);
 }
 
+/* With --resume, the training combinations wait for the checkpoint's recipe
+ * (startup.c runs options_check_training then); the given flags say what
+ * the command line set. */
+static void resume_defers_the_training_checks(void **state)
+{
+    (void)state;
+    nn_options opt;
+    nn_err err;
+    char *alone[] = {"nnmpi", "--lr-steps", "3,5", NULL};
+    char *resumed[] = {"nnmpi", "--lr-steps", "3,5", "--resume", "ck.h5", NULL};
+    memset(&err, 0, sizeof err);
+    assert_int_equal(options_parse(3, alone, &opt, NULL, &err), OPTIONS_ERROR);
+    assert_non_null(strstr(err.msg, "--lr-steps: only has a meaning with --lr-schedule step"));
+    memset(&err, 0, sizeof err);
+    assert_int_equal(options_parse(5, resumed, &opt, NULL, &err), OPTIONS_RUN);
+    assert_true(opt.lr_steps_given && !opt.lr_schedule_given && !opt.dropout_given && !opt.epochs_given);
+    assert_int_equal(options_check_training(&opt, &err), -1); /* a constant schedule from the file: refused then */
+    assert_non_null(strstr(err.msg, "--lr-steps: only has a meaning with --lr-schedule step"));
+    opt.lr_schedule = LR_STEP; /* a step schedule from the file, over its 10 epochs */
+    memset(&err, 0, sizeof err);
+    assert_int_equal(options_check_training(&opt, &err), 0);
+    char *given[] = {"nnmpi", "--dropout", "0", "--nesterov", "--epochs", "4", "--warmup", "1", NULL};
+    assert_int_equal(options_parse(8, given, &opt, NULL, &err), OPTIONS_RUN);
+    assert_true(opt.dropout_given && opt.nesterov_given && opt.epochs_given && opt.warmup_given);
+    assert_true(!opt.lr_gamma_given && !opt.lr_min_given && !opt.lr_batch_given && !opt.weight_decay_given);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bad_values_are_refused_naming_the_option),
         cmocka_unit_test(defaults_are_the_classic_network),
+        cmocka_unit_test(resume_defers_the_training_checks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

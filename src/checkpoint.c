@@ -36,29 +36,41 @@ typedef struct {
     int max_open;
     const char *const *names;
     int n_names;
-    int optional; /* absent in files of older nnmpi: the field stays 0 */
+    int optional;  /* may be absent (files of older nnmpi) ... */
+    double absent; /* ... and then the field holds this: what those runs did */
 } attr_spec;
 
 #define F(field) offsetof(nn_checkpoint, field)
 static const attr_spec schema_[] = {
-    {"activation", A_NAME, F(activation), 0, 0, 0, nn_activation_names, ACT_COUNT, 0},
-    {"loss", A_NAME, F(loss), 0, 0, 0, nn_loss_names, LOSS_COUNT, 0},
-    {"epoch", A_INT, F(epoch), 0, INT_MAX, 0, NULL, 0, 0},
-    {"step", A_INT, F(step), 0, INT_MAX, 0, NULL, 0, 0},
-    {"seed", A_SEED, F(seed), 0, 0, 0, NULL, 0, 0},
-    {"batch", A_INT, F(batch), 1, INT_MAX, 0, NULL, 0, 0},
-    {"lr", A_DOUBLE, F(lr), -DBL_MAX, DBL_MAX, 0, NULL, 0, 0},
-    {"momentum", A_DOUBLE, F(momentum), 0, 1, 1, NULL, 0, 0},
-    {"train_size", A_INT, F(train_size), 1, INT_MAX, 0, NULL, 0, 0},
-    {"shuffle", A_INT, F(shuffle), 0, 1, 0, NULL, 0, 0},
-    {"reproducible", A_INT, F(reproducible), 0, 1, 0, NULL, 0, 0},
-    {"chunk", A_INT, F(chunk), 0, INT_MAX, 0, NULL, 0, 0},
-    {"init", A_NAME, F(init), 0, 0, 0, nn_init_names, INIT_COUNT, 1},
-    {"validation", A_INT, F(validation), 0, INT_MAX, 0, NULL, 0, 1},
-    {"best_accuracy", A_DOUBLE, F(best_accuracy), 0, 1, 0, NULL, 0, 1},
-    {"best_epoch", A_INT, F(best_epoch), 0, INT_MAX, 0, NULL, 0, 1},
-    {"since_best", A_INT, F(since_best), 0, INT_MAX, 0, NULL, 0, 1},
-    {"allreduce", A_NAME, F(allreduce), 0, 0, 0, nn_reduce_names, REDUCE_KIND_COUNT, 1},
+    {"activation", A_NAME, F(activation), 0, 0, 0, nn_activation_names, ACT_COUNT, 0, 0},
+    {"loss", A_NAME, F(loss), 0, 0, 0, nn_loss_names, LOSS_COUNT, 0, 0},
+    {"epoch", A_INT, F(epoch), 0, INT_MAX, 0, NULL, 0, 0, 0},
+    {"step", A_INT, F(step), 0, INT_MAX, 0, NULL, 0, 0, 0},
+    {"seed", A_SEED, F(seed), 0, 0, 0, NULL, 0, 0, 0},
+    {"batch", A_INT, F(batch), 1, INT_MAX, 0, NULL, 0, 0, 0},
+    {"lr", A_DOUBLE, F(lr), -DBL_MAX, DBL_MAX, 0, NULL, 0, 0, 0},
+    {"momentum", A_DOUBLE, F(momentum), 0, 1, 1, NULL, 0, 0, 0},
+    {"train_size", A_INT, F(train_size), 1, INT_MAX, 0, NULL, 0, 0, 0},
+    {"shuffle", A_INT, F(shuffle), 0, 1, 0, NULL, 0, 0, 0},
+    {"reproducible", A_INT, F(reproducible), 0, 1, 0, NULL, 0, 0, 0},
+    {"chunk", A_INT, F(chunk), 0, INT_MAX, 0, NULL, 0, 0, 0},
+    {"init", A_NAME, F(init), 0, 0, 0, nn_init_names, INIT_COUNT, 1, 0},
+    {"validation", A_INT, F(validation), 0, INT_MAX, 0, NULL, 0, 1, 0},
+    {"best_accuracy", A_DOUBLE, F(best_accuracy), 0, 1, 0, NULL, 0, 1, 0},
+    {"best_epoch", A_INT, F(best_epoch), 0, INT_MAX, 0, NULL, 0, 1, 0},
+    {"since_best", A_INT, F(since_best), 0, INT_MAX, 0, NULL, 0, 1, 0},
+    {"allreduce", A_NAME, F(allreduce), 0, 0, 0, nn_reduce_names, REDUCE_KIND_COUNT, 1, 0},
+    /* the recipe (issue 14): absent in files written before it was stored, whose runs had these
+     * defaults unless they were given; lr_steps, an array, is read by read_lr_steps_ */
+    {"epochs", A_INT, F(epochs), 0, INT_MAX, 0, NULL, 0, 1, -1},
+    {"lr_schedule", A_NAME, F(lr_schedule), 0, 0, 0, nn_lr_kind_names, LR_KIND_COUNT, 1, LR_CONSTANT},
+    {"lr_gamma", A_DOUBLE, F(lr_gamma), 0, DBL_MAX, 0, NULL, 0, 1, 0.1}, /* > 0 with step: check_recipe_ */
+    {"lr_min", A_DOUBLE, F(lr_min), 0, DBL_MAX, 0, NULL, 0, 1, 0},
+    {"warmup", A_DOUBLE, F(warmup), 0, INT_MAX, 0, NULL, 0, 1, 0},
+    {"lr_batch", A_INT, F(lr_batch), 0, INT_MAX, 0, NULL, 0, 1, 0},
+    {"nesterov", A_INT, F(nesterov), 0, 1, 0, NULL, 0, 1, 0},
+    {"weight_decay", A_DOUBLE, F(weight_decay), 0, DBL_MAX, 0, NULL, 0, 1, 0},
+    {"dropout", A_DOUBLE, F(dropout), 0, 1, 1, NULL, 0, 1, 0},
 };
 #undef F
 enum { N_SCHEMA = sizeof schema_ / sizeof schema_[0] };
@@ -181,6 +193,10 @@ static int write_contents_(hid_t file, const nn_checkpoint *ck, nn_err *err)
     if (write_attr_(file, "layer_sizes", H5T_NATIVE_INT, 1, (hsize_t)ck->n_sizes, sizes, err) != 0) return -1;
     for (int i = 0; i < N_SCHEMA; i++)
         if (write_schema_attr_(file, &schema_[i], ck, err) != 0) return -1;
+    /* only with lr_schedule step, which needs them: absent means none, as in older files */
+    if (ck->n_lr_steps > 0 &&
+        write_attr_(file, "lr_steps", H5T_NATIVE_DOUBLE, 1, (hsize_t)ck->n_lr_steps, ck->lr_steps, err) != 0)
+        return -1;
     if (write_for_others_(file, ck, err) != 0) return -1;
     if (write_layers_(file, "/layers", ck, ck->params, err) != 0) return -1;
     if (ck->velocity && write_layers_(file, "/optimizer/velocity", ck, ck->velocity, err) != 0) return -1;
@@ -395,7 +411,15 @@ static int read_schema_attr_(hid_t file, const attr_spec *a, nn_checkpoint *ck, 
 {
     char *field = (char *)ck + a->field, text[64];
     double d = 0.0;
-    if (a->optional && H5Aexists(file, a->name) <= 0) return 0;
+    if (a->optional) {
+        htri_t exists = H5Aexists(file, a->name);
+        if (exists < 0) return nn_h5_fail_(err, "H5Aexists", __FILE__, __LINE__), -1;
+        if (exists == 0) {
+            if (a->kind == A_DOUBLE) *(double *)field = a->absent;
+            else if (a->kind != A_SEED) *(int *)field = (int)a->absent;
+            return 0;
+        }
+    }
     switch (a->kind) {
     case A_INT: return read_int_attr_(file, a->name, (long long)a->min, (long long)a->max, (int *)field, path, err);
     case A_SEED: return read_num_attr_(file, a->name, H5T_NATIVE_UINT64, field, path, err);
@@ -476,6 +500,59 @@ static int read_input_shape_(hid_t file, nn_checkpoint *ck, const char *path, nn
 error:
     close_attr_(attr, space, type);
     return rc;
+}
+
+/* The optional lr_steps: 1 to NN_MAX_MILESTONES epochs, finite, positive,
+ * strictly ascending (as --lr-steps accepts them); the count is checked
+ * before anything is read, so a huge array costs nothing. Absent: none. */
+static int read_lr_steps_(hid_t file, nn_checkpoint *ck, const char *path, nn_err *err)
+{
+    hid_t attr = H5I_INVALID_HID, space = H5I_INVALID_HID, type = H5I_INVALID_HID;
+    int rc = -1;
+    htri_t exists = H5Aexists(file, "lr_steps");
+    if (exists <= 0) return exists == 0 ? 0 : (nn_h5_fail_(err, "H5Aexists", __FILE__, __LINE__), -1);
+    if (open_attr_(file, "lr_steps", &attr, &space, &type, path, err) != 0) goto error;
+    hssize_t n = H5Sget_simple_extent_npoints(space);
+    if (n < 1 || n > NN_MAX_MILESTONES || H5Sget_simple_extent_ndims(space) != 1 || !standard_type_(type, 1, 1)) {
+        nn_err_set(err, "%s: attribute 'lr_steps' should hold 1 to %d numbers (epochs)", path, NN_MAX_MILESTONES);
+        goto error;
+    }
+    H5_TRY(err, H5Aread(attr, H5T_NATIVE_DOUBLE, ck->lr_steps));
+    for (int i = 0; i < n; i++) {
+        double e = ck->lr_steps[i];
+        if (!isfinite(e) || e <= 0 || e > INT_MAX || (i > 0 && e <= ck->lr_steps[i - 1])) {
+            nn_err_set(err, "%s: attribute 'lr_steps' should hold strictly ascending positive epochs (at most %d), "
+                            "got %g at position %d", path, INT_MAX, e, i);
+            goto error;
+        }
+    }
+    ck->n_lr_steps = (int)n;
+    rc = 0;
+error:
+    close_attr_(attr, space, type);
+    return rc;
+}
+
+/* The recipe's attributes agree with each other as nnmpi's option checks
+ * make them agree when it writes them (options_check_training, options.h). */
+static int check_recipe_(const nn_checkpoint *ck, const char *path, nn_err *err)
+{
+    int step = ck->lr_schedule == LR_STEP;
+    if (step != (ck->n_lr_steps > 0))
+        nn_err_set(err, "%s: attribute 'lr_steps' is %s but 'lr_schedule' is '%s'", path,
+                   step ? "missing" : "present", nn_lr_kind_names[ck->lr_schedule]);
+    else if (step && !(ck->lr_gamma > 0))
+        nn_err_set(err, "%s: attribute 'lr_gamma' = %g should be positive with 'lr_schedule' step", path, ck->lr_gamma);
+    else if (ck->epochs >= 0 && step && ck->lr_steps[ck->n_lr_steps - 1] >= ck->epochs)
+        nn_err_set(err, "%s: attribute 'lr_steps' ends at epoch %g, not before 'epochs' = %d", path,
+                   ck->lr_steps[ck->n_lr_steps - 1], ck->epochs);
+    else if (ck->epochs >= 0 && ck->warmup > ck->epochs)
+        nn_err_set(err, "%s: attribute 'warmup' = %g is more than 'epochs' = %d", path, ck->warmup, ck->epochs);
+    else if (ck->lr_min > ck->lr)
+        nn_err_set(err, "%s: attribute 'lr_min' = %g is more than 'lr' = %g", path, ck->lr_min, ck->lr);
+    else if (ck->nesterov && ck->momentum == 0.0)
+        nn_err_set(err, "%s: attribute 'nesterov' is 1 but 'momentum' is 0", path);
+    return err->failed ? -1 : 0;
 }
 
 /* Every link on the way to `name` ("/a/b/c": /a, /a/b, /a/b/c) exists and is
@@ -658,6 +735,7 @@ static int read_contents_(hid_t file, size_t file_bytes, nn_checkpoint *ck, cons
     if (read_input_shape_(file, ck, path, err) != 0) return -1;
     for (int i = 0; i < N_SCHEMA; i++)
         if (read_schema_attr_(file, &schema_[i], ck, path, err) != 0) return -1;
+    if (read_lr_steps_(file, ck, path, err) != 0 || check_recipe_(ck, path, err) != 0) return -1;
 
     size_t n = model_layout(ck->sizes, ck->n_sizes, NULL, NULL);
     /* The one check before allocating: nnmpi writes contiguous, uncompressed

@@ -110,7 +110,9 @@ static const char help_text_[] =
     "  --overwrite           let --checkpoint replace an existing checkpoint that\n"
     "                        is not the --resume file, and --output an existing\n"
     "                        file (only ever a regular file)\n"
-    "  --resume FILE         continue from a checkpoint (also mid-epoch)\n"
+    "  --resume FILE         continue from a checkpoint (also mid-epoch); the model,\n"
+    "                        optimizer, recipe and data order are the file's\n"
+    "                        unless given\n"
     "  --eval-only           with --resume: evaluate on the test set and exit\n"
     "  --predict FILE        with --resume and --output: the class and class\n"
     "                        probabilities of every image of the IDX file FILE\n"
@@ -182,19 +184,19 @@ static const option_spec specs_[] = {
     {"activation", K_NAME, F(activation), 0, 0, NAMES(nn_activation_names), F(activation_given)},
     {"loss", K_NAME, F(loss), 0, 0, NAMES(nn_loss_names), F(loss_given)},
     {"init", K_NAME, F(init), 0, 0, NAMES(nn_init_names), 0},
-    {"epochs", K_INT, F(epochs), 0, INT_MAX, NULL, 0, 0},
+    {"epochs", K_INT, F(epochs), 0, INT_MAX, NULL, 0, F(epochs_given)},
     {"batch", K_INT, F(batch), 1, INT_MAX, NULL, 0, F(batch_given)},
     {"lr", K_POSITIVE, F(lr), 0, 0, NULL, 0, F(lr_given)},
     {"momentum", K_UNIT, F(momentum), 0, 0, NULL, 0, F(momentum_given)},
-    {"lr-schedule", K_NAME, F(lr_schedule), 0, 0, NAMES(nn_lr_kind_names), 0},
-    {"lr-steps", K_EPOCHS, F(lr_steps), 0, 0, NULL, 0, 0},
-    {"lr-gamma", K_POSITIVE, F(lr_gamma), 0, 0, NULL, 0, 0},
-    {"lr-min", K_NONNEG, F(lr_min), 0, 0, NULL, 0, 0},
-    {"warmup", K_NONNEG, F(warmup), 0, 0, NULL, 0, 0},
-    {"lr-batch", K_INT, F(lr_batch), 1, INT_MAX, NULL, 0, 0},
-    {"nesterov", K_FLAG, F(nesterov), 0, 0, NULL, 0, 0},
-    {"dropout", K_UNIT, F(dropout), 0, 0, NULL, 0, 0},
-    {"weight-decay", K_NONNEG, F(weight_decay), 0, 0, NULL, 0, 0},
+    {"lr-schedule", K_NAME, F(lr_schedule), 0, 0, NAMES(nn_lr_kind_names), F(lr_schedule_given)},
+    {"lr-steps", K_EPOCHS, F(lr_steps), 0, 0, NULL, 0, F(lr_steps_given)},
+    {"lr-gamma", K_POSITIVE, F(lr_gamma), 0, 0, NULL, 0, F(lr_gamma_given)},
+    {"lr-min", K_NONNEG, F(lr_min), 0, 0, NULL, 0, F(lr_min_given)},
+    {"warmup", K_NONNEG, F(warmup), 0, 0, NULL, 0, F(warmup_given)},
+    {"lr-batch", K_INT, F(lr_batch), 1, INT_MAX, NULL, 0, F(lr_batch_given)},
+    {"nesterov", K_FLAG, F(nesterov), 0, 0, NULL, 0, F(nesterov_given)},
+    {"dropout", K_UNIT, F(dropout), 0, 0, NULL, 0, F(dropout_given)},
+    {"weight-decay", K_NONNEG, F(weight_decay), 0, 0, NULL, 0, F(weight_decay_given)},
     {"validation", K_INT, F(validation), 1, INT_MAX, NULL, 0, 0},
     {"keep-best", K_PATH, F(keep_best_path), 0, 0, NULL, 0, 0},
     {"early-stop", K_INT, F(early_stop), 1, INT_MAX, NULL, 0, 0},
@@ -379,7 +381,7 @@ static int apply_(const option_spec *spec, const char *arg, nn_options *opt, nn_
 }
 
 /* The schedule, the regularization and the stopping rules, together. */
-static options_result finish_training_(const nn_options *o, nn_err *err)
+int options_check_training(const nn_options *o, nn_err *err)
 {
     if (o->lr_schedule == LR_STEP && o->n_lr_steps == 0)
         nn_err_set(err, "--lr-schedule step: needs --lr-steps E1,E2,... (the epochs at which the rate is multiplied by --lr-gamma)");
@@ -398,7 +400,7 @@ static options_result finish_training_(const nn_options *o, nn_err *err)
         nn_err_set(err, "--keep-best: needs --validation N (the best is judged on held-out images, not the test set)");
     else if (o->early_stop && !o->validation)
         nn_err_set(err, "--early-stop: needs --validation N (stopping is judged on held-out images, not the test set)");
-    return err->failed ? OPTIONS_ERROR : OPTIONS_RUN;
+    return err->failed ? -1 : 0;
 }
 
 /* --data synthetic:...: a valid spec, and no data file options beside it. */
@@ -449,7 +451,9 @@ static options_result finish_(nn_options *opt, nn_err *err)
         nn_err_set(err, "--chunk: only has a meaning with --reproducible");
         return OPTIONS_ERROR;
     }
-    return finish_training_(opt, err);
+    /* with --resume, what is not given comes from the checkpoint: checked then (startup.c) */
+    if (opt->resume_path) return OPTIONS_RUN;
+    return options_check_training(opt, err) == 0 ? OPTIONS_RUN : OPTIONS_ERROR;
 }
 
 options_result options_parse(int argc, char **argv, nn_options *opt, FILE *out, nn_err *err)

@@ -9,6 +9,7 @@
 #include <cblas.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,6 +214,126 @@ static void take_int_(int *value, int given, int ck_value, const char *option, c
                         "out to take the checkpoint's", option, *value, path, ck_value, option);
 }
 
+/* The recipe: the training settings a checkpoint stores, beside --lr and
+ * --momentum, so that a resume without them is the same training. Each is
+ * taken from the checkpoint unless given; a given value that differs is used
+ * and noted, as --lr is: none of them changes what the checkpoint's weights,
+ * velocity and position in the data order mean (the settings that do are
+ * refused in resume_reconcile_). Read by both directions: the checkpoint
+ * writer (trainer_recipe_to_checkpoint) and the resume. */
+typedef enum { R_INT, R_DOUBLE, R_FLAG, R_SCHEDULE } recipe_kind;
+typedef struct {
+    const char *option;
+    recipe_kind kind;
+    size_t opt_field, given, ck_field; /* offsets into nn_options and nn_checkpoint */
+    int knob; /* 1: belongs to the checkpoint's schedule, taken only when the schedule is kept */
+} recipe_spec;
+
+#define O(f) offsetof(nn_options, f)
+#define C(f) offsetof(nn_checkpoint, f)
+static const recipe_spec recipe_[] = {
+    {"--lr-schedule", R_SCHEDULE, O(lr_schedule), O(lr_schedule_given), C(lr_schedule), 0},
+    {"--lr-gamma", R_DOUBLE, O(lr_gamma), O(lr_gamma_given), C(lr_gamma), 1},
+    {"--lr-min", R_DOUBLE, O(lr_min), O(lr_min_given), C(lr_min), 1},
+    {"--warmup", R_DOUBLE, O(warmup), O(warmup_given), C(warmup), 0},
+    {"--lr-batch", R_INT, O(lr_batch), O(lr_batch_given), C(lr_batch), 0},
+    {"--nesterov", R_FLAG, O(nesterov), O(nesterov_given), C(nesterov), 0},
+    {"--weight-decay", R_DOUBLE, O(weight_decay), O(weight_decay_given), C(weight_decay), 0},
+    {"--dropout", R_DOUBLE, O(dropout), O(dropout_given), C(dropout), 0},
+};
+#undef O
+#undef C
+enum { N_RECIPE = sizeof recipe_ / sizeof recipe_[0] };
+_Static_assert(sizeof(nn_lr_kind) == sizeof(int), "recipe_ copies --lr-schedule as an int");
+
+static size_t recipe_size_(const recipe_spec *r) { return r->kind == R_DOUBLE ? sizeof(double) : sizeof(int); }
+
+/* 1 when the setting's value in the options equals the checkpoint's. */
+static int recipe_same_(const recipe_spec *r, const nn_options *opt, const nn_checkpoint *ck)
+{
+    const char *o = (const char *)opt + r->opt_field, *c = (const char *)ck + r->ck_field;
+    return r->kind == R_DOUBLE ? *(const double *)o == *(const double *)c : *(const int *)o == *(const int *)c;
+}
+
+/* A setting's value as the command line spells it. */
+static void recipe_text_(const recipe_spec *r, const void *base, size_t field, char *buf, size_t len)
+{
+    const char *v = (const char *)base + field;
+    if (r->kind == R_DOUBLE) snprintf(buf, len, "%g", *(const double *)v);
+    else if (r->kind == R_SCHEDULE) snprintf(buf, len, "%s", nn_lr_kind_names[*(const int *)v]);
+    else if (r->kind == R_FLAG) snprintf(buf, len, "%s", *(const int *)v ? "on" : "off");
+    else snprintf(buf, len, "%d", *(const int *)v);
+}
+
+static void steps_text_(const double *steps, int n, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    for (int i = 0; i < n; i++) append_(buf, len, "%s%g", i ? "," : "", steps[i]);
+    if (n == 0) snprintf(buf, len, "none");
+}
+
+void trainer_recipe_to_checkpoint(const nn_options *opt, nn_checkpoint *ck)
+{
+    for (int i = 0; i < N_RECIPE; i++) {
+        const recipe_spec *r = &recipe_[i];
+        memcpy((char *)ck + r->ck_field, (const char *)opt + r->opt_field, recipe_size_(r));
+    }
+    ck->epochs = opt->epochs;
+    ck->n_lr_steps = opt->n_lr_steps;
+    memcpy(ck->lr_steps, opt->lr_steps, sizeof ck->lr_steps);
+}
+
+/* Fills what the command line left out of the recipe from the checkpoint.
+ * A given --lr-schedule other than the checkpoint's starts from its own
+ * knobs: the checkpoint's steps, gamma and final rate were for the other. */
+static void recipe_take_(nn_options *opt, const nn_checkpoint *ck)
+{
+    int keeps_schedule = !opt->lr_schedule_given || (int)opt->lr_schedule == ck->lr_schedule;
+    for (int i = 0; i < N_RECIPE; i++) {
+        const recipe_spec *r = &recipe_[i];
+        if (*(const int *)((const char *)opt + r->given) || (r->knob && !keeps_schedule)) continue;
+        memcpy((char *)opt + r->opt_field, (const char *)ck + r->ck_field, recipe_size_(r));
+    }
+    if (!opt->lr_steps_given && keeps_schedule) {
+        opt->n_lr_steps = ck->n_lr_steps;
+        memcpy(opt->lr_steps, ck->lr_steps, sizeof opt->lr_steps);
+    }
+    if (!opt->epochs_given && ck->epochs >= 0) opt->epochs = ck->epochs; /* absent in older files: the default */
+    /* --momentum 0 given: plain SGD, for which Nesterov's form is the same update */
+    if (!opt->nesterov_given && opt->momentum == 0.0) opt->nesterov = 0;
+}
+
+/* Rank 0 says which given recipe settings differ from the checkpoint's. A
+ * file without the recipe (epochs absent: the recipe's attributes are written
+ * together) recorded none of it: nothing to differ from. */
+static void recipe_notes_(const nn_options *opt, const nn_checkpoint *ck)
+{
+    char given[256], stored[256];
+    const char *path = opt->resume_path;
+    if (ck->epochs < 0) return;
+    for (int i = 0; i < N_RECIPE; i++) {
+        const recipe_spec *r = &recipe_[i];
+        if (!*(const int *)((const char *)opt + r->given) || recipe_same_(r, opt, ck)) continue;
+        recipe_text_(r, opt, r->opt_field, given, sizeof given);
+        recipe_text_(r, ck, r->ck_field, stored, sizeof stored);
+        fprintf(stderr, "nnmpi: note: %s %s differs from checkpoint '%s' (%s); training goes on with %s\n", r->option,
+                given, path, stored, given);
+    }
+    if (opt->lr_steps_given && (opt->n_lr_steps != ck->n_lr_steps ||
+                                memcmp(opt->lr_steps, ck->lr_steps, sizeof(double) * (size_t)ck->n_lr_steps) != 0)) {
+        steps_text_(opt->lr_steps, opt->n_lr_steps, given, sizeof given);
+        steps_text_(ck->lr_steps, ck->n_lr_steps, stored, sizeof stored);
+        fprintf(stderr, "nnmpi: note: --lr-steps %s differs from checkpoint '%s' (%s); training goes on with %s\n",
+                given, path, stored, given);
+    }
+    /* the other schedules do not depend on the end: a longer or shorter run is the same training up to it */
+    if (opt->epochs_given && opt->epochs != ck->epochs &&
+        (opt->lr_schedule == LR_COSINE || opt->lr_schedule == LR_LINEAR))
+        fprintf(stderr, "nnmpi: note: --epochs %d differs from checkpoint '%s' (%d): the %s schedule now spans %d "
+                        "epochs, so the rates from here differ from the checkpoint's run\n", opt->epochs, path,
+                ck->epochs, nn_lr_kind_names[opt->lr_schedule], opt->epochs);
+}
+
 /* Everything the checkpoint knows comes from it unless given: the model
  * (which must then match), the optimizer (a given value that differs is
  * used, and resume_ says so), and the data order (which must then match).
@@ -245,6 +366,7 @@ static void resume_reconcile_(nn_options *opt, const nn_checkpoint *ck, nn_err *
     if (opt->allreduce == REDUCE_AUTO) opt->allreduce = ck->allreduce;
     if (!opt->lr_given) opt->lr = ck->lr;
     if (!opt->momentum_given) opt->momentum = ck->momentum;
+    recipe_take_(opt, ck);
     if (!opt->trains) { /* nothing is trained: the checkpoint's settings, for the start-up line */
         opt->seed = ck->seed, opt->batch = ck->batch, opt->shuffle = ck->shuffle, opt->train_size = ck->train_size;
         opt->reproducible = ck->reproducible, opt->chunk = ck->chunk;
@@ -269,6 +391,9 @@ static void resume_reconcile_(nn_options *opt, const nn_checkpoint *ck, nn_err *
     int steps = slice_steps_per_epoch(opt->train_size, opt->batch);
     if (!err->failed && ck->step > steps)
         nn_err_set(err, "checkpoint '%s': step %d is past the end of an epoch of %d steps", path, ck->step, steps);
+    /* the combinations options_parse leaves for now, with the checkpoint's recipe filled in */
+    if (!err->failed && options_check_training(opt, err) != 0)
+        nn_err_prefix(err, "with --resume %s (options not given are the checkpoint's): ", path);
 }
 
 /* The network's first size must be the data's input size, its last the
@@ -329,6 +454,7 @@ static int resume_(nn_trainer *t, nn_checkpoint *ck)
         fprintf(stderr, "nnmpi: note: --momentum %g differs from checkpoint '%s' (%g); training goes on with %g%s\n",
                 o->momentum, o->resume_path, ck->momentum, o->momentum,
                 ck->velocity && o->momentum == 0.0 ? ", without the checkpoint's velocity" : "");
+    if (t->rank == 0 && o->trains) recipe_notes_(o, ck);
     t->start_epoch = ck->epoch;
     t->start_step = ck->step;
     t->best_accuracy = ck->best_accuracy, t->best_epoch = ck->best_epoch, t->since_best = ck->since_best;

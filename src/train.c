@@ -280,6 +280,7 @@ static int write_checkpoint_to_(nn_trainer *t, const char *path, int epoch, int 
             .velocity = t->net.velocity,
         };
         memcpy(ck.sizes, o->sizes, sizeof ck.sizes);
+        trainer_recipe_to_checkpoint(o, &ck);
         describe_for_others_(t, &ck);
         checkpoint_write(path, &ck, &err);
     }

@@ -198,6 +198,11 @@ static void check_result(int rc, const nn_checkpoint *ck, const nn_err *err, con
     CHECK(ck->epoch >= 0 && ck->step >= 0 && ck->batch >= 1 && ck->train_size >= 1 && ck->chunk >= 0);
     CHECK((ck->shuffle == 0 || ck->shuffle == 1) && (ck->reproducible == 0 || ck->reproducible == 1));
     CHECK(isfinite(ck->lr) && ck->momentum >= 0.0 && ck->momentum < 1.0);
+    CHECK(ck->epochs >= -1 && (unsigned)ck->lr_schedule <= LR_LINEAR && ck->lr_batch >= 0);
+    CHECK(ck->n_lr_steps >= 0 && ck->n_lr_steps <= NN_MAX_MILESTONES && (ck->n_lr_steps > 0) == (ck->lr_schedule == LR_STEP));
+    for (int i = 0; i < ck->n_lr_steps; i++) CHECK(ck->lr_steps[i] > (i ? ck->lr_steps[i - 1] : 0.0));
+    CHECK(ck->dropout >= 0.0 && ck->dropout < 1.0 && ck->weight_decay >= 0.0 && isfinite(ck->weight_decay));
+    CHECK(ck->warmup >= 0.0 && ck->lr_min >= 0.0 && ck->lr_gamma >= 0.0 && (ck->nesterov == 0 || ck->nesterov == 1));
     volatile float sink = 0.0f; /* touch every element: ASan sees a short buffer */
     for (size_t i = 0; i < n; i++) sink += ck->params[i];
     if (ck->velocity)
@@ -562,6 +567,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ok &= fuzz_attr(file, &b, "shuffle", K_INT, NULL, 1, 0);
     ok &= fuzz_attr(file, &b, "reproducible", K_INT, NULL, 0, 0);
     ok &= fuzz_attr(file, &b, "chunk", K_INT, NULL, 0, 0);
+    /* the recipe (optional): valid values that agree with each other and with lr and momentum above */
+    ok &= fuzz_attr(file, &b, "epochs", K_INT, NULL, 6, 0);
+    ok &= fuzz_attr(file, &b, "lr_schedule", K_STR, "cosine", 0, 0);
+    ok &= fuzz_attr(file, &b, "lr_gamma", K_DOUBLE, NULL, 0, 0.5);
+    ok &= fuzz_attr(file, &b, "lr_min", K_DOUBLE, NULL, 0, 0.01);
+    ok &= fuzz_attr(file, &b, "warmup", K_DOUBLE, NULL, 0, 0.5);
+    ok &= fuzz_attr(file, &b, "lr_batch", K_INT, NULL, 128, 0);
+    ok &= fuzz_attr(file, &b, "nesterov", K_INT, NULL, 1, 0);
+    ok &= fuzz_attr(file, &b, "weight_decay", K_DOUBLE, NULL, 0, 5e-4);
+    ok &= fuzz_attr(file, &b, "dropout", K_DOUBLE, NULL, 0, 0.2);
+    if (take8(&b) % 4 == 0) { /* lr_steps, an array, in any of fuzz_attr's shapes: valid with cosine in none */
+        fuzz_attr(file, &b, "lr_steps", K_DOUBLE, NULL, 0, 2.5);
+        ok = 0;
+    }
 
     /* the datasets, for the layer sizes above when each is 1..64 (else for 784,2,10) */
     int ds[NN_MAX_SIZES + 8] = {IDX_PIXELS, 2, IDX_CLASSES}, n_ds = 3;

@@ -86,7 +86,7 @@ common=(-std=gnu11 -g -O1 -Wall -Wextra -ffp-contract=off -fno-omit-frame-pointe
         -I"$build/generated" "${mpi_cflags[@]}" "${h5c[@]}")
 fuzz=(-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
 libs=("${mpi_libs[@]}" "${h5l[@]}" -lz -lm)
-ck_src=("$src/checkpoint.c" "$src/outfile.c" "$src/model.c" "$src/check.c")
+ck_src=("$src/checkpoint.c" "$src/outfile.c" "$src/model.c" "$src/schedule.c" "$src/check.c")
 
 say "building in $build ($($cc --version | head -1))"
 "$cc" "${common[@]}" "${fuzz[@]}" "$here/fuzz_idx.c" "$src/idx.c" "$src/synth.c" "$src/check.c" -o "$build/fuzz_idx" "${libs[@]}"
