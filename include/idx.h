@@ -2,9 +2,12 @@
  * idx.h: reads IDX files (docs/data.md): images n x d1 x ... x dk (1 <= k <=
  * IDX_MAX_DIMS) of unsigned bytes (type 0x08) or big-endian float32 (0x0D),
  * labels n of unsigned bytes (0x00000801); plain or gzip-compressed (told by
- * the content's first two bytes, not the name). Knows nothing of MPI: every
- * rank loads its own copy and the trainer agrees on failures. Byte images stay
- * as raw bytes; idx_gather_rows() converts only the rows a step needs.
+ * the content's first two bytes, not the name). Knows nothing of MPI: a file
+ * is loaded whole into malloc'ed memory (idx_load), or opened and checked
+ * first and then decoded into memory the caller provides (idx_open,
+ * idx_read_into: data_share.h puts a node's one copy in a shared window);
+ * the trainer agrees on failures. Byte images stay as raw bytes;
+ * idx_gather_rows() converts only the rows a step needs.
  */
 #ifndef NN_IDX_H
 #define NN_IDX_H
@@ -32,7 +35,7 @@
  * a gzip file's size is refused before anything is allocated. */
 #define IDX_GZIP_MAX_RATIO 1032
 
-/* A labelled image set; owns its arrays. */
+/* A labelled image set; owns its arrays unless `borrowed`. */
 typedef struct {
     int count;                     /* number of images */
     int input_size;                /* values per image, the network's input size: d1 * ... * dk */
@@ -46,6 +49,8 @@ typedef struct {
     int synthetic;                 /* --data synthetic:...: rows are generated (synth.h), no pixels or values */
     uint64_t synth_key;            /* synthetic: the inputs' hash key, from the seed */
     long long synth_first;         /* synthetic: row i is sample synth_first + i of the problem */
+    int borrowed;                  /* the arrays are views into memory someone else frees (a node's shared
+                                      window, data_share.h): idx_free leaves them */
 } idx_set;
 
 /* idx_load's failures: the files are unreadable or malformed, or they hold
@@ -74,6 +79,39 @@ int idx_load(const char *images_path, const char *labels_path, int limit, idx_se
  * IDX_ERR_FILE with the reason in err (set is then empty). */
 int idx_load_images(const char *images_path, idx_set *set, nn_err *err);
 
+/* An IDX file opened, its header read and checked against the file's size,
+ * its items not read yet. */
+typedef struct idx_reader idx_reader;
+
+/* Opens a data file (a regular file: a directory, FIFO or device is refused
+ * without blocking), plain or gzip, images (images 1) or labels (0), and
+ * checks its header; the first `keep` items (all when keep <= 0) are the
+ * ones idx_read_into will read. Returns 0 with *out set (idx_close frees
+ * it), or IDX_ERR_FILE, or IDX_ERR_TOO_FEW when keep > the file's count,
+ * with the reason in err and *out NULL. */
+int idx_open(const char *path, int images, int keep, idx_reader **out, nn_err *err);
+
+/* The item count of the file's header. */
+int idx_reader_count(const idx_reader *r);
+
+/* An image file and its label file hold as many items: 0, or IDX_ERR_FILE
+ * with a message naming both files and both counts. */
+int idx_check_counts(const idx_reader *images, const idx_reader *labels, nn_err *err);
+
+/* The bytes the kept items take in memory (float32 stays 4 bytes a value). */
+size_t idx_reader_bytes(const idx_reader *r);
+
+/* Reads the kept items into dst (idx_reader_bytes of them, float-aligned),
+ * then the rest of the file as idx_load does (a gzip stream to its end);
+ * float32 values are converted to host order and must be finite. Points
+ * set's pixels or values (an image file) or labels (a label file) at dst and
+ * fills its count and geometry or max_label; dst stays the caller's. Returns
+ * 0, or -1 with the reason in err (dst's contents are then undefined). Once. */
+int idx_read_into(idx_reader *r, void *dst, idx_set *set, nn_err *err);
+
+/* Closes the file and frees r (NULL is fine). */
+void idx_close(idx_reader *r);
+
 /* Every label of set is below `classes`; else -1 with a message naming
  * `labels_path`, the item and the label. */
 int idx_check_labels(const idx_set *set, int classes, const char *labels_path, nn_err *err);
@@ -88,6 +126,7 @@ int idx_same_geometry(const idx_set *a, const idx_set *b);
  * a synthetic set holds its labels only. */
 size_t idx_bytes(const idx_set *set);
 
+/* Frees the arrays (not when borrowed) and empties set. */
 void idx_free(idx_set *set);
 
 /* Converts rows idx[0..n) of `set` to the network's inputs: out is (n,

@@ -32,12 +32,14 @@ typedef struct {
     int reduce_kind;     /* nn_reduce_kind: what the reduction allocates besides the buffer */
     int repro_pieces;    /* --reproducible: tree pieces (each one gradient); 0 without */
     size_t data_bytes;   /* the data sets, already loaded */
+    int data_shared;     /* the data are one copy per node (--share-data node), not one per rank */
     size_t index_bytes;  /* the epoch permutation */
 } nn_mem_shape;
 
 /* Bytes of one rank, by what they hold. SIZE_MAX in a field: too large to count. */
 typedef struct {
     size_t params, velocity, gradient, scratch, activations, data, index;
+    int data_shared;     /* data is the node's one copy (shared by its ranks), not this rank's own */
     size_t to_allocate;  /* everything but the data (already loaded) */
     size_t largest_matrix; /* elements of the largest matrix handed to BLAS */
 } nn_mem_plan;
@@ -57,6 +59,7 @@ char *memplan_bytes_text(size_t bytes, char *out, size_t len);
 
 /* Collective over comm: sums `plan` over each node's ranks (MPI_COMM_TYPE_SHARED),
  * compares it with the node's available memory, prints the plan on rank 0
+ * (with the data counted once per node when shared, else once per rank)
  * unless quiet, and records in err, on the node's first rank, why a node
  * does not fit. The caller agrees on err (nn_err_agree). */
 void memplan_check(const nn_mem_plan *plan, MPI_Comm comm, int quiet, nn_err *err);

@@ -35,12 +35,19 @@ enum {
 enum { NN_OVERLAP_OFF, NN_OVERLAP_ON, NN_OVERLAP_AUTO, NN_OVERLAP_COUNT };
 extern const char *const nn_overlap_names[NN_OVERLAP_COUNT]; /* off on auto */
 
+/* --share-data rank|node: every rank reads its own copy of the data sets, or
+ * the node's first rank reads them into a window the node's ranks share
+ * (data_share.h). */
+enum { NN_SHARE_RANK, NN_SHARE_NODE, NN_SHARE_COUNT };
+extern const char *const nn_share_names[NN_SHARE_COUNT]; /* rank node */
+
 typedef struct {
     const char *data_dir;         /* --data DIR (the four standard names, plain or .gz), or synthetic:... */
     int synthetic;                /* --data synthetic:INPUTS,CLASSES,TRAIN,TEST, parsed into synth */
     nn_synth_spec synth;
     /* --train-images, --train-labels, --test-images, --test-labels: one file each, in place of DIR's; else NULL */
     const char *data_paths[NN_DATA_FILES];
+    int share_data;               /* NN_SHARE_*: --share-data */
     int classes, classes_given;   /* --classes K; else the checkpoint's (--resume), else the largest label + 1 */
     int sizes[NN_MAX_SIZES], n_sizes;
     nn_activation activation;

@@ -93,6 +93,8 @@ typedef struct {
     int epochs_done;
     double total_s;
     double rss_mb[3];    /* peak RSS over ranks: min, median, max */
+    double pss_mb[2];    /* PSS at the end over ranks: min, max (memstat.h); -1 when unreadable */
+    double node_pss_mb;  /* the PSS of a node's ranks summed, the largest node's; -1 when unreadable */
 } nn_final_record;
 
 /* Progress inside an epoch (--progress), rank 0: where the epoch is and how fast it goes. */

@@ -19,6 +19,7 @@
 #include <stdio.h>
 
 #include "checkpoint.h"
+#include "data_share.h"
 #include "idx.h"
 #include "net.h"
 #include "options.h"
@@ -56,7 +57,8 @@ struct nn_trainer {
     nn_options opt;            /* resolved once at start-up (layers from --resume, chunk, overlap, sizes); read-only after */
     MPI_Comm comm;
     int rank, nranks;
-    idx_set train, test;       /* raw bytes, every rank its own copy */
+    idx_set train, test;       /* raw bytes: views of the node's shared window, or this rank's own copy */
+    nn_data_share data;        /* --share-data node: owns that window (data_share.h) */
     nn_net net;
     nn_reducer reducer;        /* owns the buffer the step's gradient is summed in */
     nn_repro repro;            /* --reproducible only */

@@ -113,6 +113,62 @@ static void check_rows(const idx_set *set, int n)
     free(rows);
 }
 
+/* idx_open + idx_read_into (the path of a node's shared window) decode into
+ * the caller's memory exactly what make_images wrote, gzip and float32
+ * included, keep only the first `keep` items, check the counts of the
+ * pair, and leave a borrowed set's arrays alone in idx_free. */
+static void reading_into_caller_memory(void **state)
+{
+    (void)state;
+    uint32_t dims[3] = {3, 2, 4};
+    put("into-images.gz", make_images(IDX_TYPE_FLOAT32, 9, dims, 3), 0, 1);
+    put("into-labels", make_labels(9), 0, 0);
+    put("into-labels-8", make_labels(8), 0, 0);
+    char ip[512], lp[512], lp8[512];
+    snprintf(ip, sizeof ip, "%s/into-images.gz", dir);
+    snprintf(lp, sizeof lp, "%s/into-labels", dir);
+    snprintf(lp8, sizeof lp8, "%s/into-labels-8", dir);
+    nn_err err = {0};
+    idx_reader *images = NULL, *labels = NULL;
+    assert_int_equal(idx_open(ip, 1, 7, &images, &err), 0);
+    assert_int_equal(idx_open(lp, 0, 7, &labels, &err), 0);
+    assert_int_equal(idx_reader_count(images), 9);
+    assert_int_equal(idx_check_counts(images, labels, &err), 0);
+    assert_int_equal(idx_reader_bytes(images), 7 * 24 * sizeof(float));
+    assert_int_equal(idx_reader_bytes(labels), 7);
+    /* one block, as a window holds it: the images, then the labels on a later cache line */
+    uint8_t *block = aligned_alloc(64, 64 * 20);
+    assert_non_null(block);
+    memset(block, 0xee, 64 * 20);
+    idx_set set;
+    memset(&set, 0, sizeof set);
+    assert_int_equal(idx_read_into(images, block, &set, &err), 0);
+    assert_int_equal(idx_read_into(labels, block + 64 * 11, &set, &err), 0);
+    idx_close(images);
+    idx_close(labels);
+    assert_true(set.values == (float *)(void *)block && set.labels == block + 64 * 11 && set.pixels == NULL);
+    assert_true(set.count == 7 && set.input_size == 24 && set.n_dims == 3 && set.type == IDX_TYPE_FLOAT32);
+    assert_int_equal(set.max_label, 6);
+    check_rows(&set, 7);
+    for (int i = 0; i < 7; i++) assert_int_equal(set.labels[i], i % 10);
+    assert_int_equal(block[64 * 11 + 7], 0xee); /* nothing past the kept items */
+    set.borrowed = 1;
+    idx_free(&set); /* must not free block: ASan and free() below would catch a double free */
+    assert_null(set.values);
+    free(block);
+    /* a pair whose counts differ, and more items than the file holds */
+    assert_int_equal(idx_open(ip, 1, 0, &images, &err), 0);
+    assert_int_equal(idx_open(lp8, 0, 0, &labels, &err), 0);
+    assert_int_equal(idx_check_counts(images, labels, &err), IDX_ERR_FILE);
+    assert_non_null(strstr(err.msg, "holds 9 images but"));
+    idx_close(images);
+    idx_close(labels);
+    memset(&err, 0, sizeof err);
+    assert_int_equal(idx_open(ip, 1, 10, &images, &err), IDX_ERR_TOO_FEW);
+    assert_null(images);
+    assert_non_null(strstr(err.msg, "asked for 10 items but"));
+}
+
 static void valid_files_load_with_scaled_pixels(void **state)
 {
     (void)state;
@@ -395,6 +451,7 @@ int main(void)
         cmocka_unit_test(corrupt_gzip_is_refused),
         cmocka_unit_test(labels_are_checked_against_the_classes),
         cmocka_unit_test(parsing_memory_matches_the_files),
+        cmocka_unit_test(reading_into_caller_memory),
         cmocka_unit_test(synthetic_rows_are_a_function_of_the_sample),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);

@@ -45,6 +45,7 @@ static void bad_values_are_refused_naming_the_option(void **state)
     refused("--shuffle", "maybe", "--shuffle");
     refused("--overlap", "yes", "--overlap");
     refused("--allreduce", "tree", "--allreduce");
+    refused("--share-data", "nodes", "--share-data");
     refused("--checkpoint-every", "0", "--checkpoint-every");
     refused("--frobnicate", NULL, "unknown option '--frobnicate'");
     refused("--batch", NULL, "--batch: needs a value");
@@ -101,6 +102,11 @@ static void defaults_are_the_classic_network(void **state)
         assert_int_equal(parse2("--overlap", overlap_words[i], &opt, &err), OPTIONS_RUN);
         assert_int_equal(opt.overlap, overlap_values[i]);
     }
+    assert_int_equal(opt.share_data, NN_SHARE_NODE); /* the default: one copy of the data per node */
+    assert_int_equal(parse2("--share-data", "rank", &opt, &err), OPTIONS_RUN);
+    assert_int_equal(opt.share_data, NN_SHARE_RANK);
+    assert_int_equal(parse2("--share-data", "node", &opt, &err), OPTIONS_RUN);
+    assert_int_equal(opt.share_data, NN_SHARE_NODE);
     assert_int_equal(opt.allreduce, REDUCE_AUTO); /* the default */
     assert_int_equal(parse2("--allreduce", "ring", &opt, &err), OPTIONS_RUN);
     assert_int_equal(opt.allreduce, REDUCE_RING);

@@ -332,45 +332,50 @@ static void take_items_(const idx_header *h, int images, uint8_t *payload, int n
     else out->pixels = payload;
 }
 
-/* Reads a whole IDX file from s, header first (checked before anything its
- * size is allocated): the first `keep` items (all when keep <= 0) go to out,
- * *file_count is the header's count. keep > count: IDX_ERR_TOO_FEW. */
-static int read_items_(idx_src *s, int images, int keep, idx_set *out, int *file_count, nn_err *err)
+/* The checks of the header against what the caller wants: keep > count is IDX_ERR_TOO_FEW. */
+static int check_keep_(const idx_src *s, const idx_header *h, int keep, nn_err *err)
 {
-    idx_header h;
-    if (read_header_(s, images, &h, err) != 0) return IDX_ERR_FILE;
-    *file_count = h.count;
-    if (keep > h.count) {
-        nn_err_set(err, "asked for %d items but %s holds only %d", keep, s->name, h.count);
+    if (keep > h->count) {
+        nn_err_set(err, "asked for %d items but %s holds only %d", keep, s->name, h->count);
         return IDX_ERR_TOO_FEW;
     }
-    int n = keep > 0 ? keep : h.count;
-    size_t bytes = (size_t)n * h.item_bytes;
-    uint8_t *payload = NN_MALLOC(bytes);
-    if (src_read_(s, payload, bytes, err) != 0) goto error;
-    if (s->gz && src_skip_(s, (size_t)(h.count - n) * h.item_bytes, err) != 0) goto error;
-    if (src_finish_(s, err) != 0) goto error;
-    if (images && h.type == IDX_TYPE_FLOAT32 &&
-        convert_floats_((float *)payload, (size_t)n * (size_t)h.input_size, (size_t)h.input_size, s->name, err) != 0)
-        goto error;
-    take_items_(&h, images, payload, n, out);
     return 0;
-error:
-    free(payload);
-    return IDX_ERR_FILE;
 }
 
-/* An IDX file held in memory (the fuzzer's and the unit tests' way in). */
+/* Reads n items of a file whose header passed every check into payload
+ * ((n, item_bytes)), then the rest of the file: a gzip stream is
+ * decompressed to its end (the items past n are dropped, the CRC checked);
+ * float32 values are converted in place and must be finite. */
+static int read_payload_(idx_src *s, const idx_header *h, int images, int n, uint8_t *payload, nn_err *err)
+{
+    if (src_read_(s, payload, (size_t)n * h->item_bytes, err) != 0) return -1;
+    if (s->gz && src_skip_(s, (size_t)(h->count - n) * h->item_bytes, err) != 0) return -1;
+    if (src_finish_(s, err) != 0) return -1;
+    if (images && h->type == IDX_TYPE_FLOAT32 &&
+        convert_floats_((float *)payload, (size_t)n * (size_t)h->input_size, (size_t)h->input_size, s->name, err) != 0)
+        return -1;
+    return 0;
+}
+
+/* An IDX file held in memory (the fuzzer's and the unit tests' way in): all
+ * of its items, into a malloc'ed payload. */
 static int parse_mem_(const uint8_t *buf, size_t len, const char *name, int images, idx_set *out, nn_err *err)
 {
     idx_src *s = NN_MALLOC(sizeof *s);
     memset(s, 0, sizeof *s);
     s->name = name, s->fd = -1, s->mem = buf, s->mem_len = len, s->raw_size = len;
-    int file_count = 0, status = src_start_(s, err);
-    if (status == 0) status = read_items_(s, images, 0, out, &file_count, err);
+    idx_header h;
+    uint8_t *payload = NULL;
+    int status = src_start_(s, err) == 0 && read_header_(s, images, &h, err) == 0 ? 0 : -1;
+    if (status == 0) {
+        payload = NN_MALLOC((size_t)h.count * h.item_bytes); /* bounded by the file's size (check_size_) */
+        status = read_payload_(s, &h, images, h.count, payload, err);
+    }
+    if (status == 0) take_items_(&h, images, payload, h.count, out);
+    else free(payload);
     src_end_(s);
     free(s);
-    return status == 0 ? 0 : -1;
+    return status;
 }
 
 int idx_parse_images(const uint8_t *buf, size_t len, const char *name, idx_set *set, nn_err *err)
@@ -413,44 +418,88 @@ error:
     return -1;
 }
 
-/* One file: see read_items_. */
-static int read_file_(const char *path, int images, int keep, idx_set *out, int *file_count, nn_err *err)
+/* ---------- files: opened and checked first, read into the caller's memory after ---------- */
+
+struct idx_reader {
+    idx_src src;       /* the open file (fd >= 0) */
+    idx_header h;      /* checked against the file's size */
+    int images;        /* an image file (1) or a label file (0) */
+    int keep;          /* the items that idx_read_into reads: the first `keep` of h.count */
+};
+
+int idx_open(const char *path, int images, int keep, idx_reader **out, nn_err *err)
 {
-    idx_src *s = NN_MALLOC(sizeof *s);
-    memset(s, 0, sizeof *s);
-    s->name = path;
-    s->fd = open_regular_(path, &s->raw_size, err);
+    idx_reader *r = NN_MALLOC(sizeof *r);
+    memset(r, 0, sizeof *r);
+    r->src.name = path, r->images = images;
+    r->src.fd = open_regular_(path, &r->src.raw_size, err);
     int status = IDX_ERR_FILE;
-    if (s->fd >= 0 && src_start_(s, err) == 0) status = read_items_(s, images, keep, out, file_count, err);
-    src_end_(s);
-    if (s->fd >= 0) close(s->fd);
-    free(s);
+    if (r->src.fd >= 0 && src_start_(&r->src, err) == 0 && read_header_(&r->src, images, &r->h, err) == 0)
+        status = check_keep_(&r->src, &r->h, keep, err);
+    r->keep = keep > 0 ? keep : r->h.count;
+    *out = NULL;
+    if (status != 0) idx_close(r);
+    else *out = r;
     return status;
+}
+
+int idx_reader_count(const idx_reader *r) { return r->h.count; }
+
+int idx_check_counts(const idx_reader *images, const idx_reader *labels, nn_err *err)
+{
+    if (images->h.count == labels->h.count) return 0;
+    nn_err_set(err, "%s holds %d images but %s holds %d labels; the counts must agree", images->src.name,
+               images->h.count, labels->src.name, labels->h.count);
+    return IDX_ERR_FILE;
+}
+
+size_t idx_reader_bytes(const idx_reader *r) { return (size_t)r->keep * r->h.item_bytes; }
+
+int idx_read_into(idx_reader *r, void *dst, idx_set *set, nn_err *err)
+{
+    if (read_payload_(&r->src, &r->h, r->images, r->keep, dst, err) != 0) return -1;
+    take_items_(&r->h, r->images, dst, r->keep, set);
+    return 0;
+}
+
+void idx_close(idx_reader *r)
+{
+    if (!r) return;
+    src_end_(&r->src);
+    if (r->src.fd >= 0) close(r->src.fd);
+    free(r);
+}
+
+/* One file into malloc'ed memory; a label file's arrays go to set->labels. */
+static int load_one_(idx_reader *r, idx_set *set, nn_err *err)
+{
+    uint8_t *payload = NN_MALLOC(idx_reader_bytes(r));
+    if (idx_read_into(r, payload, set, err) == 0) return 0;
+    free(payload);
+    return -1;
 }
 
 int idx_load(const char *images_path, const char *labels_path, int limit, idx_set *set, nn_err *err)
 {
-    int n_images = 0, n_labels = 0;
-    idx_set labels;
+    idx_reader *images = NULL, *labels = NULL;
     memset(set, 0, sizeof *set);
-    memset(&labels, 0, sizeof labels);
-    int status = read_file_(images_path, 1, limit, set, &n_images, err);
-    if (status == 0) status = read_file_(labels_path, 0, limit, &labels, &n_labels, err);
-    if (status == 0 && n_images != n_labels) {
-        nn_err_set(err, "%s holds %d images but %s holds %d labels; the counts must agree", images_path, n_images,
-                   labels_path, n_labels);
-        status = IDX_ERR_FILE;
-    }
-    set->labels = labels.labels, set->max_label = labels.max_label;
+    int status = idx_open(images_path, 1, limit, &images, err);
+    if (status == 0) status = idx_open(labels_path, 0, limit, &labels, err);
+    if (status == 0) status = idx_check_counts(images, labels, err);
+    if (status == 0 && (load_one_(images, set, err) != 0 || load_one_(labels, set, err) != 0)) status = IDX_ERR_FILE;
+    idx_close(images);
+    idx_close(labels);
     if (status != 0) idx_free(set);
     return status;
 }
 
 int idx_load_images(const char *images_path, idx_set *set, nn_err *err)
 {
-    int n_images = 0;
+    idx_reader *images = NULL;
     memset(set, 0, sizeof *set);
-    int status = read_file_(images_path, 1, 0, set, &n_images, err);
+    int status = idx_open(images_path, 1, 0, &images, err);
+    if (status == 0 && load_one_(images, set, err) != 0) status = IDX_ERR_FILE;
+    idx_close(images);
     if (status != 0) idx_free(set);
     return status;
 }
@@ -493,9 +542,11 @@ size_t idx_bytes(const idx_set *set)
 
 void idx_free(idx_set *set)
 {
-    free(set->pixels);
-    free(set->values);
-    free(set->labels);
+    if (!set->borrowed) { /* a shared window's views belong to the window's owner (data_share.h) */
+        free(set->pixels);
+        free(set->values);
+        free(set->labels);
+    }
     memset(set, 0, sizeof *set);
 }
 

@@ -74,7 +74,7 @@ int memplan_compute(const nn_mem_shape *s, nn_mem_plan *plan)
     plan->gradient = mul_(n, sizeof(float));
     plan->scratch = mul_(scratch_floats_(s, n), sizeof(float));
     plan->activations = activations_(s, &plan->largest_matrix);
-    plan->data = s->data_bytes, plan->index = s->index_bytes;
+    plan->data = s->data_bytes, plan->index = s->index_bytes, plan->data_shared = s->data_shared;
     size_t total = add_(add_(plan->params, plan->velocity), add_(plan->gradient, plan->scratch));
     plan->to_allocate = add_(add_(total, plan->activations), plan->index);
     return plan->to_allocate == SIZE_MAX ? -1 : 0;
@@ -200,18 +200,23 @@ size_t memplan_available(const char *root, char *source, size_t len)
 
 /* ---------- the node's verdict ---------- */
 
-/* Rank 0's line: one rank's needs and the node's total against what it has. */
+/* Rank 0's line: one rank's needs and the node's total against what it
+ * has; then the data on the node, loaded already: one copy when shared, one
+ * per rank otherwise. */
 static void print_plan_(const nn_mem_plan *p, int local, size_t node_need, size_t available, const char *source)
 {
-    char t[10][64];
+    char t[11][64];
+    size_t node_data = p->data_shared ? p->data : mul_(p->data, (size_t)local);
     printf("Memory per rank: parameters %s, gradient %s, velocity %s, reduction scratch %s, activations %s, "
-           "index %s, data %s (loaded); per node: %d rank%s x %s = %s, available %s (%s)\n",
+           "index %s, data %s (loaded); per node: %d rank%s x %s = %s, available %s (%s); data on the node %s "
+           "(%s)\n",
            memplan_bytes_text(p->params, t[0], 64), memplan_bytes_text(p->gradient, t[1], 64),
            memplan_bytes_text(p->velocity, t[2], 64), memplan_bytes_text(p->scratch, t[3], 64),
            memplan_bytes_text(p->activations, t[4], 64), memplan_bytes_text(p->index, t[5], 64),
            memplan_bytes_text(p->data, t[6], 64), local, local == 1 ? "" : "s",
            memplan_bytes_text(p->to_allocate, t[7], 64), memplan_bytes_text(node_need, t[8], 64),
-           available == SIZE_MAX ? "unknown" : memplan_bytes_text(available, t[9], 64), source);
+           available == SIZE_MAX ? "unknown" : memplan_bytes_text(available, t[9], 64), source,
+           memplan_bytes_text(node_data, t[10], 64), p->data_shared ? "one copy, shared" : "a copy per rank");
     fflush(stdout);
 }
 

@@ -191,8 +191,13 @@ int metrics_final(FILE *f, const nn_final_record *rec)
     else fputs("null", f);
     fprintf(f,
             ",\"status\":\"%s\",\"train_s\":%.9g,\"epochs_done\":%d,\"total_s\":%.9g,"
-            "\"peak_rss_mb\":{\"min\":%.1f,\"median\":%.1f,\"max\":%.1f}}\n",
+            "\"peak_rss_mb\":{\"min\":%.1f,\"median\":%.1f,\"max\":%.1f}",
             rec->status, rec->train_s, rec->epochs_done, rec->total_s, rec->rss_mb[0], rec->rss_mb[1], rec->rss_mb[2]);
+    if (rec->node_pss_mb >= 0.0)
+        fprintf(f, ",\"pss_mb\":{\"min\":%.1f,\"max\":%.1f},\"node_pss_mb\":%.1f}\n", rec->pss_mb[0],
+                rec->pss_mb[1], rec->node_pss_mb);
+    else
+        fputs(",\"pss_mb\":null,\"node_pss_mb\":null}\n", f);
     return flushed_(f);
 }
 

@@ -30,8 +30,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +37,7 @@
 #include "nn_check.h"
 #include "options.h"
 #include "reduce.h"
+#include "shm.h"
 #include "vec.h"
 
 /* A rank's flag is shared between processes: only a lock-free atomic is one word of memory, not a lock in this process. */
@@ -75,14 +74,6 @@ static void agree_or_exit_(const nn_err *err, MPI_Comm comm, MPI_Win *win)
     exit(NN_EXIT_ERROR);
 }
 
-/* Where Open MPI 4.1 backs a shared window (its osc_sm_backing_directory,
- * whose default is /dev/shm on Linux); --mca sets it in the ranks' environment. */
-static const char *backing_dir_(void)
-{
-    const char *dir = getenv("OMPI_MCA_osc_sm_backing_directory");
-    return dir && *dir ? dir : "/dev/shm";
-}
-
 /* The window is a file in a tmpfs that Open MPI may create sparse: a window
  * that does not fit would "allocate" and then kill a rank with SIGBUS at its
  * first store to a missing page, mid-training. So local rank 0 checks the
@@ -94,14 +85,14 @@ static int window_fits_(nn_reducer *r, size_t bytes)
     nn_err err = {0};
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     size_t need = (size_t)r->local_size * ((bytes + page - 1) / page * page + page); /* a state page per rank */
-    struct statvfs vfs;
-    const char *dir = backing_dir_();
-    if (r->local_rank == 0 && statvfs(dir, &vfs) == 0 && (size_t)vfs.f_bavail * vfs.f_frsize < need)
+    size_t room = r->local_rank == 0 ? shm_free_bytes() : SIZE_MAX;
+    const char *dir = shm_dir();
+    if (room != SIZE_MAX && room < need)
         nn_err_set(&err,
                    "--allreduce shm: the node's shared-memory window needs %zu bytes (%zu per rank x %d ranks) but %s "
                    "has %zu bytes free; give %s more space (or set Open MPI's osc_sm_backing_directory), or use "
                    "--allreduce mpi, which needs none",
-                   need, bytes, r->local_size, dir, (size_t)vfs.f_bavail * vfs.f_frsize, dir);
+                   need, bytes, r->local_size, dir, room, dir);
     if (!r->auto_pick) {
         agree_or_exit_(&err, r->comm, NULL);
         return 1;
@@ -118,12 +109,11 @@ static int window_fits_(nn_reducer *r, size_t bytes)
 static void populate_(nn_reducer *r, float *mine, size_t bytes, MPI_Win *win)
 {
     nn_err err = {0};
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo = (uintptr_t)mine & ~(page - 1);
-    if (bytes > 0 && madvise((void *)lo, (uintptr_t)mine + bytes - lo, MADV_POPULATE_WRITE) != 0 && errno != EINVAL)
+    if (shm_populate(mine, bytes) != 0)
         nn_err_set(&err,
                    "--allreduce shm: cannot back this rank's %zu-byte part of the shared-memory window in %s (%s); "
                    "is it full? Free space there, or use --allreduce mpi, which needs none",
-                   bytes, backing_dir_(), strerror(errno));
+                   bytes, shm_dir(), strerror(errno));
     agree_or_exit_(&err, r->comm, win);
 }
 
@@ -152,7 +142,7 @@ static float *alloc_sums_(nn_reducer *r)
         nn_die(NN_EXIT_ERROR,
                "--allreduce shm: cannot allocate a shared-memory window of %zu bytes per rank on this node (%s); "
                "is %s large enough? --allreduce mpi needs none",
-               bytes, text, backing_dir_());
+               bytes, text, shm_dir());
     }
     MPI_CHECK(MPI_Win_set_errhandler(r->win, MPI_ERRORS_RETURN));
     int *model = NULL, found = 0;
@@ -268,12 +258,9 @@ static void whole_(nn_reducer *r)
  * (the gradient's did): checked on local rank 0, agreed by the node. */
 static int model_fits_(nn_reducer *r, size_t bytes)
 {
-    struct statvfs vfs;
     int fits = 1, all = 0;
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    if (r->local_rank == 0 && statvfs(backing_dir_(), &vfs) == 0 &&
-        (size_t)vfs.f_bavail * vfs.f_frsize < (bytes + page - 1) / page * page + page)
-        fits = 0;
+    if (r->local_rank == 0 && shm_free_bytes() < (bytes + page - 1) / page * page + page) fits = 0;
     MPI_CHECK(MPI_Allreduce(&fits, &all, 1, MPI_INT, MPI_MIN, r->comm));
     return all;
 }
@@ -287,7 +274,7 @@ static int share_model_(nn_reducer *r, nn_net *net)
     int rc = MPI_Win_allocate_shared((MPI_Aint)bytes, sizeof(float), MPI_INFO_NULL, r->node, &base, &r->model_win);
     if (rc != MPI_SUCCESS)
         nn_die(NN_EXIT_ERROR, "--allreduce shm: cannot allocate the node's %zu-byte shared copy of the weights in %s; "
-                              "--allreduce mpi needs none", sizeof(float) * floats, backing_dir_());
+                              "--allreduce mpi needs none", sizeof(float) * floats, shm_dir());
     populate_(r, base, bytes, &r->model_win);
     if (r->local_rank == 0) {
         memcpy(base, net->params, sizeof(float) * n);

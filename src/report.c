@@ -72,11 +72,14 @@ void report_epoch(const nn_epoch_record *rec)
 void report_final(const nn_final_record *rec)
 {
     if (rec->reason)
-        printf("Done after %d epochs: %s; training %.2f s, wall %.2f s; peak RSS per rank %.1f MB (max %.1f MB)\n",
+        printf("Done after %d epochs: %s; training %.2f s, wall %.2f s; peak RSS per rank %.1f MB (max %.1f MB)",
                rec->epochs_done, rec->reason, rec->train_s, rec->total_s, rec->rss_mb[1], rec->rss_mb[2]);
     else
-        printf("Done: %d epochs in %.2f s; peak RSS per rank %.1f MB (max %.1f MB)\n", rec->epochs_done, rec->total_s,
+        printf("Done: %d epochs in %.2f s; peak RSS per rank %.1f MB (max %.1f MB)", rec->epochs_done, rec->total_s,
                rec->rss_mb[1], rec->rss_mb[2]);
+    /* PSS counts a page shared by the node's ranks once in their sum: the memory the node really holds */
+    if (rec->node_pss_mb >= 0.0) printf("; node PSS %.1f MB", rec->node_pss_mb);
+    printf("\n");
     fflush(stdout);
 }
 

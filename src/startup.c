@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "checkpoint.h"
+#include "data_share.h"
 #include "memplan.h"
 #include "mpi_pieces.h"
 #include "metrics.h"
@@ -130,36 +131,57 @@ static int make_synthetic_(nn_trainer *t, long long wanted, nn_err *err)
     return 0;
 }
 
-/* The training set (not with --eval-only) and the test set; every rank reads its own copy. */
+/* What asked for the training items, for a "holds only" message; with
+ * --validation N, the N images right after the training ones count too. */
+static const char *train_option_(const nn_options *o)
+{
+    if (o->validation)
+        return o->train_size_given ? "--train-size plus --validation" : "the checkpoint's train_size plus --validation";
+    return o->train_size_given ? "--train-size" : "the checkpoint's train_size";
+}
+
+/* The files to load: the training set (not with --eval-only) and the test
+ * set, or --predict's images in the test set's place; `wanted` training
+ * items (0: all), --validation's included. */
+static int load_files_(nn_trainer *t, long long wanted)
+{
+    const nn_options *o = &t->opt;
+    nn_data_request req[NN_DATA_MAX_SETS];
+    int n = 0;
+    if (o->predict_path) { /* the images to classify take the test set's place */
+        snprintf(t->data_paths[2], sizeof t->data_paths[2], "%s", o->predict_path);
+        req[n++] = (nn_data_request){o->predict_path, NULL, 0, NULL, "--predict: ", &t->test};
+        return data_load(req, n, o->share_data, &t->data, t->comm);
+    }
+    if (!o->eval_only)
+        req[n++] = (nn_data_request){t->data_paths[0], t->data_paths[1], wanted > INT_MAX ? INT_MAX : (int)wanted,
+                                     train_option_(o), NULL, &t->train};
+    req[n++] = (nn_data_request){t->data_paths[2], t->data_paths[3], o->test_size, "--test-size", NULL, &t->test};
+    return data_load(req, n, o->share_data, &t->data, t->comm);
+}
+
+/* The data sets: from the files, once per node or once per rank
+ * (--share-data, data_share.h), or generated (--data synthetic:..., every
+ * rank its own labels); then checked against each other and the options. */
 static int load_data_(nn_trainer *t)
 {
     const nn_options *o = &t->opt;
     nn_err err = {0};
-    int rc = 0;
-    const char *option = o->train_size_given ? "--train-size" : "the checkpoint's train_size";
+    int status = 0;
     long long wanted = o->train_size > 0 ? (long long)o->train_size + o->validation : 0;
     resolve_paths_(t);
-    if (o->predict_path) { /* the images to classify take the test set's place */
-        snprintf(t->data_paths[2], sizeof t->data_paths[2], "%s", o->predict_path);
-        rc = idx_load_images(o->predict_path, &t->test, &err);
-        if (rc != 0) nn_err_prefix(&err, "--predict: ");
-    } else if (o->synthetic) {
-        rc = make_synthetic_(t, wanted, &err);
-        if (rc == IDX_ERR_TOO_FEW && o->test_size > o->synth.test) option = "--test-size";
-    } else if (!o->eval_only) {
-        /* --validation N: the N images right after the training ones */
-        if (wanted > INT_MAX) wanted = INT_MAX;
-        rc = idx_load(t->data_paths[0], t->data_paths[1], (int)wanted, &t->train, &err);
+    if (o->predict_path || !o->synthetic) {
+        status = load_files_(t, wanted);
+    } else {
+        int too_many_train = o->trains && wanted > o->synth.train; /* what make_synthetic_'s message names */
+        if (make_synthetic_(t, wanted, &err) == IDX_ERR_TOO_FEW)
+            nn_err_prefix(&err, "%s: ", too_many_train ? train_option_(o) : "--test-size");
+        status = nn_err_agree(&err, NN_EXIT_ERROR, t->comm);
     }
-    if (rc == IDX_ERR_TOO_FEW && o->validation)
-        option = o->train_size_given ? "--train-size plus --validation" : "the checkpoint's train_size plus --validation";
-    if (rc == 0 && !o->synthetic && !o->predict_path) {
-        option = "--test-size";
-        rc = idx_load(t->data_paths[2], t->data_paths[3], o->test_size, &t->test, &err);
+    if (status == 0) {
+        check_data_(t, &err);
+        status = nn_err_agree(&err, NN_EXIT_ERROR, t->comm);
     }
-    if (rc == IDX_ERR_TOO_FEW) nn_err_prefix(&err, "%s: ", option);
-    if (rc == 0) check_data_(t, &err);
-    int status = nn_err_agree(&err, NN_EXIT_ERROR, t->comm);
     if (status == 0 && o->validation && o->trains) {
         split_validation_(t, &err);
         status = nn_err_agree(&err, NN_EXIT_USAGE, t->comm);
@@ -597,6 +619,7 @@ static int plan_memory_(nn_trainer *t)
         .reduce_kind = (int)o->allreduce,
         .repro_pieces = o->reproducible ? repro_max_pieces(o->chunk, t->rank, t->nranks, batch_rows, 2) : 0,
         .data_bytes = idx_bytes(&t->train) + idx_bytes(&t->val) + idx_bytes(&t->test), /* val: the train file's tail */
+        .data_shared = t->data.has_win,
         .index_bytes = sizeof(int) * (size_t)(t->train.count > 0 ? t->train.count : 1),
     };
     nn_mem_plan plan;
@@ -781,5 +804,6 @@ void trainer_free(nn_trainer *t)
     net_free(&t->net);
     idx_free(&t->train);
     idx_free(&t->test);
+    data_share_free(&t->data); /* after the sets: they may be views of its window */
     memset(t, 0, sizeof *t);
 }

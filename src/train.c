@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "memstat.h"
 #include "metrics.h"
 #include "predict.h"
 #include "rng.h"
@@ -555,6 +556,7 @@ int trainer_run(nn_trainer *t)
     nn_final_record fin = {.status = status == NN_EXIT_ERROR ? "error" : final_status, .reason = reason,
                            .train_s = t->train_s, .epochs_done = status == NN_EXIT_OK && !reason ? o->epochs : done};
     peak_rss_(t, fin.rss_mb);
+    memstat_pss(t->comm, fin.pss_mb, &fin.node_pss_mb);
     fin.total_s = MPI_Wtime() - start;
     if (t->rank == 0) {
         if (!o->quiet && status == NN_EXIT_OK) report_final(&fin);
