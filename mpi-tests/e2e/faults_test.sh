@@ -157,6 +157,24 @@ if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
         expect_status 0 "$status" "--allreduce auto with a 64 KB /dev/shm"
         grep -q "allreduce mpi (auto: /dev/shm is too small for the shared window" <<<"$out" &&
             pass "auto takes mpi and says why" || fail "auto with a small /dev/shm: $out"
+        # room for the gradient's window (2 x 100 KB for the classic net) but not
+        # for the weights' (100 KB more): every rank keeps its own copy of the
+        # weights and updates all of it, with the same bits as the shared copy
+        run 2 --allreduce shm --share-data rank --train-size 2000 --test-size 100 --epochs 1 --quiet \
+            --checkpoint "$WORK/shared-w.h5" --metrics "$WORK/shared-w.jsonl"
+        set +e
+        out=$(NNMPI="$NNMPI" DATA="$DATA" CK="$WORK/own-w.h5" timeout 60 unshare -m bash -c '
+            mount -t tmpfs -o size=256k tmpfs /dev/shm || exit 99
+            mpiexec -n 2 --oversubscribe --allow-run-as-root "$NNMPI" --data "$DATA" --allreduce shm --share-data rank \
+                --train-size 2000 --test-size 100 --epochs 1 --checkpoint "$CK"' 2>&1)
+        status=$?
+        set -e
+        expect_status 0 "$status" "--allreduce shm with room for the gradient's window only (256 KB /dev/shm)"
+        grep -q '"update_split":2' "$WORK/shared-w.jsonl" && grep -q "allreduce shm" <<<"$out" &&
+            ! grep -q "weights shared per node" <<<"$out" &&
+            pass "the weights' window did not fit: each rank keeps its own copy (start-up line)" ||
+            fail "weights' window fallback: $out"
+        same_weights "$WORK/shared-w.h5" "$WORK/own-w.h5" "own copies == the node's shared copy, bitwise"
     fi
 else
     echo "SKIP: the small /dev/shm check needs root and unshare -m"
