@@ -169,6 +169,12 @@ int data_load(const nn_data_request *req, int n, int share, nn_data_share *ds, M
     ds->has_node = 1;
     MPI_CHECK(MPI_Comm_rank(ds->node, &ds->local_rank));
     MPI_CHECK(MPI_Comm_size(ds->node, &ds->local_size));
+    int most = 0; /* one rank on every node (-n 1 too): nothing to share, and no /dev/shm needed */
+    MPI_CHECK(MPI_Allreduce(&ds->local_size, &most, 1, MPI_INT, MPI_MAX, comm));
+    if (most == 1) {
+        data_share_free(ds);
+        return load_private_(req, n, comm);
+    }
     idx_reader *rd[NN_DATA_MAX_SETS][2] = {{NULL}};
     layout_ lay;
     memset(&lay, 0, sizeof lay);
