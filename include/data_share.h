@@ -42,7 +42,9 @@ typedef struct {
 } nn_data_share;
 
 /* Collective over comm: loads the n (<= NN_DATA_MAX_SETS) requests, a copy
- * per node (share NN_SHARE_NODE) or per rank (NN_SHARE_RANK). Returns 0, or
+ * per node (share NN_SHARE_NODE) or per rank (NN_SHARE_RANK); NN_SHARE_AUTO:
+ * per node, or per rank (with a note) when some node's /dev/shm lacks room
+ * for the window. With one rank on every node, per rank. Returns 0, or
  * NN_EXIT_ERROR on every rank after the lowest failing rank printed why (ds
  * and the sets are then empty). */
 int data_load(const nn_data_request *req, int n, int share, nn_data_share *ds, MPI_Comm comm);

@@ -35,11 +35,12 @@ enum {
 enum { NN_OVERLAP_OFF, NN_OVERLAP_ON, NN_OVERLAP_AUTO, NN_OVERLAP_COUNT };
 extern const char *const nn_overlap_names[NN_OVERLAP_COUNT]; /* off on auto */
 
-/* --share-data rank|node: every rank reads its own copy of the data sets, or
- * the node's first rank reads them into a window the node's ranks share
- * (data_share.h). */
-enum { NN_SHARE_RANK, NN_SHARE_NODE, NN_SHARE_COUNT };
-extern const char *const nn_share_names[NN_SHARE_COUNT]; /* rank node */
+/* --share-data rank|node|auto: every rank reads its own copy of the data
+ * sets, or the node's first rank reads them into a window the node's ranks
+ * share (data_share.h); auto is node unless the window does not fit in
+ * /dev/shm, then rank (said in a note). */
+enum { NN_SHARE_RANK, NN_SHARE_NODE, NN_SHARE_AUTO, NN_SHARE_COUNT };
+extern const char *const nn_share_names[NN_SHARE_COUNT]; /* rank node auto */
 
 typedef struct {
     const char *data_dir;         /* --data DIR (the four standard names, plain or .gz), or synthetic:... */

@@ -102,11 +102,13 @@ static void defaults_are_the_classic_network(void **state)
         assert_int_equal(parse2("--overlap", overlap_words[i], &opt, &err), OPTIONS_RUN);
         assert_int_equal(opt.overlap, overlap_values[i]);
     }
-    assert_int_equal(opt.share_data, NN_SHARE_NODE); /* the default: one copy of the data per node */
+    assert_int_equal(opt.share_data, NN_SHARE_AUTO); /* the default: one copy per node where /dev/shm has room */
     assert_int_equal(parse2("--share-data", "rank", &opt, &err), OPTIONS_RUN);
     assert_int_equal(opt.share_data, NN_SHARE_RANK);
     assert_int_equal(parse2("--share-data", "node", &opt, &err), OPTIONS_RUN);
     assert_int_equal(opt.share_data, NN_SHARE_NODE);
+    assert_int_equal(parse2("--share-data", "auto", &opt, &err), OPTIONS_RUN);
+    assert_int_equal(opt.share_data, NN_SHARE_AUTO);
     assert_int_equal(opt.allreduce, REDUCE_AUTO); /* the default */
     assert_int_equal(parse2("--allreduce", "ring", &opt, &err), OPTIONS_RUN);
     assert_int_equal(opt.allreduce, REDUCE_RING);

@@ -24,6 +24,9 @@
 
 #define ALIGN 64 /* each array on a cache line of its own (and float-aligned) */
 
+/* alloc_window_'s answer under --share-data auto when some node's /dev/shm lacks room (not an exit status). */
+enum { DATA_SHARE_NO_ROOM = -1 };
+
 /* What the node's first rank tells the others once the window is filled:
  * each set's geometry and where its arrays are. */
 typedef struct {
@@ -82,13 +85,22 @@ static void open_files_(const nn_data_request *req, int n, idx_reader *rd[][2], 
  * (shm.h: a window that does not fit would end in SIGBUS, not an error);
  * the first rank's pages are then backed at once, where running out of
  * room is still an error code. Returns 0 or the agreed status. */
-static int alloc_window_(nn_data_share *ds, size_t bytes, MPI_Comm comm)
+static int alloc_window_(nn_data_share *ds, size_t bytes, int share, MPI_Comm comm)
 {
     nn_err err = {0};
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     size_t need = (bytes + page - 1) / page * page + (size_t)ds->local_size * page; /* and a state page per rank */
     size_t room = ds->local_rank == 0 ? shm_free_bytes() : SIZE_MAX;
-    if (room != SIZE_MAX && room < need)
+    int fits = room == SIZE_MAX || room >= need, all = 0;
+    MPI_CHECK(MPI_Allreduce(&fits, &all, 1, MPI_INT, MPI_MIN, comm));
+    if (!all && share == NN_SHARE_AUTO) { /* the caller reads a copy per rank; the first node short of room says so */
+        if (!fits)
+            fprintf(stderr, "nnmpi: note: --share-data auto: the node's shared copy of the data needs %zu bytes in %s, "
+                            "which has %zu bytes free: every rank reads its own copy (--share-data rank); give %s "
+                            "more space for one copy per node\n", need, shm_dir(), room, shm_dir());
+        return DATA_SHARE_NO_ROOM;
+    }
+    if (!fits)
         nn_err_set(&err, "--share-data node: the node's shared copy of the data needs %zu bytes in %s, which has "
                          "%zu bytes free; give %s more space (or point Open MPI's osc_sm_backing_directory "
                          "elsewhere), or use --share-data rank (every rank reads its own copy into its own memory)",
@@ -164,7 +176,7 @@ int data_load(const nn_data_request *req, int n, int share, nn_data_share *ds, M
 {
     memset(ds, 0, sizeof *ds);
     for (int i = 0; i < n; i++) memset(req[i].set, 0, sizeof *req[i].set);
-    if (share != NN_SHARE_NODE) return load_private_(req, n, comm);
+    if (share == NN_SHARE_RANK) return load_private_(req, n, comm);
     MPI_CHECK(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &ds->node));
     ds->has_node = 1;
     MPI_CHECK(MPI_Comm_rank(ds->node, &ds->local_rank));
@@ -181,9 +193,13 @@ int data_load(const nn_data_request *req, int n, int share, nn_data_share *ds, M
     nn_err err = {0};
     if (ds->local_rank == 0) open_files_(req, n, rd, &lay, &err);
     int status = nn_err_agree(&err, NN_EXIT_ERROR, comm);
-    if (status == 0) status = alloc_window_(ds, lay.bytes, comm);
+    if (status == 0) status = alloc_window_(ds, lay.bytes, share, comm);
     if (status == 0) status = fill_window_(req, n, rd, &lay, ds, comm);
     for (int i = 0; i < n; i++) idx_close(rd[i][0]), idx_close(rd[i][1]);
+    if (status == DATA_SHARE_NO_ROOM) { /* auto: no room on some node, so a copy per rank everywhere */
+        data_share_free(ds);
+        return load_private_(req, n, comm);
+    }
     if (status == 0) {
         publish_(req, n, &lay, ds);
         return 0;

@@ -31,7 +31,7 @@ void options_defaults(nn_options *opt)
     opt->progress = 30.0;
     opt->overlap = NN_OVERLAP_AUTO;
     opt->allreduce = REDUCE_AUTO; /* shm when ranks share a node, unless mpi measures faster */
-    opt->share_data = NN_SHARE_NODE; /* one copy of the data per node */
+    opt->share_data = NN_SHARE_AUTO; /* one copy of the data per node where /dev/shm has room */
     opt->lr_gamma = 0.1;
     opt->debug_signal_at = -1;
     opt->debug_nan_at = -1;
@@ -61,9 +61,10 @@ static const char help_text_[] =
     "  --loss NAME           mse (sigmoid out, quadratic cost) | xent (softmax,\n"
     "                        cross-entropy)                              [mse]\n"
     "  --init NAME           normal (N(0,1)) | xavier | he              [normal]\n"
-    "  --share-data node|rank  node: the node's first rank reads the data into\n"
-    "                        shared memory that the node's ranks map, one copy\n"
-    "                        per node; rank: every rank reads its own copy [node]\n"
+    "  --share-data auto|node|rank  node: the node's first rank reads the data\n"
+    "                        into shared memory that the node's ranks map, one\n"
+    "                        copy per node; rank: every rank reads its own copy;\n"
+    "                        auto: node, or rank when /dev/shm lacks room [auto]\n"
     "Training:\n"
     "  --epochs N            epochs in total (with --resume: up to N)    [10]\n"
     "  --batch B             global minibatch size, split across ranks   [10]\n"
@@ -145,7 +146,7 @@ static const char help_text_[] =
 static void print_help_(FILE *out) { fputs(help_text_, out); }
 
 const char *const nn_overlap_names[NN_OVERLAP_COUNT] = {"off", "on", "auto"};
-const char *const nn_share_names[NN_SHARE_COUNT] = {"rank", "node"};
+const char *const nn_share_names[NN_SHARE_COUNT] = {"rank", "node", "auto"};
 static const char *const on_off_names_[2] = {"off", "on"};
 
 /* How an option's value is read (and where it goes, in the table below). */

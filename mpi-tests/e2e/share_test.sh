@@ -11,8 +11,9 @@
 #  - a bad data file on the reading rank, and a bad --share-data, give one
 #    message and the same status on every rank;
 #  - a /dev/shm too small for the window (a 64 KB tmpfs, private mount
-#    namespace, root only): one message naming the cause and --share-data
-#    rank, status 1, no SIGBUS; --share-data rank runs there; a run whose
+#    namespace, root only): with --share-data node one message naming the
+#    cause and --share-data rank, status 1, no SIGBUS; --share-data rank runs
+#    there, and so does the default, auto, with a note; a run whose
 #    window fits leaves nothing behind in /dev/shm; and the space gone after
 #    the check (statvfs lies, lib/statvfs_lie.c): backing the pages fails
 #    with one message, status 1, no SIGBUS.
@@ -100,7 +101,7 @@ if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
             exit $status' bash "$@" 2>&1
     }
     set +e
-    out=$(in_small_shm 64k --quiet)
+    out=$(in_small_shm 64k --share-data node --quiet)
     status=$?
     set -e
     if [ "$status" = 99 ]; then
@@ -118,6 +119,16 @@ if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
         status=$?
         set -e
         expect_status 0 "$status" "--share-data rank with a 64 KB /dev/shm"
+        # the default, auto, reads a copy per rank there instead, and says why
+        set +e
+        out=$(in_small_shm 64k --allreduce mpi)
+        status=$?
+        set -e
+        expect_status 0 "$status" "--share-data auto (the default) with a 64 KB /dev/shm"
+        grep -E -q "note: --share-data auto: the node's shared copy of the data needs [0-9]+ bytes in /dev/shm, which has 65536 bytes free: every rank reads its own copy" <<<"$out" &&
+            grep -q "data on the node .* (a copy per rank)" <<<"$out" &&
+            pass "auto: a copy per rank, with a note naming the sizes (and the plan line says so)" ||
+            fail "auto with a small /dev/shm: $out"
         set +e
         out=$(in_small_shm 8m --allreduce shm --quiet)
         status=$?
