@@ -8,7 +8,7 @@
  * All parameters live in one block (model_layout, model.h, says where
  * each layer's weights and biases start); a gradient is a block of the same layout that
  * the caller owns (the reduction, reduce.h) and passes to net_backward and
- * net_sgd_update, so the allreduce and the update are single flat loops.
+ * net_sgd_update_range, so the allreduce and the update are single flat loops.
  */
 #ifndef NN_NET_H
 #define NN_NET_H
@@ -96,22 +96,20 @@ void net_backprop_delta(nn_net *net, int layer, int lo, int hi);
  * and (added to *loss_sum) their summed loss. */
 int net_count_correct(const nn_net *net, int rows, double *loss_sum);
 
-/* One SGD step from the summed gradient: velocity = momentum*velocity - step*grad,
- * params += velocity (plain params -= step*grad without momentum), step = lr / B.
- * Returns 1 when any parameter is no longer finite, else 0. */
-int net_sgd_update(nn_net *net, const float *grad, float step, float momentum);
-
-/* The same with L2 weight decay and optionally Nesterov momentum: d = step*grad
- * + decay*W for weights (decay = lr * --weight-decay; biases are not
- * decayed), velocity = momentum*velocity - d, params += nesterov ?
- * momentum*velocity - d : velocity (params -= d without momentum). */
-int net_sgd_update_decayed(nn_net *net, const float *grad, float step, float momentum, float decay, int nesterov);
-
-/* Either of them on parameters [lo, hi) only, grad indexed as the parameters
- * (grad[i] for parameter i): the part of the update one rank applies when
- * the node's ranks share the weights and split the update (reduce.h).
- * Element by element the same arithmetic as the whole update. */
+/* One SGD step from the summed gradient, on parameters [lo, hi) only, grad
+ * indexed as the parameters (grad[i] for parameter i): the whole update is
+ * [0, n_params); a part is what one rank applies when the node's ranks share
+ * the weights and split the update (reduce.h). Plain (decay 0, no Nesterov):
+ * velocity = momentum*velocity - step*grad, params += velocity (params -=
+ * step*grad without momentum), step = lr / B. Otherwise d = step*grad +
+ * decay*W for weights (decay = lr * --weight-decay; biases are not decayed),
+ * velocity = momentum*velocity - d, params += nesterov ? momentum*velocity -
+ * d : velocity (params -= d without momentum). Returns 1 when any parameter
+ * is no longer finite, else 0. */
 int net_sgd_update_range(nn_net *net, const float *grad, size_t lo, size_t hi, float step, float momentum,
                          float decay, int nesterov);
+
+/* The whole decayed update, [0, n_params) of net_sgd_update_range. */
+int net_sgd_update_decayed(nn_net *net, const float *grad, float step, float momentum, float decay, int nesterov);
 
 #endif

@@ -401,11 +401,6 @@ int net_sgd_update_range(nn_net *net, const float *grad, size_t lo, size_t hi, f
     return bad != 0;
 }
 
-int net_sgd_update(nn_net *net, const float *grad, float step, float momentum)
-{
-    return net_sgd_update_range(net, grad, 0, net->n_params, step, momentum, 0.0f, 0);
-}
-
 int net_sgd_update_decayed(nn_net *net, const float *grad, float step, float momentum, float decay, int nesterov)
 {
     return net_sgd_update_range(net, grad, 0, net->n_params, step, momentum, decay, nesterov);
