@@ -130,10 +130,8 @@ fi
 # data's window there).
 if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
     set +e
-    out=$(NNMPI="$NNMPI" DATA="$DATA" timeout 60 unshare -m bash -c '
-        mount -t tmpfs -o size=64k tmpfs /dev/shm || exit 99
-        mpiexec -n 2 --oversubscribe --allow-run-as-root "$NNMPI" --data "$DATA" --allreduce shm \
-            --layers 784,1024,1024,10 --train-size 200 --test-size 100 --epochs 1 --quiet --share-data rank' 2>&1)
+    out=$(in_small_shm 64k --allreduce shm --layers 784,1024,1024,10 --train-size 200 --test-size 100 --epochs 1 \
+        --quiet --share-data rank)
     status=$?
     set -e
     if [ "$status" = 99 ]; then
@@ -148,10 +146,7 @@ if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
         grep -q -i "bus error\|SIGBUS\|signal 7" <<<"$out" && fail "a rank died of SIGBUS: $out" || pass "no SIGBUS"
         # the default, auto, takes mpi there instead, and says why
         set +e
-        out=$(NNMPI="$NNMPI" DATA="$DATA" timeout 60 unshare -m bash -c '
-            mount -t tmpfs -o size=64k tmpfs /dev/shm || exit 99
-            mpiexec -n 2 --oversubscribe --allow-run-as-root "$NNMPI" --data "$DATA" \
-                --layers 784,1024,1024,10 --train-size 200 --test-size 100 --epochs 1 --share-data rank' 2>&1)
+        out=$(in_small_shm 64k --layers 784,1024,1024,10 --train-size 200 --test-size 100 --epochs 1 --share-data rank)
         status=$?
         set -e
         expect_status 0 "$status" "--allreduce auto with a 64 KB /dev/shm"
@@ -163,10 +158,8 @@ if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
         run 2 --allreduce shm --share-data rank --train-size 2000 --test-size 100 --epochs 1 --quiet \
             --checkpoint "$WORK/shared-w.h5" --metrics "$WORK/shared-w.jsonl"
         set +e
-        out=$(NNMPI="$NNMPI" DATA="$DATA" CK="$WORK/own-w.h5" timeout 60 unshare -m bash -c '
-            mount -t tmpfs -o size=256k tmpfs /dev/shm || exit 99
-            mpiexec -n 2 --oversubscribe --allow-run-as-root "$NNMPI" --data "$DATA" --allreduce shm --share-data rank \
-                --train-size 2000 --test-size 100 --epochs 1 --checkpoint "$CK"' 2>&1)
+        out=$(in_small_shm 256k --allreduce shm --share-data rank --train-size 2000 --test-size 100 --epochs 1 \
+            --checkpoint "$WORK/own-w.h5")
         status=$?
         set -e
         expect_status 0 "$status" "--allreduce shm with room for the gradient's window only (256 KB /dev/shm)"

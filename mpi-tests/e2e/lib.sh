@@ -44,6 +44,21 @@ expect_status() {
     if [ "$2" = "$1" ]; then pass "$3 (exit $2)"; else fail "$3: exit $2, expected $1"; fi
 }
 
+# in_small_shm SIZE ARGS...: nnmpi at -n 2 (--data "$DATA" ARGS) with a fresh
+# tmpfs of SIZE over /dev/shm, in a private mount namespace (root); prints its
+# output and then "left in /dev/shm: N", and returns its status, or 99 when
+# the tmpfs cannot be mounted here.
+in_small_shm() {
+    local size=$1
+    shift
+    NNMPI="$NNMPI" DATA="$DATA" SIZE="$size" timeout 60 unshare -m bash -c '
+        mount -t tmpfs -o size=$SIZE tmpfs /dev/shm || exit 99
+        mpiexec -n 2 --oversubscribe --allow-run-as-root "$NNMPI" --data "$DATA" "$@"
+        status=$?
+        echo "left in /dev/shm: $(ls -A /dev/shm | wc -l)"
+        exit $status' bash "$@" 2>&1
+}
+
 # same_weights A.h5 B.h5 what: the /layers (and momentum) datasets are bitwise equal.
 same_weights() {
     if h5diff -q "$1" "$2" /layers /layers >/dev/null 2>&1; then

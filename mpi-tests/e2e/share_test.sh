@@ -89,19 +89,9 @@ check_run 2 2 "--share-data: expected" --data "$DATA" --share-data nodes
 
 # ---------- a /dev/shm too small for the window ----------
 if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
-    in_small_shm() { # SIZE ARGS...: nnmpi at -n 2 with a fresh tmpfs of SIZE over /dev/shm
-        local size=$1
-        shift
-        NNMPI="$NNMPI" DATA="$DATA" SIZE="$size" timeout 60 unshare -m bash -c '
-            mount -t tmpfs -o size=$SIZE tmpfs /dev/shm || exit 99
-            mpiexec -n 2 --oversubscribe --allow-run-as-root "$NNMPI" --data "$DATA" \
-                --train-size 200 --test-size 100 --epochs 1 "$@"
-            status=$?
-            echo "left in /dev/shm: $(ls -A /dev/shm | wc -l)"
-            exit $status' bash "$@" 2>&1
-    }
+    sizes=(--train-size 200 --test-size 100 --epochs 1)
     set +e
-    out=$(in_small_shm 64k --share-data node --quiet)
+    out=$(in_small_shm 64k "${sizes[@]}" --share-data node --quiet)
     status=$?
     set -e
     if [ "$status" = 99 ]; then
@@ -115,13 +105,13 @@ if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
             fail "small /dev/shm: $out"
         grep -q -i "bus error\|SIGBUS\|signal 7" <<<"$out" && fail "a rank died of SIGBUS: $out" || pass "no SIGBUS"
         set +e
-        out=$(in_small_shm 64k --share-data rank)
+        out=$(in_small_shm 64k "${sizes[@]}" --share-data rank)
         status=$?
         set -e
         expect_status 0 "$status" "--share-data rank with a 64 KB /dev/shm"
         # the default, auto, reads a copy per rank there instead, and says why
         set +e
-        out=$(in_small_shm 64k --allreduce mpi)
+        out=$(in_small_shm 64k "${sizes[@]}" --allreduce mpi)
         status=$?
         set -e
         expect_status 0 "$status" "--share-data auto (the default) with a 64 KB /dev/shm"
@@ -130,7 +120,7 @@ if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
             pass "auto: a copy per rank, with a note naming the sizes (and the plan line says so)" ||
             fail "auto with a small /dev/shm: $out"
         set +e
-        out=$(in_small_shm 8m --allreduce shm --quiet)
+        out=$(in_small_shm 8m "${sizes[@]}" --allreduce shm --quiet)
         status=$?
         set -e
         expect_status 0 "$status" "--share-data node and --allreduce shm in an 8 MB /dev/shm"
