@@ -33,6 +33,8 @@ typedef struct {
     int params_shared;           /* params and velocity are the node's shared copy (net_share_params): not freed here */
     float *act[NN_MAX_SIZES];    /* act[l]: (max_rows, sizes[l]); act[0] is the input rows */
     float *delta[NN_MAX_SIZES];  /* delta[l]: (max_rows, sizes[l+1]), dLoss/dz of weight layer l */
+    float *own_act[NN_MAX_SIZES];   /* the net's own act and delta buffers: act and delta point at them except */
+    float *own_delta[NN_MAX_SIZES]; /* inside a factor step, which places them in shared memory (net_place_rows) */
     float *ones;                 /* (max_rows) all 1.0: bias gradients as delta^T 1 with sgemv */
     int *labels;                 /* (max_rows) class of each input row */
     /* Inverted dropout on hidden layers, training passes only (net_set_dropout): */
@@ -92,6 +94,22 @@ void net_weight_grad(const nn_net *net, int layer, int lo, int hi, int out_lo, i
 void net_bias_grad(const nn_net *net, int layer, int lo, int hi, float *db);
 void net_backprop_delta(nn_net *net, int layer, int lo, int hi);
 
+/* The factor exchange (reduce.h): act[l] and delta[l] (l < n_layers) become
+ * rows lo.. of the node's shared matrices of the whole batch, act_base[l]
+ * (batch, sizes[l]) and delta_base[l] (batch, sizes[l+1]), so this rank's passes
+ * over its rows [0, hi - lo) write straight into them; NULL bases put back
+ * the net's own buffers (evaluation passes more rows than a batch). */
+void net_place_rows(nn_net *net, float *const *act_base, float *const *delta_base, int lo);
+
+/* Backward without the weight gradients: rows [0, rows) of every delta
+ * from the output layer's (net_output_delta). */
+void net_backward_deltas(nn_net *net, int rows);
+
+/* Units [u_lo, u_hi) of `layer`: their weight and bias gradients over rows
+ * [0, rows) of act and delta, written where those parameters lie in grad
+ * (the params layout). */
+void net_unit_grads(const nn_net *net, int layer, int rows, int u_lo, int u_hi, float *grad);
+
 /* After net_forward: the number of rows whose arg-max output equals the label,
  * and (added to *loss_sum) their summed loss. */
 int net_count_correct(const nn_net *net, int rows, double *loss_sum);
@@ -108,6 +126,16 @@ int net_count_correct(const nn_net *net, int rows, double *loss_sum);
  * is no longer finite, else 0. */
 int net_sgd_update_range(nn_net *net, const float *grad, size_t lo, size_t hi, float step, float momentum,
                          float decay, int nesterov);
+
+/* The plain update (no decay, no Nesterov) straight from rows [0, rows) of
+ * act and delta, the factors of the summed gradient, without storing it:
+ * per layer one product accumulated into the weights (into the velocity
+ * with momentum, then params += velocity). Units [unit_lo[l], unit_hi[l])
+ * of each layer l (their weights and biases), or all of them when unit_lo
+ * is NULL. The same result as net_unit_grads then net_sgd_update_range, to
+ * rounding. Returns 1 when any parameter updated is no longer finite. */
+int net_sgd_update_from_factors(nn_net *net, int rows, const int *unit_lo, const int *unit_hi, float step,
+                                float momentum);
 
 /* The whole decayed update, [0, n_params) of net_sgd_update_range. */
 int net_sgd_update_decayed(nn_net *net, const float *grad, float step, float momentum, float decay, int nesterov);

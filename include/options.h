@@ -91,6 +91,7 @@ typedef struct {
     int reproducible, chunk; /* chunk: rows per chunk with --reproducible (--chunk, else ceil(batch / 8)), else 0 */
     int overlap;             /* NN_OVERLAP_*; after start-up 0 or 1 */
     nn_reduce_kind allreduce; /* --allreduce: MPI's collectives or the ring (reduce.h) */
+    nn_exchange_kind exchange; /* --exchange: what shm's ranks exchange on one node (reduce.h) */
     int step_timeout;        /* --step-timeout: seconds without progress before the job ends; 0 = never */
     int quiet;
     double progress;         /* --progress: seconds between progress lines inside an epoch (rank 0); 0 = none */

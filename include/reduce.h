@@ -19,9 +19,21 @@
  * nnmpi's ring of point-to-point messages (reduce_ring.c, ring.h), which
  * allocates nothing, or shared memory within a node (reduce_shm.c): the
  * buffer lives in an MPI-3 shared window, each rank sums its slice of every
- * rank's buffer in place, and across nodes each slice is summed with MPI;
+ * rank's buffer in place, and across nodes each slice is summed with MPI
+ * (overlapped: each group's slice as backward finishes it on the node);
  * or auto, which picks shm or mpi at start-up. --reproducible sums the buffer along its own fixed tree
  * instead (repro.h); the reducer then only owns the buffer.
+ *
+ * On one node, shm can exchange the batch's factors instead of gradients
+ * (--exchange, reducer_share_batch): a layer's weight gradient over the
+ * batch is delta^T act, so the node's ranks write their rows of every
+ * layer's input activations and deltas into shared matrices of the whole
+ * batch, and after one barrier the weights are updated from all the rows.
+ * Up to NN_FACTOR_REPLICATE_BATCH rows every rank updates its own copy of
+ * all of them (the same products on every rank, so the same bits; the
+ * matrices double-buffered, even and odd steps, so one barrier a step is
+ * enough); larger batches share the node's copy (reducer_share_model) and
+ * each rank updates its units of every layer, with the second barrier.
  */
 #ifndef NN_REDUCE_H
 #define NN_REDUCE_H
@@ -36,6 +48,12 @@
  * contributes to each step, summed with the gradient. */
 enum { NN_CTRL_LOSS, NN_CTRL_STOP, NN_CTRL };
 
+/* Factors for batches up to this many rows: every rank updates its own copy
+ * of all the weights (the whole weight gradient, batch multiply-adds per
+ * parameter, on every rank); larger batches share the node's copy and split
+ * the update by units (docs/design.md has the measurements). */
+#define NN_FACTOR_REPLICATE_BATCH 16
+
 /* Overlap: a layer with fewer gradient elements than this (64 KB of floats)
  * is not worth a collective of its own and joins the next layer's. */
 #define NN_FUSE_ELEMENTS 16384
@@ -43,6 +61,15 @@ enum { NN_CTRL_LOSS, NN_CTRL_STOP, NN_CTRL };
 /* auto is a choice made at start-up, not a method: it becomes one of the others (reducer_create). */
 typedef enum { REDUCE_AUTO, REDUCE_MPI, REDUCE_RING, REDUCE_SHM, REDUCE_KIND_COUNT } nn_reduce_kind;
 extern const char *const nn_reduce_names[REDUCE_KIND_COUNT]; /* auto mpi ring shm */
+
+/* What the node's ranks exchange with shm on one node (reducer_share_batch). */
+typedef enum { EXCHANGE_AUTO, EXCHANGE_GRADIENTS, EXCHANGE_FACTORS, EXCHANGE_KIND_COUNT } nn_exchange_kind;
+extern const char *const nn_exchange_names[EXCHANGE_KIND_COUNT]; /* auto gradients factors */
+
+/* Parameters [lo, hi) in the params layout. */
+typedef struct {
+    size_t lo, hi;
+} nn_range;
 
 typedef struct nn_reducer nn_reducer;
 
@@ -61,6 +88,9 @@ typedef struct {
     void (*sum_part)(nn_reducer *r);                /* sums this rank's part and the control slots */
     int (*end_update)(nn_reducer *r, int nonfinite); /* after each rank updated its part: any rank's verdict */
     void (*free_model)(nn_reducer *r);
+    int (*share_batch)(nn_reducer *r, const nn_net *net, int batch); /* the factor matrices; 0: no room */
+    void (*sum_ctrl)(nn_reducer *r);                /* factors: barrier, then the control slots' sums */
+    void (*free_batch)(nn_reducer *r);
 } nn_reduce_method;
 
 extern const nn_reduce_method nn_reduce_mpi, nn_reduce_ring, nn_reduce_shm;
@@ -83,7 +113,8 @@ struct nn_reducer {
     int n_groups;                      /* overlap: 1 means one reduction after backward, nothing to hide behind */
     double posting_s;                  /* seconds spent starting reductions (inside backward) this step */
     /* method state */
-    MPI_Request *req;                  /* mpi: (n_req) one per piece of each group, overlap mode (persistent where MPI allows) */
+    MPI_Request *req;                  /* mpi: (n_req) one per piece of each group, overlap mode (persistent where MPI allows);
+                                          shm across nodes: the same for this rank's part of each group, then the slots' */
     int n_req;
     size_t piece_max;                  /*   floats per request: nn_pieces_max() when the reducer was created */
     int req_lo[NN_MAX_SIZES];          /*   group l's requests start at req[req_lo[l]] (mpi_pieces.h: at most INT_MAX floats each) */
@@ -101,7 +132,19 @@ struct nn_reducer {
      * rank updates only its part of them, from the sums lying in its own segment. */
     int shard;
     MPI_Win model_win;                 /*   the node's weights and velocity, held by local rank 0 */
-    size_t part_lo, part_hi;           /*   this rank's parameters [part_lo, part_hi) */
+    nn_range parts[2 * NN_MAX_SIZES];  /* the parameters this rank updates: all of them, unless sharded */
+    int n_parts;
+    /* The factor exchange (reducer_share_batch), on one node, each rank with its own weights: */
+    int factors;
+    MPI_Win batch_win;                    /*   the batch's matrices, held by local rank 0 */
+    float *batch_act[2][NN_MAX_SIZES];    /*   set [parity]: (batch, sizes[l]) the input activations of layer l */
+    float *batch_delta[2][NN_MAX_SIZES];  /*   set [parity]: (batch, sizes[l+1]) its deltas */
+    float *batch_ctrl[2];                 /*   (local_size, 16) per set: each rank's control slots, a line each */
+    int parity;                           /*   the set this step writes: steps alternate */
+    int factor_shard;                     /*   the weights shared and the update split by units (large batches) */
+    int unit_lo[NN_MAX_SIZES], unit_hi[NN_MAX_SIZES]; /* sharded factors: this rank's units of layer l */
+    size_t factor_floats;                 /*   floats a batch writes into them */
+    const char *exchange_note;            /* why --exchange factors is not in use, or NULL */
     float ctrl[NN_CTRL];               /*   the control slots' sums, summed by every rank for itself */
     const float *ctrl_sums;            /* the control slots' sums after reducer_finish: sums, or ctrl when sharded */
 };
@@ -125,22 +168,42 @@ void reducer_begin_step(nn_reducer *r);
  * carries the control slots. */
 void reducer_layer_ready(nn_reducer *r, int layer);
 
-/* Completes the step's reduction: afterwards sums holds the sums on every rank. */
+/* Completes the step's reduction: afterwards sums holds the sums on every
+ * rank (sharded: this rank's part of them; factors: only the control
+ * slots' sums, in ctrl_sums, and every rank's rows of the factors). */
 void reducer_finish(nn_reducer *r);
 
 /* After start-up has set the weights (initial or resumed), collective over
  * comm: with shm, the node's ranks move to one shared copy of the weights
  * (and velocity) in a window, and each step each rank updates only its part
- * of them (reducer_update_part), from the sums lying in its own segment, with
+ * of them (reducer_update_parts), from the sums lying in its own segment, with
  * no copy of the summed gradient to every rank; the update's arithmetic and
  * memory traffic are split R ways. The others (and --reproducible, which
  * does not call it) keep a private copy per rank and update all of it. */
 void reducer_share_model(nn_reducer *r, nn_net *net);
 
-/* The parameters [*lo, *hi) this rank updates after reducer_finish, and
- * where their sums lie (indexed as the parameters): the whole gradient,
- * reducer_grad(), unless the update is sharded. */
-const float *reducer_update_part(const nn_reducer *r, size_t *lo, size_t *hi);
+/* Collective over comm, before reducer_share_model: with shm on a single
+ * node, chooses what the node's ranks exchange (EXCHANGE_AUTO: factors when
+ * a batch's activations and deltas are fewer floats than the gradient) and
+ * for factors maps the node's matrices for a batch of up to `batch` rows;
+ * over NN_FACTOR_REPLICATE_BATCH rows the weights are then shared and split
+ * by units (reducer_share_model, reducer.unit_lo/hi). Otherwise (another
+ * method, several nodes, no room in /dev/shm) gradients, with why in
+ * r->exchange_note when factors were asked for. */
+void reducer_share_batch(nn_reducer *r, const nn_net *net, int batch, nn_exchange_kind want);
+
+/* Factors: this rank's control slots for this step (the loss and the stop
+ * vote go there); otherwise the head of the buffer, r->sums. */
+float *reducer_ctrl_slots(const nn_reducer *r);
+
+/* Factors: the step's matrices are read; the next step writes the other set. */
+static inline void reducer_factors_read(nn_reducer *r) { r->parity ^= 1; }
+
+/* The parameter ranges this rank updates after reducer_finish (their sums
+ * lie in reducer_grad(), indexed as the parameters): the whole gradient, or
+ * this rank's part when the update is sharded, or with factors its units of
+ * every layer (their weights, then their biases). Returns how many. */
+int reducer_update_parts(const nn_reducer *r, const nn_range **parts);
 
 /* After this rank's update of its part, with its verdict (1: a parameter is
  * no longer finite): returns the verdict of any rank, the same on all; when

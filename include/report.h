@@ -54,6 +54,9 @@ typedef struct {
     const char *allreduce_fallback; /* why it is not the --allreduce asked for, or what auto chose and why, or NULL */
     int update_split;               /* shm: the node's ranks share one copy of the weights, each updating 1/update_split
                                        of it; 0: every rank updates its own copy */
+    const char *exchange;           /* shm with the sharded update: "factors" or "gradients"; NULL otherwise */
+    const char *exchange_note;      /* why --exchange factors is not in use, or NULL */
+    size_t factor_floats, grad_floats; /* factors: floats a batch writes, against a gradient's */
     double allreduce_ref_s;        /* one blocking allreduce of the gradient, measured at start-up; 0 when not */
     unsigned repro_forward_batched, repro_delta_batched; /* --reproducible: rank 0's nn_repro masks */
     /* where it starts */

@@ -40,18 +40,23 @@ typedef struct {
     float stop_vote; /* 1 when a stop signal arrived on this rank */
 } nn_step;
 
-/* How a step's summed gradient is made: the plain path or --reproducible's,
- * each straight-line code, chosen once at start-up. */
+/* How a step's summed gradient is made: the plain path, the factor
+ * exchange's (shm on one node) or --reproducible's, each straight-line
+ * code, chosen once at start-up. */
 typedef struct {
     const char *name;
     /* This rank's rows [*lo, *hi) of a global batch of batch_rows (pure arithmetic). */
     void (*my_rows)(const nn_trainer *t, int batch_rows, int *lo, int *hi);
+    void (*place)(nn_trainer *t, const nn_step *s);    /* where the rows go, before they are gathered; or NULL */
     void (*forward)(nn_trainer *t, const nn_step *s);  /* forward pass, loss and vote into the control slots */
-    void (*backward)(nn_trainer *t, const nn_step *s); /* this rank's gradient into the reducer's buffer */
-    void (*reduce)(nn_trainer *t);                     /* afterwards reducer.sums holds the sums on every rank */
+    void (*backward)(nn_trainer *t, const nn_step *s); /* this rank's gradient (factors: deltas) */
+    /* afterwards the sums of the parameters this rank updates (reducer_update_parts) and of the control slots */
+    void (*reduce)(nn_trainer *t, const nn_step *s);
+    /* the SGD step from the sums, step = lr / batch_rows; returns 1 when a parameter is no longer finite */
+    int (*apply)(nn_trainer *t, int batch_rows, double lr);
 } nn_grad_path;
 
-extern const nn_grad_path nn_plain_path, nn_repro_path;
+extern const nn_grad_path nn_plain_path, nn_factor_path, nn_repro_path;
 
 struct nn_trainer {
     nn_options opt;            /* resolved once at start-up (layers from --resume, chunk, overlap, sizes); read-only after */
@@ -62,7 +67,7 @@ struct nn_trainer {
     nn_net net;
     nn_reducer reducer;        /* owns the buffer the step's gradient is summed in */
     nn_repro repro;            /* --reproducible only */
-    const nn_grad_path *path;  /* &nn_plain_path or &nn_repro_path */
+    const nn_grad_path *path;  /* &nn_plain_path, &nn_factor_path or &nn_repro_path */
     int *perm;                 /* (train.count) this epoch's sample order, identical on every rank */
     int steps_per_epoch;
     int start_epoch, start_step; /* where training begins (after --resume) */

@@ -145,8 +145,11 @@ static void no_allocation_per_step(void **state)
     struct {
         const char *name;
         int overlap, reproducible, ring, mpi_too; /* ring: 1 the ring, 2 shared memory */
-    } modes[] = {{"overlap", 1, 0, 0, 0},    {"blocking", 0, 0, 0, 0},     {"reproducible", 0, 1, 0, 1},
-                 {"ring", 0, 0, 1, 1},       {"ring overlap", 1, 0, 1, 1}, {"shm", 0, 0, 2, 1}};
+        nn_exchange_kind exchange;               /* shm: gradients (the sharded update) or factors */
+    } modes[] = {{"overlap", 1, 0, 0, 0, 0},          {"blocking", 0, 0, 0, 0, 0},
+                 {"reproducible", 0, 1, 0, 1, 0},     {"ring", 0, 0, 1, 1, 0},
+                 {"ring overlap", 1, 0, 1, 1, 0},     {"shm gradients", 0, 0, 2, 1, EXCHANGE_GRADIENTS},
+                 {"shm factors", 0, 0, 2, 1, EXCHANGE_FACTORS}, {"shm sharded factors", 0, 0, 2, 1, EXCHANGE_FACTORS}};
     int bad = 0;
     for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
         nn_options opt;
@@ -157,6 +160,8 @@ static void no_allocation_per_step(void **state)
         opt.layers_given = 1, opt.n_sizes = 4, opt.sizes[0] = 784, opt.sizes[1] = 64, opt.sizes[2] = 256, opt.sizes[3] = 10;
         opt.overlap = modes[m].overlap, opt.reproducible = modes[m].reproducible;
         opt.allreduce = modes[m].ring == 2 ? REDUCE_SHM : modes[m].ring ? REDUCE_RING : REDUCE_MPI;
+        opt.exchange = modes[m].exchange;
+        if (strstr(modes[m].name, "sharded")) opt.batch = 32; /* over NN_FACTOR_REPLICATE_BATCH */
         window w[2];
         count_in_steps(&opt, 100, w, modes[m].mpi_too);
         for (int k = 0; k < 2; k++)

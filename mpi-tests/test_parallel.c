@@ -59,37 +59,53 @@ static double max_abs(const float *v, size_t n)
  * The same per-sample gradients summed in another order: float rounding
  * bounds the difference by a few ulps of the largest entry. Where the node's
  * ranks share the weights (shm) each holds the sums of its part of the
- * parameters only (reducer_update_part): the parts together cover them all. */
+ * parameters only (reducer_update_parts): the parts together cover them all. */
 static void first_step_sums_agree(nn_trainer *t, nn_trainer *ref, const char *ref_name)
 {
     trainer_begin_epoch(t, 0), trainer_begin_epoch(ref, 0);
     assert_int_equal(trainer_step(t, 0), STEP_OK);
     assert_int_equal(trainer_step(ref, 0), STEP_OK);
-    size_t n = ref->net.n_params, lo, hi, part = 0, total = 0;
-    const float *grad = reducer_update_part(&t->reducer, &lo, &hi), *ref_grad = reducer_grad(&ref->reducer);
-    double scale = max_abs(ref_grad, n);
-    assert_true(scale > 0);
-    assert_true(lo <= hi && hi <= n);
-    for (size_t i = lo; i < hi; i++)
-        if (fabs(grad[i] - ref_grad[i]) > 1e-5 * scale)
-            fail_msg("rank %d: grad[%zu] %g vs %s %g", rank, i, grad[i], ref_name, ref_grad[i]);
-    part = hi - lo;
-    MPI_Allreduce(&part, &total, 1, MPI_UNSIGNED_LONG, MPI_SUM, MPI_COMM_WORLD);
-    assert_true(total == n || total == n * (size_t)nranks); /* split once over the node, or whole on every rank */
     float loss = ref->reducer.ctrl_sums[NN_CTRL_LOSS];
     assert_true(fabs(t->reducer.ctrl_sums[NN_CTRL_LOSS] - loss) <= 1e-5 * fabs(loss));
+    if (t->path == &nn_factor_path) return; /* the update from factors stores no gradient: the weights are compared */
+    size_t n = ref->net.n_params, part = 0, total = 0;
+    const nn_range *parts;
+    int n_parts = reducer_update_parts(&t->reducer, &parts);
+    const float *grad = reducer_grad(&t->reducer), *ref_grad = reducer_grad(&ref->reducer);
+    double scale = max_abs(ref_grad, n);
+    assert_true(scale > 0);
+    unsigned char *mine = calloc(n, 1), *covered = calloc(n, 1);
+    for (int p = 0; p < n_parts; p++) {
+        assert_true(parts[p].lo <= parts[p].hi && parts[p].hi <= n);
+        for (size_t i = parts[p].lo; i < parts[p].hi; i++) {
+            if (fabs(grad[i] - ref_grad[i]) > 1e-5 * scale)
+                fail_msg("rank %d: grad[%zu] %g vs %s %g", rank, i, grad[i], ref_name, ref_grad[i]);
+            assert_int_equal(mine[i], 0); /* no parameter twice in one rank's parts */
+            mine[i] = 1;
+        }
+        part += parts[p].hi - parts[p].lo;
+    }
+    MPI_Allreduce(&part, &total, 1, MPI_UNSIGNED_LONG, MPI_SUM, MPI_COMM_WORLD);
+    assert_true(total == n || total == n * (size_t)nranks); /* split once over the node, or whole on every rank */
+    MPI_Allreduce(mine, covered, (int)n, MPI_UNSIGNED_CHAR, MPI_MAX, MPI_COMM_WORLD);
+    for (size_t i = 0; i < n; i++) assert_int_equal(covered[i], 1); /* and every parameter by some rank */
+    free(mine), free(covered);
 }
 
-static void weights_match_one_process_(nn_reduce_kind method)
+static void weights_match_one_process_opt_(const nn_options *given)
 {
-    nn_options opt;
-    base_options(&opt);
-    opt.allreduce = method;
+    nn_options opt = *given, ref_opt = *given;
     nn_trainer world, self;
+    ref_opt.exchange = EXCHANGE_GRADIENTS; /* the reference: net_backward's gradient, then the update */
     setup_or_fail(&world, &opt, MPI_COMM_WORLD);
-    setup_or_fail(&self, &opt, MPI_COMM_SELF);
-    /* shm: the node's ranks share one copy of the weights and split the update */
-    if (method == REDUCE_SHM && nranks > 1) assert_true(world.reducer.shard && world.net.params_shared);
+    setup_or_fail(&self, &ref_opt, MPI_COMM_SELF);
+    /* shm: the node's ranks share one copy of the weights and split the update; or exchange factors */
+    if (opt.allreduce == REDUCE_SHM && nranks > 1 && opt.exchange == EXCHANGE_GRADIENTS)
+        assert_true(world.reducer.shard && world.net.params_shared && !world.reducer.factors);
+    /* factors: each rank its own weights for small batches; larger ones share them and split the update by units */
+    if (opt.allreduce == REDUCE_SHM && nranks > 1 && opt.exchange == EXCHANGE_FACTORS)
+        assert_true(world.reducer.factors && world.reducer.shard == (opt.batch > NN_FACTOR_REPLICATE_BATCH) &&
+                    world.net.params_shared == world.reducer.shard);
     first_step_sums_agree(&world, &self, "one process");
     size_t n = world.net.n_params;
     for (size_t i = 0; i < n; i++) assert_true(fabs(world.net.params[i] - self.net.params[i]) <= 1e-5 * (1 + fabs(self.net.params[i])));
@@ -98,7 +114,7 @@ static void weights_match_one_process_(nn_reduce_kind method)
         assert_int_equal(trainer_step(&world, s), STEP_OK);
         assert_int_equal(trainer_step(&self, s), STEP_OK);
     }
-    /* 10 steps of lr 3: rounding differences grow but stay far below 1e-3. */
+    /* 10 steps of lr 3 (or up to 33 of lr 1): rounding differences grow but stay far below 1e-3. */
     for (size_t i = 0; i < n; i++)
         if (fabs(world.net.params[i] - self.net.params[i]) > 1e-3 * (1 + fabs(self.net.params[i])))
             fail_msg("rank %d: weight %zu %g vs one process %g", rank, i, world.net.params[i], self.net.params[i]);
@@ -114,6 +130,15 @@ static void weights_match_one_process_(nn_reduce_kind method)
     free(copy);
     trainer_free(&world);
     trainer_free(&self);
+}
+
+static void weights_match_one_process_(nn_reduce_kind method)
+{
+    nn_options opt;
+    base_options(&opt);
+    opt.allreduce = method;
+    if (method == REDUCE_SHM) opt.exchange = EXCHANGE_GRADIENTS; /* factors: their own tests below */
+    weights_match_one_process_opt_(&opt);
 }
 
 static void gradient_and_weights_match_one_process(void **state)
@@ -137,6 +162,59 @@ static void shm_gradient_and_weights_match_one_process(void **state)
 {
     (void)state;
     weights_match_one_process_(REDUCE_SHM);
+}
+
+/* --exchange factors (every rank of this test is on one node): each rank
+ * writes its rows' activations and deltas into the node's matrices of the
+ * batch, and every rank updates its own copy of the weights from all the
+ * rows, with the plain update straight from the factors (no gradient
+ * stored): the weights after a step and an epoch match one process, and
+ * every rank holds the same bits. */
+static void shm_factors_match_one_process(void **state)
+{
+    (void)state;
+    nn_options opt;
+    base_options(&opt);
+    opt.allreduce = REDUCE_SHM, opt.exchange = EXCHANGE_FACTORS;
+    weights_match_one_process_opt_(&opt);
+}
+
+/* The other updates from factors: momentum (the product accumulated into the
+ * velocity), weight decay with Nesterov (the gradient stored, then the
+ * decayed update), and batches of 3 rows, fewer than ranks at -n 4 (a rank
+ * with no rows writes none, and still updates from the others'). */
+static void shm_factors_other_updates_match_one_process(void **state)
+{
+    (void)state;
+    nn_options opt;
+    base_options(&opt);
+    opt.allreduce = REDUCE_SHM, opt.exchange = EXCHANGE_FACTORS;
+    opt.momentum = 0.9;
+    weights_match_one_process_opt_(&opt);
+    opt.weight_decay = 1e-3, opt.nesterov = 1;
+    weights_match_one_process_opt_(&opt);
+    base_options(&opt);
+    opt.allreduce = REDUCE_SHM, opt.exchange = EXCHANGE_FACTORS;
+    opt.batch = 3, opt.lr = 1.0;
+    weights_match_one_process_opt_(&opt);
+}
+
+/* Batches over NN_FACTOR_REPLICATE_BATCH rows: the node's ranks share the
+ * weights, and each updates its units of every layer (at -n 3 and 4 the
+ * output layer's 10 units split unevenly) from all the batch's rows: plain,
+ * momentum, and the decayed update through the stored gradient of its units. */
+static void shm_sharded_factors_match_one_process(void **state)
+{
+    (void)state;
+    nn_options opt;
+    base_options(&opt);
+    opt.allreduce = REDUCE_SHM, opt.exchange = EXCHANGE_FACTORS;
+    opt.batch = 20, opt.lr = 1.0; /* 97 images: 4 batches of 20, then 17 */
+    weights_match_one_process_opt_(&opt);
+    opt.momentum = 0.9;
+    weights_match_one_process_opt_(&opt);
+    opt.weight_decay = 1e-3, opt.nesterov = 1;
+    weights_match_one_process_opt_(&opt);
 }
 
 /* --allreduce auto: whichever method it measured faster, every rank took the
@@ -275,7 +353,7 @@ static void reproducible_gradient_matches_float_path(void **state)
     nn_trainer repro, plain;
     opt.reproducible = 1, opt.chunk = 3;
     setup_or_fail(&repro, &opt, MPI_COMM_WORLD);
-    opt.reproducible = 0, opt.chunk = 0;
+    opt.reproducible = 0, opt.chunk = 0, opt.exchange = EXCHANGE_GRADIENTS; /* the reference stores its gradient */
     setup_or_fail(&plain, &opt, MPI_COMM_SELF);
     assert_true(NN_REPRO_BLOCK_ELEMS / 784 < 100); /* the blocks this test means to cover */
     first_step_sums_agree(&repro, &plain, "the float path");
@@ -352,6 +430,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(ring_gradient_and_weights_match_one_process),
         cmocka_unit_test(shm_gradient_and_weights_match_one_process),
         cmocka_unit_test(shm_overlap_is_bitwise_blocking),
+        cmocka_unit_test(shm_factors_match_one_process),
+        cmocka_unit_test(shm_factors_other_updates_match_one_process),
+        cmocka_unit_test(shm_sharded_factors_match_one_process),
         cmocka_unit_test(auto_gradient_and_weights_match_one_process),
         cmocka_unit_test(every_index_used_once_per_epoch),
         cmocka_unit_test(reproducible_is_bitwise_one_process),

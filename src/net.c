@@ -28,9 +28,10 @@ void net_create(nn_net *net, const int *sizes, int n_sizes, nn_activation activa
         net->velocity = NN_MALLOC(sizeof(float) * net->n_params);
         memset(net->velocity, 0, sizeof(float) * net->n_params);
     }
-    for (int l = 0; l < n_sizes; l++) net->act[l] = NN_MALLOC(sizeof(float) * (size_t)net->max_rows * (size_t)sizes[l]);
+    for (int l = 0; l < n_sizes; l++)
+        net->act[l] = net->own_act[l] = NN_MALLOC(sizeof(float) * (size_t)net->max_rows * (size_t)sizes[l]);
     for (int l = 0; l < net->n_layers; l++)
-        net->delta[l] = NN_MALLOC(sizeof(float) * (size_t)net->max_rows * (size_t)sizes[l + 1]);
+        net->delta[l] = net->own_delta[l] = NN_MALLOC(sizeof(float) * (size_t)net->max_rows * (size_t)sizes[l + 1]);
     net->ones = NN_MALLOC(sizeof(float) * (size_t)net->max_rows);
     for (int r = 0; r < net->max_rows; r++) net->ones[r] = 1.0f;
     net->labels = NN_MALLOC(sizeof(int) * (size_t)net->max_rows);
@@ -89,8 +90,8 @@ void net_free(nn_net *net)
     free(net->row_sample);
     for (int l = 0; l < NN_MAX_SIZES; l++) free(net->keep[l]);
     if (!net->params_shared) free(net->params), free(net->velocity);
-    for (int l = 0; l < net->n_sizes; l++) free(net->act[l]);
-    for (int l = 0; l < net->n_layers; l++) free(net->delta[l]);
+    for (int l = 0; l < net->n_sizes; l++) free(net->own_act[l]);
+    for (int l = 0; l < net->n_layers; l++) free(net->own_delta[l]);
     free(net->ones);
     free(net->labels);
     memset(net, 0, sizeof *net);
@@ -307,6 +308,34 @@ void net_backward(nn_net *net, int rows, float *grad, nn_layer_done_fn done, voi
     }
 }
 
+void net_place_rows(nn_net *net, float *const *act_base, float *const *delta_base, int lo)
+{
+    for (int l = 0; l < net->n_layers; l++) /* the output layer's activations stay the rank's own */
+        net->act[l] = act_base ? act_base[l] + (size_t)lo * net->sizes[l] : net->own_act[l];
+    for (int l = 0; l < net->n_layers; l++)
+        net->delta[l] = delta_base ? delta_base[l] + (size_t)lo * net->sizes[l + 1] : net->own_delta[l];
+}
+
+void net_backward_deltas(nn_net *net, int rows)
+{
+    if (rows <= 0) return;
+    for (int l = net->n_layers - 1; l > 0; l--) net_backprop_delta(net, l, 0, rows);
+}
+
+void net_unit_grads(const nn_net *net, int layer, int rows, int u_lo, int u_hi, float *grad)
+{
+    int n_in = net->sizes[layer], n_out = net->sizes[layer + 1];
+    float *db = grad + net->b_off[layer];
+    if (u_hi <= u_lo) return;
+    net_weight_grad(net, layer, 0, rows, u_lo, u_hi, grad + net->w_off[layer] + (size_t)u_lo * n_in);
+    /* db = delta^T 1 over the rows, for these units: rows may exceed the net's ones (a whole batch) */
+    memset(db + u_lo, 0, sizeof(float) * (size_t)(u_hi - u_lo));
+    for (int r = 0; r < rows; r++) {
+        const float *dr = net->delta[layer] + (size_t)r * n_out;
+        for (int j = u_lo; j < u_hi; j++) db[j] += dr[j];
+    }
+}
+
 int net_count_correct(const nn_net *net, int rows, double *loss_sum)
 {
     int L = net->n_layers, n = net->sizes[L], correct = 0;
@@ -398,6 +427,66 @@ int net_sgd_update_range(nn_net *net, const float *grad, size_t lo, size_t hi, f
         bad |= decayed_part_(net, grad, w, b, lo, hi, step, momentum, decay, nesterov);
         bad |= decayed_part_(net, grad, b, end, lo, hi, step, momentum, 0.0f, nesterov);
     }
+    return bad != 0;
+}
+
+/* Whether any of v[0, n) is not finite: a read-only pass that vectorizes. */
+NN_VECTOR_CLONES static uint32_t any_nonfinite_(const float *v, size_t n)
+{
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n; i++) bad |= nonfinite_bits_(v[i]);
+    return bad;
+}
+
+/* p += v over n parameters, and whether any is no longer finite. */
+NN_VECTOR_CLONES static uint32_t add_velocity_(float *p, const float *v, size_t n)
+{
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        p[i] += v[i];
+        bad |= nonfinite_bits_(p[i]);
+    }
+    return bad;
+}
+
+/* bias (units) = keep * bias - step * (the column sums of delta's units
+ * (rows, units), a row stride of n), row by row: loads that vectorize. */
+NN_VECTOR_CLONES static void add_bias_step_(float *bias, const float *delta, int rows, int units, int n, float step,
+                                            float keep)
+{
+    for (int j = 0; j < units; j++) bias[j] *= keep;
+    for (int r = 0; r < rows; r++) {
+        const float *dr = delta + (size_t)r * n;
+        for (int j = 0; j < units; j++) bias[j] -= step * dr[j];
+    }
+}
+
+/* Units [u_lo, u_hi) of `layer`: their weights and bias from the factors;
+ * whether any of them is no longer finite. */
+static uint32_t update_units_(nn_net *net, int layer, int rows, int u_lo, int u_hi, float step, float momentum)
+{
+    int n_in = net->sizes[layer], n_out = net->sizes[layer + 1], units = u_hi - u_lo;
+    size_t w = net->w_off[layer] + (size_t)u_lo * n_in, b = net->b_off[layer] + (size_t)u_lo;
+    float *target = net->velocity ? net->velocity : net->params, keep = net->velocity ? momentum : 1.0f;
+    const float *delta = net->delta[layer] + u_lo;
+    if (units <= 0) return 0;
+    /* target's rows = keep * target - step * delta^T act: the gradient is never stored */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, units, n_in, rows, -step, delta, n_out, net->act[layer], n_in,
+                keep, target + w, n_in);
+    add_bias_step_(target + b, delta, rows, units, n_out, step, keep);
+    if (!net->velocity)
+        return any_nonfinite_(net->params + w, (size_t)units * n_in) | any_nonfinite_(net->params + b, (size_t)units);
+    return add_velocity_(net->params + w, net->velocity + w, (size_t)units * n_in) |
+           add_velocity_(net->params + b, net->velocity + b, (size_t)units);
+}
+
+int net_sgd_update_from_factors(nn_net *net, int rows, const int *unit_lo, const int *unit_hi, float step,
+                                float momentum)
+{
+    uint32_t bad = 0;
+    for (int l = 0; l < net->n_layers; l++)
+        bad |= update_units_(net, l, rows, unit_lo ? unit_lo[l] : 0, unit_hi ? unit_hi[l] : net->sizes[l + 1], step,
+                             momentum);
     return bad != 0;
 }
 

@@ -31,6 +31,7 @@ void options_defaults(nn_options *opt)
     opt->progress = 30.0;
     opt->overlap = NN_OVERLAP_AUTO;
     opt->allreduce = REDUCE_AUTO; /* shm when ranks share a node, unless mpi measures faster */
+    opt->exchange = EXCHANGE_AUTO; /* factors on one node when they are fewer floats than the gradient */
     opt->share_data = NN_SHARE_AUTO; /* one copy of the data per node where /dev/shm has room */
     opt->lr_gamma = 0.1;
     opt->debug_signal_at = -1;
@@ -97,7 +98,8 @@ static const char help_text_[] =
     "  --chunk C             rows per chunk with --reproducible          [ceil(B/8)]\n"
     "  --overlap on|off|auto overlap the gradient allreduce with backward;\n"
     "                        auto: on when the ranks span several nodes    [auto]\n"
-    "                        (no effect with --reproducible or shm)\n"
+    "                        (no effect with --reproducible; shm: only across\n"
+    "                        nodes)\n"
     "  --allreduce auto|mpi|ring|shm  mpi: MPI's collectives; ring: nnmpi's ring\n"
     "                        of point-to-point messages, which allocates nothing\n"
     "                        per step; shm: shared memory within a node, MPI\n"
@@ -105,6 +107,13 @@ static const char help_text_[] =
     "                        unless a start-up measurement finds mpi faster\n"
     "                        (--resume: the checkpoint's method) (no effect\n"
     "                        with --reproducible)                        [auto]\n"
+    "  --exchange auto|gradients|factors  shm on one node: what the ranks\n"
+    "                        share each step. gradients: each rank sums a part\n"
+    "                        of every rank's; factors: the batch's activations\n"
+    "                        and deltas, from which the weights are updated\n"
+    "                        over the whole batch (own copies up to 16 rows,\n"
+    "                        else the node's copy split by units); auto:\n"
+    "                        factors when they are fewer floats      [auto]\n"
     "Performance:\n"
     "  --threads T           OpenBLAS threads per rank                   [1]\n"
     "Output and state:\n"
@@ -225,6 +234,7 @@ static const option_spec specs_[] = {
     {"chunk", K_INT, F(chunk), 1, INT_MAX, NULL, 0, F(chunk_given)},
     {"overlap", K_NAME, F(overlap), 0, 0, NAMES(nn_overlap_names), 0},
     {"allreduce", K_NAME, F(allreduce), 0, 0, NAMES(nn_reduce_names), 0},
+    {"exchange", K_NAME, F(exchange), 0, 0, NAMES(nn_exchange_names), 0},
     {"step-timeout", K_INT, F(step_timeout), 0, INT_MAX, NULL, 0, 0},
     {"progress", K_NONNEG, F(progress), 0, 0, NULL, 0, 0},
     {"quiet", K_FLAG, F(quiet), 0, 0, NULL, 0, 0},

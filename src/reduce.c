@@ -9,6 +9,8 @@
 #include "nn_check.h"
 
 
+const char *const nn_exchange_names[EXCHANGE_KIND_COUNT] = {"auto", "gradients", "factors"};
+
 static const nn_reduce_method *const methods_[REDUCE_KIND_COUNT] = {NULL, &nn_reduce_mpi, &nn_reduce_ring,
                                                                      &nn_reduce_shm};
 
@@ -132,20 +134,67 @@ void reducer_create(nn_reducer *r, const nn_net *net, MPI_Comm comm, int overlap
     }
     memset(r->sums, 0, sizeof(float) * r->n); /* the timed rounds summed into it */
     r->ctrl_sums = r->sums;
+    r->parts[0] = (nn_range){0, net->n_params};
+    r->n_parts = 1;
+}
+
+/* Sharded factors: this rank's units of every layer, R ways, and the
+ * parameters they own (each unit's weights, then the layer's biases). */
+static void unit_parts_(nn_reducer *r, const nn_net *net)
+{
+    int q = r->local_rank, R = r->local_size;
+    r->n_parts = 0;
+    for (int l = 0; l < net->n_layers; l++) {
+        size_t n_in = (size_t)net->sizes[l], n_out = (size_t)net->sizes[l + 1];
+        size_t lo = n_out * (size_t)q / (size_t)R, hi = n_out * (size_t)(q + 1) / (size_t)R;
+        r->unit_lo[l] = (int)lo, r->unit_hi[l] = (int)hi;
+        if (lo == hi) continue;
+        r->parts[r->n_parts++] = (nn_range){net->w_off[l] + lo * n_in, net->w_off[l] + hi * n_in};
+        r->parts[r->n_parts++] = (nn_range){net->b_off[l] + lo, net->b_off[l] + hi};
+    }
 }
 
 void reducer_share_model(nn_reducer *r, nn_net *net)
 {
-    if (r->nranks == 1 || !r->method->share_model || r->overlap) return;
+    if (r->nranks == 1 || !r->method->share_model || (r->factors && !r->factor_shard)) return;
     r->shard = r->method->share_model(r, net);
     if (r->shard) r->ctrl_sums = r->ctrl;
+    else r->overlap = 0; /* shm overlaps only its parts' sums across nodes (reduce_shm.c) */
+    if (r->shard && r->factors) unit_parts_(r, net);
 }
 
-const float *reducer_update_part(const nn_reducer *r, size_t *lo, size_t *hi)
+/* Floats a batch of `batch` rows writes into the factor matrices: every
+ * layer's input activations and deltas. */
+static size_t factor_floats_(const nn_net *net, int batch)
 {
-    *lo = r->shard ? r->part_lo : 0;
-    *hi = r->shard ? r->part_hi : r->n - NN_CTRL;
-    return reducer_grad(r);
+    size_t per_row = 0;
+    for (int l = 0; l < net->n_layers; l++) per_row += (size_t)net->sizes[l] + (size_t)net->sizes[l + 1];
+    return per_row * (size_t)batch;
+}
+
+void reducer_share_batch(nn_reducer *r, const nn_net *net, int batch, nn_exchange_kind want)
+{
+    if (want == EXCHANGE_GRADIENTS || r->nranks == 1) return;
+    r->factor_floats = factor_floats_(net, batch);
+    /* across nodes every node would need every other node's rows: an allgather of the factors, not built */
+    const char *why = !r->method->share_batch ? "factors need --allreduce shm" : r->nodes > 1 ? "factors need one node" : NULL;
+    if (!why && want == EXCHANGE_AUTO && r->factor_floats >= net->n_params) return;
+    if (!why) r->factors = r->method->share_batch(r, net, batch);
+    r->factor_shard = r->factors && batch > NN_FACTOR_REPLICATE_BATCH;
+    if (r->factors) r->ctrl_sums = r->ctrl;
+    else if (!why) why = "no room in /dev/shm for factors";
+    if (why && want == EXCHANGE_FACTORS) r->exchange_note = why;
+}
+
+float *reducer_ctrl_slots(const nn_reducer *r)
+{
+    return r->factors ? r->batch_ctrl[r->parity] + 16 * (size_t)r->local_rank : r->sums;
+}
+
+int reducer_update_parts(const nn_reducer *r, const nn_range **parts)
+{
+    *parts = r->parts;
+    return r->n_parts;
 }
 
 int reducer_end_update(nn_reducer *r, int nonfinite)
@@ -156,6 +205,7 @@ int reducer_end_update(nn_reducer *r, int nonfinite)
 void reducer_free(nn_reducer *r)
 {
     int own_buffer = !(r->nranks > 1 && r->method && r->method->alloc_sums);
+    if (r->factors) r->method->free_batch(r);
     if (r->shard) r->method->free_model(r);
     if (r->method && r->nranks > 1) r->method->free(r); /* frees a method's own buffer */
     if (own_buffer) free(r->sums);
@@ -181,7 +231,9 @@ void reducer_allreduce_whole(nn_reducer *r)
 void reducer_finish(nn_reducer *r)
 {
     if (r->nranks == 1) return;
-    if (r->shard)
+    if (r->factors)
+        r->method->sum_ctrl(r);
+    else if (r->shard)
         r->method->sum_part(r);
     else if (r->overlap)
         r->method->wait_groups(r);

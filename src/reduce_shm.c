@@ -171,6 +171,16 @@ static void create_(nn_reducer *r)
     MPI_CHECK(MPI_Comm_rank(r->comm, &world_rank));
     MPI_CHECK(MPI_Comm_split(r->comm, r->local_rank, world_rank, &r->across));
     MPI_CHECK(MPI_Comm_size(r->across, &r->nodes));
+    if (r->nodes == 1) r->overlap = 0; /* nothing to hide within a node: the cores that would sum compute backward */
+    if (!r->overlap) return;
+    /* overlap across nodes (start_group_): a request per piece of each group's part, and one for the control slots */
+    for (int l = 0; l < r->n_layers; l++) {
+        r->req_lo[l] = r->n_req;
+        if (r->group_hi[l] > 0) r->n_req += (int)nn_pieces_count(r->group_hi[l] - r->seg_lo[l]);
+    }
+    r->n_req++;
+    r->req = NN_MALLOC(sizeof(MPI_Request) * (size_t)r->n_req);
+    for (int i = 0; i < r->n_req; i++) r->req[i] = MPI_REQUEST_NULL;
 }
 
 static void free_(nn_reducer *r)
@@ -180,6 +190,8 @@ static void free_(nn_reducer *r)
     MPI_Comm_free(&r->across);
     MPI_Comm_free(&r->node);
     free(r->segment);
+    free(r->req);
+    r->req = NULL, r->n_req = 0;
     r->segment = NULL, r->phase = 0; /* auto may go on with mpi in this reducer */
 }
 
@@ -214,14 +226,21 @@ static void wait_flag_(const nn_reducer *r, int q, unsigned long phase)
  * stores complete first), waits until every flag has reached it, then
  * MPI_Win_sync again (the others' stores visible to its loads). Counts only
  * grow, so a fast rank already at the next barrier still satisfies this one. */
+static void sync_windows_(nn_reducer *r)
+{
+    MPI_CHECK(MPI_Win_sync(r->win));
+    if (r->shard) MPI_CHECK(MPI_Win_sync(r->model_win));
+    if (r->factors) MPI_CHECK(MPI_Win_sync(r->batch_win));
+}
+
 static void node_sync_(nn_reducer *r)
 {
     unsigned long phase = ++r->phase;
-    MPI_CHECK(MPI_Win_sync(r->win));
+    sync_windows_(r);
     atomic_store_explicit(flag_(r, r->local_rank), phase, memory_order_release);
     for (int q = 0; q < r->local_size; q++)
         if (q != r->local_rank) wait_flag_(r, q, phase);
-    MPI_CHECK(MPI_Win_sync(r->win));
+    sync_windows_(r);
 }
 
 static void whole_(nn_reducer *r)
@@ -265,61 +284,166 @@ static int model_fits_(nn_reducer *r, size_t bytes)
     return all;
 }
 
+/* A window of `bytes` held by local rank 0 and mapped by the node's ranks,
+ * locked for the flag barriers; returns its base. */
+static float *node_window_(nn_reducer *r, size_t bytes, MPI_Win *win, const char *what)
+{
+    float *base = NULL;
+    size_t mine = r->local_rank == 0 ? bytes : 0;
+    int rc = MPI_Win_allocate_shared((MPI_Aint)mine, sizeof(float), MPI_INFO_NULL, r->node, &base, win);
+    if (rc != MPI_SUCCESS)
+        nn_die(NN_EXIT_ERROR, "--allreduce shm: cannot allocate the node's %zu-byte shared %s in %s; "
+                              "--allreduce mpi needs none", bytes, what, shm_dir());
+    populate_(r, base, mine, win);
+    MPI_CHECK(MPI_Win_lock_all(MPI_MODE_NOCHECK, *win));
+    MPI_Aint seg_bytes = 0;
+    int unit = 0;
+    MPI_CHECK(MPI_Win_shared_query(*win, 0, &seg_bytes, &unit, &base));
+    return base;
+}
+
 static int share_model_(nn_reducer *r, nn_net *net)
 {
     size_t n = net->n_params, floats = net->velocity ? 2 * n : n, R = (size_t)r->local_size;
-    size_t bytes = r->local_rank == 0 ? sizeof(float) * floats : 0;
-    float *base = NULL;
     if (!model_fits_(r, sizeof(float) * floats)) return 0; /* each rank keeps its copy and updates all of it */
-    int rc = MPI_Win_allocate_shared((MPI_Aint)bytes, sizeof(float), MPI_INFO_NULL, r->node, &base, &r->model_win);
-    if (rc != MPI_SUCCESS)
-        nn_die(NN_EXIT_ERROR, "--allreduce shm: cannot allocate the node's %zu-byte shared copy of the weights in %s; "
-                              "--allreduce mpi needs none", sizeof(float) * floats, shm_dir());
-    populate_(r, base, bytes, &r->model_win);
+    float *base = node_window_(r, sizeof(float) * floats, &r->model_win, "copy of the weights");
     if (r->local_rank == 0) {
         memcpy(base, net->params, sizeof(float) * n);
         if (net->velocity) memcpy(base + n, net->velocity, sizeof(float) * n);
     }
-    MPI_CHECK(MPI_Win_lock_all(MPI_MODE_NOCHECK, r->model_win));
     MPI_CHECK(MPI_Win_sync(r->model_win));
     MPI_CHECK(MPI_Barrier(r->node)); /* the copy is complete before anyone reads it */
     MPI_CHECK(MPI_Win_sync(r->model_win));
-    MPI_Aint seg_bytes = 0;
-    int unit = 0;
-    MPI_CHECK(MPI_Win_shared_query(r->model_win, 0, &seg_bytes, &unit, &base));
     net_share_params(net, base, net->velocity ? base + n : NULL);
     /* parts on 64-byte boundaries: no two ranks write one cache line of the weights */
-    r->part_lo = n * (size_t)r->local_rank / R / 16 * 16;
-    r->part_hi = r->local_rank + 1 == r->local_size ? n : n * (size_t)(r->local_rank + 1) / R / 16 * 16;
+    r->parts[0].lo = n * (size_t)r->local_rank / R / 16 * 16;
+    r->parts[0].hi = r->local_rank + 1 == r->local_size ? n : n * (size_t)(r->local_rank + 1) / R / 16 * 16;
     return 1;
+}
+
+/* ---------- the factor exchange (reducer_share_batch) ----------
+ * Local rank 0 holds two sets (even and odd steps) of, for every layer l,
+ * the batch's input activations (batch, sizes[l]) and deltas (batch,
+ * sizes[l+1]), and of every rank's control slots. A step writes this rank's
+ * rows of its set; barrier; every rank sums the control slots and reads all
+ * the rows. A rank can be at most one barrier ahead of another, so the set
+ * it writes next is one no rank still reads: no second barrier. */
+
+static size_t round16_(size_t floats) { return (floats + 15) / 16 * 16; }
+
+static int share_batch_(nn_reducer *r, const nn_net *net, int batch)
+{
+    size_t at = 0, offsets[2][2 * NN_MAX_SIZES], ctrl_at[2];
+    for (int set = 0; set < 2; set++) {
+        for (int l = 0; l < net->n_layers; l++) { /* each matrix on its own cache lines */
+            offsets[set][2 * l] = at, at += round16_((size_t)batch * (size_t)net->sizes[l]);
+            offsets[set][2 * l + 1] = at, at += round16_((size_t)batch * (size_t)net->sizes[l + 1]);
+        }
+        ctrl_at[set] = at, at += 16 * (size_t)r->local_size; /* a cache line per rank */
+    }
+    if (!model_fits_(r, sizeof(float) * at)) return 0;
+    float *base = node_window_(r, sizeof(float) * at, &r->batch_win, "matrices of the batch's factors");
+    for (int set = 0; set < 2; set++) {
+        for (int l = 0; l < net->n_layers; l++) {
+            r->batch_act[set][l] = base + offsets[set][2 * l];
+            r->batch_delta[set][l] = base + offsets[set][2 * l + 1];
+        }
+        r->batch_ctrl[set] = base + ctrl_at[set];
+    }
+    r->parity = 0;
+    MPI_CHECK(MPI_Barrier(r->node)); /* every rank has mapped it before anyone writes */
+    return 1;
+}
+
+/* Factors: barrier (every rank's rows and control slots of this set are
+ * written), then the control slots' sums, the same additions in the same
+ * order on every rank. */
+static void sum_ctrl_(nn_reducer *r)
+{
+    const float *slots = r->batch_ctrl[r->parity];
+    node_sync_(r);
+    for (int k = 0; k < NN_CTRL; k++) {
+        r->ctrl[k] = slots[k];
+        for (int q = 1; q < r->local_size; q++) r->ctrl[k] += slots[16 * (size_t)q + k];
+    }
+}
+
+static void free_batch_(nn_reducer *r)
+{
+    MPI_Win_unlock_all(r->batch_win);
+    MPI_Win_free(&r->batch_win);
+}
+
+/* The control slots of every segment, summed into this rank's ctrl in the
+ * same order on every rank (so the same bits). */
+static void sum_ctrl_slots_(nn_reducer *r)
+{
+    for (int k = 0; k < NN_CTRL; k++) {
+        r->ctrl[k] = r->segment[0][k];
+        for (int q = 1; q < r->local_size; q++) r->ctrl[k] += r->segment[q][k];
+    }
+}
+
+/* Adds buffer range [lo, hi) of every other segment into this rank's. */
+static void sum_segments_(nn_reducer *r, size_t lo, size_t hi)
+{
+    float *mine = r->segment[r->local_rank];
+    for (int q = 0; q < r->local_size; q++)
+        if (q != r->local_rank) vec_add(mine + lo, r->segment[q] + lo, hi - lo);
 }
 
 static void sum_part_(nn_reducer *r)
 {
-    int me = r->local_rank, R = r->local_size;
-    float *mine = r->segment[me] + NN_CTRL;
-    size_t lo = r->part_lo, hi = r->part_hi;
+    size_t lo = NN_CTRL + r->parts[0].lo, hi = NN_CTRL + r->parts[0].hi; /* in the buffer, after the slots */
     MPI_Request ctrl_req = MPI_REQUEST_NULL;
-    node_sync_(r); /* every gradient is written */
-    for (int k = 0; k < NN_CTRL; k++) {
-        r->ctrl[k] = r->segment[0][k];
-        for (int q = 1; q < R; q++) r->ctrl[k] += r->segment[q][k];
+    if (r->overlap) { /* every group was summed on the node and started across nodes during backward */
+        MPI_CHECK(MPI_Waitall(r->n_req, r->req, MPI_STATUSES_IGNORE));
+        return;
     }
-    for (int q = 0; q < R; q++)
-        if (q != me) vec_add(mine + lo, r->segment[q] + NN_CTRL + lo, hi - lo);
+    node_sync_(r); /* every gradient is written */
+    sum_ctrl_slots_(r);
+    sum_segments_(r, lo, hi);
     if (r->nodes > 1) {
         MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, r->ctrl, NN_CTRL, MPI_FLOAT, MPI_SUM, r->across, &ctrl_req));
-        nn_allreduce_pieces(mine + lo, hi - lo, MPI_FLOAT, MPI_SUM, r->across);
+        nn_allreduce_pieces(r->segment[r->local_rank] + lo, hi - lo, MPI_FLOAT, MPI_SUM, r->across);
         MPI_CHECK(MPI_Wait(&ctrl_req, MPI_STATUS_IGNORE));
     }
+}
+
+/* Overlap across nodes, sharded: backward has finished group `layer` on this
+ * rank; once it has on every rank of the node (a barrier), this rank sums
+ * its part of the group on the node and starts that piece's sum across
+ * nodes, which the network moves while backward goes on. Layer 0's group,
+ * the last, also carries the control slots. Open MPI progresses
+ * non-blocking collectives only inside MPI calls: the ones in flight are
+ * tested here too. */
+static void start_part_group_(nn_reducer *r, int layer)
+{
+    size_t lo = NN_CTRL + r->parts[0].lo, hi = NN_CTRL + r->parts[0].hi, max = nn_pieces_max();
+    if (lo < r->seg_lo[layer]) lo = r->seg_lo[layer];
+    if (hi > r->group_hi[layer]) hi = r->group_hi[layer];
+    node_sync_(r); /* every rank of the node has written this group */
+    if (layer == 0) {
+        sum_ctrl_slots_(r);
+        MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, r->ctrl, NN_CTRL, MPI_FLOAT, MPI_SUM, r->across, &r->req[r->n_req - 1]));
+    }
+    MPI_Request *req = r->req + r->req_lo[layer];
+    if (lo < hi) {
+        sum_segments_(r, lo, hi);
+        for (size_t k = 0; k * max < hi - lo; k++) {
+            int count = (int)(hi - lo - k * max < max ? hi - lo - k * max : max);
+            MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, r->segment[r->local_rank] + lo + k * max, count, MPI_FLOAT, MPI_SUM,
+                                     r->across, &req[k]));
+        }
+    }
+    int flag = 0;
+    MPI_CHECK(MPI_Testall(r->n_req, r->req, &flag, MPI_STATUSES_IGNORE));
 }
 
 static int end_update_(nn_reducer *r, int nonfinite)
 {
     atomic_store_explicit(verdict_(r, r->local_rank), (unsigned long)nonfinite, memory_order_relaxed);
-    MPI_CHECK(MPI_Win_sync(r->model_win));
     node_sync_(r); /* every part is updated, every segment read */
-    MPI_CHECK(MPI_Win_sync(r->model_win));
     int any = 0;
     for (int q = 0; q < r->local_size; q++) any |= atomic_load_explicit(verdict_(r, q), memory_order_relaxed) != 0;
     return any;
@@ -331,9 +455,13 @@ static void free_model_(nn_reducer *r)
     MPI_Win_free(&r->model_win);
 }
 
-/* Within a node there is nothing to overlap with (the cores that would sum
- * are the ones computing backward): groups are summed at once, at the end. */
-static void start_group_(nn_reducer *r, int layer) { (void)r, (void)layer; }
+/* Overlap is only ever on across nodes (create_), and needs the sharded
+ * update; without it (no room for the weights' window) the groups are
+ * summed at once, at the end. */
+static void start_group_(nn_reducer *r, int layer)
+{
+    if (r->shard) start_part_group_(r, layer);
+}
 static void wait_groups_(nn_reducer *r) { whole_(r); }
 
 const nn_reduce_method nn_reduce_shm = {.alloc_sums = alloc_sums_,
@@ -345,4 +473,7 @@ const nn_reduce_method nn_reduce_shm = {.alloc_sums = alloc_sums_,
                                         .share_model = share_model_,
                                         .sum_part = sum_part_,
                                         .end_update = end_update_,
-                                        .free_model = free_model_};
+                                        .free_model = free_model_,
+                                        .share_batch = share_batch_,
+                                        .sum_ctrl = sum_ctrl_,
+                                        .free_batch = free_batch_};

@@ -42,6 +42,10 @@ void report_startup(const nn_run_record *run)
         printf(", allreduce %s%s", run->allreduce, run->overlap ? " overlapped" : "");
     if (run->ranks > 1 && run->allreduce_fallback) printf(" (%s)", run->allreduce_fallback);
     if (run->update_split > 1) printf(", weights shared per node (update split %d ways)", run->update_split);
+    if (run->exchange && !strcmp(run->exchange, "factors"))
+        printf(", exchanging factors (%zu floats a batch, against %zu of a gradient)", run->factor_floats,
+               run->grad_floats);
+    if (run->exchange_note) printf(", exchanging gradients (%s)", run->exchange_note);
     if (run->predict_path)
         printf(", predicting %s with %s at epoch %d step %d", run->predict_path, run->resume_path, run->start_epoch,
                run->start_step);

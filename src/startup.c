@@ -638,9 +638,8 @@ static void create_buffers_(nn_trainer *t, const nn_checkpoint *ck)
     int rows = buffer_rows_(t, batch_rows);
     net_create(&t->net, o->sizes, o->n_sizes, o->activation, o->loss, rows, o->momentum > 0.0);
     reducer_create(&t->reducer, &t->net, t->comm, o->overlap, o->allreduce);
-    /* shm sums when backward is done on every rank of the node (the cores that would sum are the ones
-     * computing): there is no overlap to report, and the sharded update needs the blocking schedule */
-    if (t->reducer.kind == REDUCE_SHM) t->opt.overlap = t->reducer.overlap = 0;
+    /* shm overlaps only across nodes (within one, the cores that would sum are the ones computing) */
+    if (t->reducer.kind == REDUCE_SHM) t->opt.overlap = t->reducer.overlap;
     t->perm = NN_MALLOC(sizeof(int) * (size_t)(t->train.count > 0 ? t->train.count : 1));
     timer_spread_create(&t->spread, t->comm);
     if (ck->params) {
@@ -650,7 +649,13 @@ static void create_buffers_(nn_trainer *t, const nn_checkpoint *ck)
         net_init_params(&t->net, o->init, o->seed);
     }
     if (o->reproducible) repro_create(&t->repro, &t->net, t->reducer.sums, t->comm, o->chunk, batch_rows, 2);
-    else reducer_share_model(&t->reducer, &t->net); /* shm: one copy of the weights per node, the update split */
+    else {
+        reducer_share_batch(&t->reducer, &t->net, t->opt.batch, o->exchange); /* shm, one node: maybe factors */
+        reducer_share_model(&t->reducer, &t->net); /* else shm: one copy of the weights per node, the update split */
+        /* one rank has no exchange: it updates straight from its factors unless told gradients */
+        if (t->reducer.factors || (t->nranks == 1 && o->exchange != EXCHANGE_GRADIENTS)) t->path = &nn_factor_path;
+        t->opt.overlap = t->reducer.overlap; /* shm without the shared copy does not overlap */
+    }
     if (o->dropout > 0) net_set_dropout(&t->net, (float)o->dropout, 0); /* the masks' buffers, now */
     t->global_step = (long)t->start_epoch * t->steps_per_epoch + t->start_step;
 }
@@ -752,6 +757,9 @@ static void describe_run_(nn_trainer *t)
     run->allreduce = o->reproducible ? t->path->name : nn_reduce_names[t->reducer.kind];
     run->allreduce_fallback = o->reproducible ? NULL : t->reducer.fallback;
     run->update_split = t->reducer.shard ? t->reducer.local_size : 0;
+    run->exchange = t->reducer.factors ? "factors" : t->reducer.kind == REDUCE_SHM && t->nranks > 1 ? "gradients" : NULL;
+    run->exchange_note = t->reducer.exchange_note;
+    run->factor_floats = t->reducer.factor_floats, run->grad_floats = t->net.n_params;
     run->allreduce_ref_s = o->overlap ? measure_allreduce_(t) : 0.0;
     run->repro_forward_batched = t->repro.forward_batched;
     run->repro_delta_batched = t->repro.delta_batched;

@@ -36,6 +36,19 @@ void trainer_install_signal_handlers(void)
     sigaction(SIGUSR1, &sa, NULL);
 }
 
+/* The update from the reducer's sums, on the parameters this rank updates (reduce.h). */
+static int apply_sums_(nn_trainer *t, int batch_rows, double lr)
+{
+    const nn_options *o = &t->opt;
+    const nn_range *parts;
+    int n_parts = reducer_update_parts(&t->reducer, &parts), nonfinite = 0;
+    for (int i = 0; i < n_parts; i++)
+        nonfinite |= net_sgd_update_range(&t->net, reducer_grad(&t->reducer), parts[i].lo, parts[i].hi,
+                                          (float)(lr / batch_rows), (float)o->momentum, (float)(lr * o->weight_decay),
+                                          o->nesterov);
+    return nonfinite;
+}
+
 /* ---------- the plain gradient path: every rank's float gradient, summed by the reducer ---------- */
 
 static void plain_rows_(const nn_trainer *t, int batch_rows, int *lo, int *hi)
@@ -46,7 +59,7 @@ static void plain_rows_(const nn_trainer *t, int batch_rows, int *lo, int *hi)
 static void plain_forward_(nn_trainer *t, const nn_step *s)
 {
     int rows = s->hi - s->lo;
-    float *sums = t->reducer.sums; /* this rank's control slots, summed by the reduction */
+    float *sums = reducer_ctrl_slots(&t->reducer); /* this rank's control slots, summed by the reduction */
     net_forward(&t->net, 0, rows);
     sums[NN_CTRL_LOSS] = rows > 0 ? (float)net_output_delta(&t->net, 0, rows) : 0.0f;
     sums[NN_CTRL_STOP] = s->stop_vote;
@@ -61,14 +74,64 @@ static void plain_backward_(nn_trainer *t, const nn_step *s)
     net_backward(&t->net, s->hi - s->lo, reducer_grad(&t->reducer), on_layer_done_, &t->reducer);
 }
 
-static void plain_reduce_(nn_trainer *t)
+static void plain_reduce_(nn_trainer *t, const nn_step *s)
 {
+    (void)s;
     /* starting the overlapped reductions happened inside backward's lap, but is communication */
     timers_move(&t->timers, PH_BACKWARD, PH_ALLREDUCE, t->reducer.posting_s);
     reducer_finish(&t->reducer);
 }
 
-const nn_grad_path nn_plain_path = {"plain", plain_rows_, plain_forward_, plain_backward_, plain_reduce_};
+const nn_grad_path nn_plain_path = {"plain",        plain_rows_,   NULL,        plain_forward_,
+                                    plain_backward_, plain_reduce_, apply_sums_};
+
+/* ---------- the factor path: shm on one node exchanges the batch's activations and deltas (reduce.h) ----------
+ * One rank takes it too, with its own buffers: its update straight from the
+ * factors stores and reads no gradient. */
+
+/* This rank's rows of every layer's input activations and deltas are rows
+ * [lo, hi) of the node's matrices of the batch: the gather, forward and
+ * backward write them there, and every rank reads them all. */
+static void factor_place_(nn_trainer *t, const nn_step *s)
+{
+    nn_reducer *r = &t->reducer;
+    if (r->factors) net_place_rows(&t->net, r->batch_act[r->parity], r->batch_delta[r->parity], s->lo);
+}
+
+static void factor_backward_(nn_trainer *t, const nn_step *s) { net_backward_deltas(&t->net, s->hi - s->lo); }
+
+static void factor_reduce_(nn_trainer *t, const nn_step *s)
+{
+    (void)s;
+    reducer_finish(&t->reducer); /* the node's barrier (every rank's rows are written), the control slots' sums */
+}
+
+/* The update from all the batch's rows: the same products on every rank (so
+ * the same bits), each applied to the rank's own copy of the weights; the
+ * plain update never stores the gradient. */
+static int factor_apply_(nn_trainer *t, int batch_rows, double lr)
+{
+    const nn_options *o = &t->opt;
+    nn_reducer *r = &t->reducer;
+    int nonfinite;
+    if (r->factors) net_place_rows(&t->net, r->batch_act[r->parity], r->batch_delta[r->parity], 0);
+    if (o->weight_decay == 0.0 && !o->nesterov) {
+        nonfinite = net_sgd_update_from_factors(&t->net, batch_rows, r->shard ? r->unit_lo : NULL,
+                                                r->shard ? r->unit_hi : NULL, (float)(lr / batch_rows),
+                                                (float)o->momentum);
+    } else {
+        for (int l = 0; l < t->net.n_layers; l++)
+            net_unit_grads(&t->net, l, batch_rows, r->shard ? r->unit_lo[l] : 0,
+                           r->shard ? r->unit_hi[l] : t->net.sizes[l + 1], reducer_grad(r));
+        nonfinite = apply_sums_(t, batch_rows, lr);
+    }
+    net_place_rows(&t->net, NULL, NULL, 0); /* evaluation passes use the net's own buffers */
+    reducer_factors_read(r);
+    return nonfinite;
+}
+
+const nn_grad_path nn_factor_path = {"factors",        plain_rows_,    factor_place_, plain_forward_,
+                                     factor_backward_, factor_reduce_, factor_apply_};
 
 /* ---------- the --reproducible path: whole chunks, summed along one fixed tree (repro.h) ---------- */
 
@@ -90,9 +153,14 @@ static void repro_backward_(nn_trainer *t, const nn_step *s)
     repro_backward(&t->repro);
 }
 
-static void repro_reduce_(nn_trainer *t) { repro_reduce(&t->repro); }
+static void repro_reduce_(nn_trainer *t, const nn_step *s)
+{
+    (void)s;
+    repro_reduce(&t->repro);
+}
 
-const nn_grad_path nn_repro_path = {"tree", repro_rows_, repro_forward_, repro_backward_, repro_reduce_};
+const nn_grad_path nn_repro_path = {"tree",          repro_rows_,   NULL,       repro_forward_,
+                                    repro_backward_, repro_reduce_, apply_sums_};
 
 /* ---------- one step ---------- */
 
@@ -142,10 +210,7 @@ static step_outcome update_(nn_trainer *t, int batch_rows)
     t->epoch_samples += batch_rows;
     t->epoch_loss += ctrl[NN_CTRL_LOSS];
     if (!isfinite(ctrl[NN_CTRL_LOSS])) return STEP_DIVERGED;
-    size_t lo, hi;
-    const float *grad = reducer_update_part(&t->reducer, &lo, &hi);
-    int nonfinite = net_sgd_update_range(&t->net, grad, lo, hi, (float)(lr / batch_rows), (float)o->momentum,
-                                         (float)(lr * o->weight_decay), o->nesterov);
+    int nonfinite = t->path->apply(t, batch_rows, lr);
     timers_lap(&t->timers, PH_UPDATE);
     nonfinite = reducer_end_update(&t->reducer, nonfinite);
     timers_lap(&t->timers, PH_ALLREDUCE);
@@ -169,6 +234,7 @@ step_outcome trainer_step(nn_trainer *t, int step)
     nn_step s = {.batch_rows = slice_batch_rows(t->train.count, t->opt.batch, step),
                  .stop_vote = nn_stop_signal ? 1.0f : 0.0f};
     t->path->my_rows(t, s.batch_rows, &s.lo, &s.hi);
+    if (t->path->place) t->path->place(t, &s);
     timers_start(&t->timers);
     gather_rows_(t, step, &s);
     timers_lap(&t->timers, PH_GATHER);
@@ -177,7 +243,7 @@ step_outcome trainer_step(nn_trainer *t, int step)
     t->path->backward(t, &s);
     timers_lap(&t->timers, PH_BACKWARD);
     watchdog_beat(&t->watchdog, t->global_step, "waiting in the step's reduction for a rank that has not joined it");
-    t->path->reduce(t);
+    t->path->reduce(t, &s);
     timers_lap(&t->timers, PH_ALLREDUCE);
     return update_(t, s.batch_rows);
 }

@@ -30,6 +30,8 @@ CONTENDERS = [  # (name in runs.csv, label, cores used)
     ("nnmpi-n2-ovl", "nnmpi -n 2 overlap", 2),
     ("nnmpi-n2-ring", "nnmpi -n 2 ring", 2),
     ("nnmpi-n2-mpi", "nnmpi -n 2 mpi", 2),
+    ("nnmpi-n2-grad", "nnmpi -n 2 gradients", 2),
+    ("nnmpi-n2-fact", "nnmpi -n 2 factors", 2),
     ("nnmpi-n4", "nnmpi -n 4", 2),
     ("nnmpi-n4-mpi", "nnmpi -n 4 mpi", 2),
     ("numpy", "numpy", 1),
@@ -398,10 +400,12 @@ def targets(run):
             add(w, f"{w}, -n 4: no slower than -n 4 --allreduce mpi", ["nnmpi-n4-mpi", "nnmpi-n4"],
                 ratio(med(w, "nnmpi-n4-mpi"), med(w, "nnmpi-n4")), lambda v: v >= 1.0,
                 lambda v: f"mpi / default = {v:.2f}x")
-        if run.ran(w, "nnmpi-n2-mpi"):
-            add(w, f"{w}, -n 2: --allreduce mpi / default (no target)", ["nnmpi-n2-mpi", "nnmpi-n2"],
-                ratio(med(w, "nnmpi-n2-mpi"), c2 if w == "classic" else l2), None,
-                lambda v: f"mpi / default = {v:.2f}x")
+        for other, what in (("nnmpi-n2-mpi", "--allreduce mpi"), ("nnmpi-n2-grad", "--exchange gradients"),
+                            ("nnmpi-n2-fact", "--exchange factors")):
+            if run.ran(w, other):
+                add(w, f"{w}, -n 2: {what} / default (no target)", [other, "nnmpi-n2"],
+                    ratio(med(w, other), c2 if w == "classic" else l2), None,
+                    lambda v, what=what: f"{what} / default = {v:.2f}x")
     add("large", "large, -n 2: faster than torch 2 threads", ["torch-t2", "nnmpi-n2"],
         ratio(med("large", "torch-t2"), l2), lambda v: v > 1.0,
         lambda v: f"torch 2 threads / nnmpi -n 2 = {v:.2f}x")

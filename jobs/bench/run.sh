@@ -49,6 +49,7 @@ usage: jobs/bench/run.sh [options]
                      nnmpi-n2-ovl (--overlap on: per-layer non-blocking reductions),
                      nnmpi-n2-ring (--allreduce ring: nnmpi's ring, no allocation per step),
                      nnmpi-n2-mpi (--allreduce mpi: MPI's own allreduce, the default before issue 17),
+                     nnmpi-n2-grad, nnmpi-n2-fact (--exchange gradients | factors: what shm's ranks share),
                      nnmpi-n4, nnmpi-n4-mpi (4 ranks on the cores there are: --oversubscribe)
   --nnmpi PATH       nnmpi binary (default $REPO/build/nnmpi)
   --data DIR         MNIST IDX directory (default $REPO/data/mnist)
@@ -169,7 +170,7 @@ for w in "${WORKLOADS[@]}"; do
     [ -n "${W_LAYERS[$w]:-}" ] || { echo "run.sh: unknown workload '$w'" >&2; exit 2; }
 done
 for c in "${CONTENDERS[@]}"; do
-    case $c in nnmpi-n1|nnmpi-n2|nnmpi-n1-t2|nnmpi-n1-repro|nnmpi-n2-repro|nnmpi-n2-ovl|nnmpi-n2-ring|nnmpi-n2-mpi|nnmpi-n4|nnmpi-n4-mpi|numpy|torch-t1|torch-t2|ddp-p2) ;;
+    case $c in nnmpi-n1|nnmpi-n2|nnmpi-n1-t2|nnmpi-n1-repro|nnmpi-n2-repro|nnmpi-n2-ovl|nnmpi-n2-ring|nnmpi-n2-mpi|nnmpi-n2-grad|nnmpi-n2-fact|nnmpi-n4|nnmpi-n4-mpi|numpy|torch-t1|torch-t2|ddp-p2) ;;
         *) echo "run.sh: unknown contender '$c'" >&2; exit 2 ;; esac
 done
 applies() {  # workload contender: does the contender run this workload? (numpy, DDP: MNIST only)
@@ -293,6 +294,8 @@ run_one() {  # workload contender run-index
             [[ $c == *-ovl ]] && extra=(--overlap on)
             [[ $c == *-ring ]] && extra=(--allreduce ring)
             [[ $c == *-mpi ]] && extra=(--allreduce mpi)
+            [[ $c == *-grad ]] && extra=(--exchange gradients)
+            [[ $c == *-fact ]] && extra=(--exchange factors)
             result=$raw.metrics.jsonl
             # shellcheck disable=SC2206  # MPIRUN_FLAGS is a list of flags
             cmd=(env OPENBLAS_NUM_THREADS="$threads" "$MPIRUN" $MPIRUN_FLAGS "${launch[@]}" -n "$ranks" "$nnmpi" "${args[@]}"

@@ -155,10 +155,10 @@ if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
         # room for the gradient's window (2 x 100 KB for the classic net) but not
         # for the weights' (100 KB more): every rank keeps its own copy of the
         # weights and updates all of it, with the same bits as the shared copy
-        run 2 --allreduce shm --share-data rank --train-size 2000 --test-size 100 --epochs 1 --quiet \
+        run 2 --allreduce shm --exchange gradients --share-data rank --train-size 2000 --test-size 100 --epochs 1 --quiet \
             --checkpoint "$WORK/shared-w.h5" --metrics "$WORK/shared-w.jsonl"
         set +e
-        out=$(in_small_shm 256k --allreduce shm --share-data rank --train-size 2000 --test-size 100 --epochs 1 \
+        out=$(in_small_shm 256k --allreduce shm --exchange gradients --share-data rank --train-size 2000 --test-size 100 --epochs 1 \
             --checkpoint "$WORK/own-w.h5")
         status=$?
         set -e

@@ -21,7 +21,9 @@
 #      sums is the same in both.
 #   5. with --allreduce shm, 2 hosts x 2 ranks: each host's ranks share the
 #      weights and split the update (metrics header), and the weights match
-#      MPI's allreduce on one host to 1e-3.
+#      MPI's allreduce on one host to 1e-3;
+#   6. shm across hosts overlaps (--overlap auto): each part's sum across
+#      hosts starts as its layers finish; bitwise the blocking run's weights.
 # Exit status: 0 all passed, 1 a check failed, 77 skipped (not root, no
 # "ip netns", no nnmpi or data). The namespaces are removed on any exit; the
 # work directory is kept when a check failed.
@@ -149,5 +151,21 @@ check "--allreduce shm: each host's 2 ranks share the weights and split the upda
 # the same sums in another order than MPI's allreduce: equal to float rounding after 3 epochs
 check "--allreduce shm: 2 hosts == MPI's allreduce on one host (4 ranks), to 1e-3 relative" \
     h5diff -p 1e-3 "$WORK/shm2.h5" "$WORK/host1.h5" /layers /layers
+
+echo "== 6. --allreduce shm across hosts overlaps each part's sum with backward (--overlap auto), bitwise blocking"
+check "--overlap auto chose overlap for shm across 2 hosts (metrics header)" \
+    grep -q '"overlap":true,"allreduce":"shm"' "$WORK/shm2.jsonl"
+# two overlap groups (layers 2 and 1: 2,570 + 16,640 gradients; then layer 0), so
+# one group's sum across hosts is in flight while backward computes the next
+for ov in on off; do
+    two_hosts "shm2$ov" --allreduce shm --overlap $ov --layers 784,64,256,10; rc=$?
+    [ "$rc" -eq 0 ] || { fail "--allreduce shm --overlap $ov on 2 hosts exited $rc"; show_tail "$WORK/shm2$ov.log"; }
+done
+check "--overlap on|off with shm across 2 hosts: overlapped | blocking (metrics headers)" \
+    bash -c "grep -q '\"overlap\":true,\"allreduce\":\"shm\"' '$WORK/shm2on.jsonl' &&
+             grep -q '\"overlap\":false,\"allreduce\":\"shm\"' '$WORK/shm2off.jsonl'"
+# the same additions in the same order: on each host q = 0, 1; across 2 hosts a + b
+check "--allreduce shm: overlapped == blocking across 2 hosts, bitwise" \
+    "$PY" "$CHECK" same "$WORK/shm2on.h5" "$WORK/shm2off.h5"
 
 finish
