@@ -181,8 +181,9 @@ static void shm_factors_match_one_process(void **state)
 
 /* The other updates from factors: momentum (the product accumulated into the
  * velocity), weight decay with Nesterov (the gradient stored, then the
- * decayed update), and batches of 3 rows, fewer than ranks at -n 4 (a rank
- * with no rows writes none, and still updates from the others'). */
+ * decayed update), the same with dropout, and batches of 3 rows, fewer than
+ * ranks at -n 4 (a rank with no rows writes none, and still updates from
+ * the others'). */
 static void shm_factors_other_updates_match_one_process(void **state)
 {
     (void)state;
@@ -193,6 +194,8 @@ static void shm_factors_other_updates_match_one_process(void **state)
     weights_match_one_process_opt_(&opt);
     opt.weight_decay = 1e-3, opt.nesterov = 1;
     weights_match_one_process_opt_(&opt);
+    opt.dropout = 0.3; /* the masks follow the sample: the rows written are the ones one process drops */
+    weights_match_one_process_opt_(&opt);
     base_options(&opt);
     opt.allreduce = REDUCE_SHM, opt.exchange = EXCHANGE_FACTORS;
     opt.batch = 3, opt.lr = 1.0;
@@ -202,7 +205,8 @@ static void shm_factors_other_updates_match_one_process(void **state)
 /* Batches over NN_FACTOR_REPLICATE_BATCH rows: the node's ranks share the
  * weights, and each updates its units of every layer (at -n 3 and 4 the
  * output layer's 10 units split unevenly) from all the batch's rows: plain,
- * momentum, and the decayed update through the stored gradient of its units. */
+ * momentum with dropout, and the decayed update through the stored gradient
+ * of its units. */
 static void shm_sharded_factors_match_one_process(void **state)
 {
     (void)state;
@@ -211,9 +215,9 @@ static void shm_sharded_factors_match_one_process(void **state)
     opt.allreduce = REDUCE_SHM, opt.exchange = EXCHANGE_FACTORS;
     opt.batch = 20, opt.lr = 1.0; /* 97 images: 4 batches of 20, then 17 */
     weights_match_one_process_opt_(&opt);
-    opt.momentum = 0.9;
+    opt.momentum = 0.9, opt.dropout = 0.3;
     weights_match_one_process_opt_(&opt);
-    opt.weight_decay = 1e-3, opt.nesterov = 1;
+    opt.weight_decay = 1e-3, opt.nesterov = 1, opt.dropout = 0;
     weights_match_one_process_opt_(&opt);
 }
 

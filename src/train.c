@@ -104,11 +104,13 @@ static void factor_reduce_(nn_trainer *t, const nn_step *s)
 {
     (void)s;
     reducer_finish(&t->reducer); /* the node's barrier (every rank's rows are written), the control slots' sums */
+    net_place_rows(&t->net, NULL, NULL, 0); /* the net's own buffers again, should the step end here (divergence) */
 }
 
-/* The update from all the batch's rows: the same products on every rank (so
- * the same bits), each applied to the rank's own copy of the weights; the
- * plain update never stores the gradient. */
+/* The update from all the batch's rows: with own copies, the same products
+ * on every rank (so the same bits) on all the weights; with the node's
+ * shared copy, this rank's units of every layer. The plain update never
+ * stores the gradient. */
 static int factor_apply_(nn_trainer *t, int batch_rows, double lr)
 {
     const nn_options *o = &t->opt;

@@ -18,7 +18,9 @@
 # A documented study, not a CI test: about 5 minutes, root only.
 #
 #   jobs/netsim/run.sh [--nnmpi PATH] [--data DIR] [--out DIR] [--rates "unshaped 4000mbit 2000mbit 1000mbit"]
-#                      [--train-size N] [--epochs E] [--batch B]
+#                      [--train-size N] [--epochs E] [--batch B] [--allreduce METHOD]
+# --allreduce passes a method to the training runs (default: nnmpi's auto, which is
+# mpi with one rank per node; shm: its parts' sums across nodes, overlapped or not).
 # Output: OUT/ceiling.RATE.jsonl, OUT/train.RATE.{off,on}.jsonl,
 #         OUT/compute.jsonl, OUT/model.txt (the table of docs/scaling.md).
 set -euo pipefail
@@ -28,7 +30,7 @@ NNMPI=$REPO/build/nnmpi
 DATA=$REPO/data/mnist
 OUT=$REPO/jobs/netsim/results/$(date -u +%Y%m%dT%H%M%SZ)
 RATES="unshaped 4000mbit 2000mbit 1000mbit"
-TRAIN_SIZE=12000 EPOCHS=2 BATCH=64
+TRAIN_SIZE=12000 EPOCHS=2 BATCH=64 ALLREDUCE=auto
 while [ $# -gt 0 ]; do
     case $1 in
     --nnmpi) NNMPI=$2; shift 2 ;;
@@ -38,6 +40,7 @@ while [ $# -gt 0 ]; do
     --train-size) TRAIN_SIZE=$2; shift 2 ;;
     --epochs) EPOCHS=$2; shift 2 ;;
     --batch) BATCH=$2; shift 2 ;;
+    --allreduce) ALLREDUCE=$2; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
@@ -90,7 +93,8 @@ for rate in $RATES; do
     shape "$rate"
     on_nodes "$OUT/bin/allreduce_ceiling" 1 256 4096 65536 262144 1048576 1863690 > "$OUT/ceiling.$rate.jsonl"
     for overlap in off on; do
-        on_nodes "$NNMPI" "${LARGE[@]}" --overlap "$overlap" --metrics "$OUT/train.$rate.$overlap.jsonl"
+        on_nodes "$NNMPI" "${LARGE[@]}" --allreduce "$ALLREDUCE" --overlap "$overlap" \
+            --metrics "$OUT/train.$rate.$overlap.jsonl"
     done
 done
 shape unshaped
