@@ -8,8 +8,10 @@
  *   gather my rows -> forward -> backward (starting each layer's reduction as
  *   it finishes) -> reduce (the control slots tell every rank the loss and
  *   the stop votes) -> SGD update.
- * Forward, backward and reduce go through the gradient path chosen once at
- * start-up: the plain one (net.h + reduce.h) or --reproducible's (repro.h).
+ * Forward, backward, reduce and the update go through the gradient path
+ * chosen once at start-up: the plain one (net.h + reduce.h), the factor
+ * path (one rank, or shm on one node exchanging the batch's activations and
+ * deltas, reduce.h) or --reproducible's (repro.h).
  */
 #ifndef NN_TRAIN_H
 #define NN_TRAIN_H

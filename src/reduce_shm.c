@@ -1,22 +1,21 @@
 /*
  * reduce_shm.c: --allreduce shm, the reducer's buffer summed through shared
- * memory within a node, and by MPI across nodes.
+ * memory within a node, and by MPI across nodes: the node's window and its
+ * flag barrier, and the whole allreduce through it. What a training step
+ * exchanges through the node's windows (the sharded update, overlap across
+ * nodes, the factor exchange) is reduce_shm_step.c.
  *
  * Every rank's buffer is its segment of one MPI-3 shared window of the node
  * (MPI_Win_allocate_shared), so backward writes its gradient straight into
- * memory the node's other ranks can read. In training (the sharded update,
- * below) the weights are in a second window, one copy per node, and a step
- * is: barrier; each rank adds its part of all R segments into its own
- * segment (so each part is summed by one rank only); across nodes, the ranks
- * of the same local index sum their parts with MPI_Allreduce (every node's
- * ranks drive the network in parallel, each with 1/R of the data); each rank
- * updates its part of the weights from its own segment; barrier. The whole
- * allreduce (`whole_`: start-up's timings and the overlap reference) also
- * copies every part into every segment, with a third barrier.
+ * memory the node's other ranks can read. The whole allreduce (`whole_`:
+ * start-up's timings and the overlap reference) is: barrier; each rank adds
+ * its slice of all R segments into its own; across nodes the ranks of the
+ * same local index sum their slices with MPI_Allreduce; barrier; each rank
+ * copies every other slice into its segment; barrier.
  *
  * Memory model: the windows are locked once (MPI_Win_lock_all with
  * MPI_MODE_NOCHECK) and every phase change is a barrier of flags in the
- * window (node_sync_): MPI_Win_sync, publish this rank's count, wait for
+ * window (reduce_shm_sync): MPI_Win_sync, publish this rank's count, wait for
  * every other rank's, MPI_Win_sync; the syncs order this rank's stores
  * before its flag and the other ranks' loads after theirs, which is what
  * MPI-3 asks of load/store access to a shared window in the unified model
@@ -37,6 +36,7 @@
 #include "nn_check.h"
 #include "options.h"
 #include "reduce.h"
+#include "reduce_shm.h"
 #include "shm.h"
 #include "vec.h"
 
@@ -61,7 +61,7 @@ static atomic_ulong *flag_(const nn_reducer *r, int q)
 }
 /* The sharded update's verdict of rank q (1: a parameter of its part is no
  * longer finite), in the flag's line: written just before the flag, read after it. */
-static atomic_ulong *verdict_(const nn_reducer *r, int q) { return flag_(r, q) + 1; }
+atomic_ulong *reduce_shm_verdict(const nn_reducer *r, int q) { return flag_(r, q) + 1; }
 
 /* A start-up failure every rank has agreed on: reducer_create has no status
  * to return, and all ranks know, so they end together with the same status
@@ -106,7 +106,7 @@ static int window_fits_(nn_reducer *r, size_t bytes)
 /* Backs this rank's segment with real pages now, where a failure is an
  * error code (MADV_POPULATE_WRITE, Linux 5.14) rather than a SIGBUS later:
  * the space checked above may have been taken by someone else since. */
-static void populate_(nn_reducer *r, float *mine, size_t bytes, MPI_Win *win)
+void reduce_shm_populate(nn_reducer *r, float *mine, size_t bytes, MPI_Win *win)
 {
     nn_err err = {0};
     if (shm_populate(mine, bytes) != 0)
@@ -147,10 +147,10 @@ static float *alloc_sums_(nn_reducer *r)
     MPI_CHECK(MPI_Win_set_errhandler(r->win, MPI_ERRORS_RETURN));
     int *model = NULL, found = 0;
     MPI_CHECK(MPI_Win_get_attr(r->win, MPI_WIN_MODEL, &model, &found));
-    if (!found || *model != MPI_WIN_UNIFIED) /* the flags of node_sync_ need one copy of the memory */
+    if (!found || *model != MPI_WIN_UNIFIED) /* the flags of reduce_shm_sync need one copy of the memory */
         nn_die(NN_EXIT_ERROR, "--allreduce shm: this MPI's shared windows use the separate memory model, which "
                               "nnmpi's flag barrier does not support; use --allreduce mpi");
-    populate_(r, mine, bytes, &r->win);
+    reduce_shm_populate(r, mine, bytes, &r->win);
     r->segment = NN_MALLOC(sizeof(float *) * (size_t)r->local_size);
     for (int q = 0; q < r->local_size; q++) {
         MPI_Aint seg_bytes = 0;
@@ -233,7 +233,7 @@ static void sync_windows_(nn_reducer *r)
     if (r->factors) MPI_CHECK(MPI_Win_sync(r->batch_win));
 }
 
-static void node_sync_(nn_reducer *r)
+void reduce_shm_sync(nn_reducer *r)
 {
     unsigned long phase = ++r->phase;
     sync_windows_(r);
@@ -248,211 +248,17 @@ static void whole_(nn_reducer *r)
     int me = r->local_rank, R = r->local_size;
     float *mine = r->segment[me];
     size_t lo = r->n * (size_t)me / (size_t)R, hi = r->n * (size_t)(me + 1) / (size_t)R;
-    node_sync_(r); /* every gradient is written */
+    reduce_shm_sync(r); /* every gradient is written */
     for (int q = 0; q < R; q++)
         if (q != me) vec_add(mine + lo, r->segment[q] + lo, hi - lo);
     if (r->nodes > 1)
         nn_allreduce_pieces(mine + lo, hi - lo, MPI_FLOAT, MPI_SUM, r->across);
-    node_sync_(r); /* every slice is summed */
+    reduce_shm_sync(r); /* every slice is summed */
     for (int q = 0; q < R; q++) {
         size_t q_lo = r->n * (size_t)q / (size_t)R, q_hi = r->n * (size_t)(q + 1) / (size_t)R;
         if (q != me) memcpy(mine + q_lo, r->segment[q] + q_lo, sizeof(float) * (q_hi - q_lo));
     }
-    node_sync_(r); /* every rank has copied: segments may be written again */
-}
-
-/* ---------- the sharded update (reducer_share_model) ----------
- * Local rank 0 holds the node's one copy of the weights (and velocity) in a
- * second window; every rank maps it. A step: barrier (every gradient
- * written); each rank sums its part of all segments into its own segment,
- * and the control slots of all segments into its private ctrl (the same
- * additions in the same order on every rank, so the same bits); across
- * nodes each part is summed by MPI; each rank updates its part of the
- * weights from its own segment; barrier (every part updated and every
- * segment read: the next step may read the weights and overwrite the
- * segments). Two barriers instead of three, no copy of the sums, and the
- * update split R ways. */
-
-/* Whether the node's window for the weights fits in the backing directory
- * (the gradient's did): checked on local rank 0, agreed by the node. */
-static int model_fits_(nn_reducer *r, size_t bytes)
-{
-    int fits = 1, all = 0;
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    if (r->local_rank == 0 && shm_free_bytes() < (bytes + page - 1) / page * page + page) fits = 0;
-    MPI_CHECK(MPI_Allreduce(&fits, &all, 1, MPI_INT, MPI_MIN, r->comm));
-    return all;
-}
-
-/* A window of `bytes` held by local rank 0 and mapped by the node's ranks,
- * locked for the flag barriers; returns its base. */
-static float *node_window_(nn_reducer *r, size_t bytes, MPI_Win *win, const char *what)
-{
-    float *base = NULL;
-    size_t mine = r->local_rank == 0 ? bytes : 0;
-    int rc = MPI_Win_allocate_shared((MPI_Aint)mine, sizeof(float), MPI_INFO_NULL, r->node, &base, win);
-    if (rc != MPI_SUCCESS)
-        nn_die(NN_EXIT_ERROR, "--allreduce shm: cannot allocate the node's %zu-byte shared %s in %s; "
-                              "--allreduce mpi needs none", bytes, what, shm_dir());
-    populate_(r, base, mine, win);
-    MPI_CHECK(MPI_Win_lock_all(MPI_MODE_NOCHECK, *win));
-    MPI_Aint seg_bytes = 0;
-    int unit = 0;
-    MPI_CHECK(MPI_Win_shared_query(*win, 0, &seg_bytes, &unit, &base));
-    return base;
-}
-
-static int share_model_(nn_reducer *r, nn_net *net)
-{
-    size_t n = net->n_params, floats = net->velocity ? 2 * n : n, R = (size_t)r->local_size;
-    if (!model_fits_(r, sizeof(float) * floats)) return 0; /* each rank keeps its copy and updates all of it */
-    float *base = node_window_(r, sizeof(float) * floats, &r->model_win, "copy of the weights");
-    if (r->local_rank == 0) {
-        memcpy(base, net->params, sizeof(float) * n);
-        if (net->velocity) memcpy(base + n, net->velocity, sizeof(float) * n);
-    }
-    MPI_CHECK(MPI_Win_sync(r->model_win));
-    MPI_CHECK(MPI_Barrier(r->node)); /* the copy is complete before anyone reads it */
-    MPI_CHECK(MPI_Win_sync(r->model_win));
-    net_share_params(net, base, net->velocity ? base + n : NULL);
-    /* parts on 64-byte boundaries: no two ranks write one cache line of the weights */
-    r->parts[0].lo = n * (size_t)r->local_rank / R / 16 * 16;
-    r->parts[0].hi = r->local_rank + 1 == r->local_size ? n : n * (size_t)(r->local_rank + 1) / R / 16 * 16;
-    return 1;
-}
-
-/* ---------- the factor exchange (reducer_share_batch) ----------
- * Local rank 0 holds two sets (even and odd steps) of, for every layer l,
- * the batch's input activations (batch, sizes[l]) and deltas (batch,
- * sizes[l+1]), and of every rank's control slots. A step writes this rank's
- * rows of its set; barrier; every rank sums the control slots and reads all
- * the rows. A rank can be at most one barrier ahead of another, so the set
- * it writes next is one no rank still reads: no second barrier. */
-
-static size_t round16_(size_t floats) { return (floats + 15) / 16 * 16; }
-
-static int share_batch_(nn_reducer *r, const nn_net *net, int batch)
-{
-    size_t at = 0, offsets[2][2 * NN_MAX_SIZES], ctrl_at[2];
-    for (int set = 0; set < 2; set++) {
-        for (int l = 0; l < net->n_layers; l++) { /* each matrix on its own cache lines */
-            offsets[set][2 * l] = at, at += round16_((size_t)batch * (size_t)net->sizes[l]);
-            offsets[set][2 * l + 1] = at, at += round16_((size_t)batch * (size_t)net->sizes[l + 1]);
-        }
-        ctrl_at[set] = at, at += 16 * (size_t)r->local_size; /* a cache line per rank */
-    }
-    if (!model_fits_(r, sizeof(float) * at)) return 0;
-    float *base = node_window_(r, sizeof(float) * at, &r->batch_win, "matrices of the batch's factors");
-    for (int set = 0; set < 2; set++) {
-        for (int l = 0; l < net->n_layers; l++) {
-            r->batch_act[set][l] = base + offsets[set][2 * l];
-            r->batch_delta[set][l] = base + offsets[set][2 * l + 1];
-        }
-        r->batch_ctrl[set] = base + ctrl_at[set];
-    }
-    r->parity = 0;
-    MPI_CHECK(MPI_Barrier(r->node)); /* every rank has mapped it before anyone writes */
-    return 1;
-}
-
-/* Factors: barrier (every rank's rows and control slots of this set are
- * written), then the control slots' sums, the same additions in the same
- * order on every rank. */
-static void sum_ctrl_(nn_reducer *r)
-{
-    const float *slots = r->batch_ctrl[r->parity];
-    node_sync_(r);
-    for (int k = 0; k < NN_CTRL; k++) {
-        r->ctrl[k] = slots[k];
-        for (int q = 1; q < r->local_size; q++) r->ctrl[k] += slots[16 * (size_t)q + k];
-    }
-}
-
-static void free_batch_(nn_reducer *r)
-{
-    MPI_Win_unlock_all(r->batch_win);
-    MPI_Win_free(&r->batch_win);
-}
-
-/* The control slots of every segment, summed into this rank's ctrl in the
- * same order on every rank (so the same bits). */
-static void sum_ctrl_slots_(nn_reducer *r)
-{
-    for (int k = 0; k < NN_CTRL; k++) {
-        r->ctrl[k] = r->segment[0][k];
-        for (int q = 1; q < r->local_size; q++) r->ctrl[k] += r->segment[q][k];
-    }
-}
-
-/* Adds buffer range [lo, hi) of every other segment into this rank's. */
-static void sum_segments_(nn_reducer *r, size_t lo, size_t hi)
-{
-    float *mine = r->segment[r->local_rank];
-    for (int q = 0; q < r->local_size; q++)
-        if (q != r->local_rank) vec_add(mine + lo, r->segment[q] + lo, hi - lo);
-}
-
-static void sum_part_(nn_reducer *r)
-{
-    size_t lo = NN_CTRL + r->parts[0].lo, hi = NN_CTRL + r->parts[0].hi; /* in the buffer, after the slots */
-    MPI_Request ctrl_req = MPI_REQUEST_NULL;
-    if (r->overlap) { /* every group was summed on the node and started across nodes during backward */
-        MPI_CHECK(MPI_Waitall(r->n_req, r->req, MPI_STATUSES_IGNORE));
-        return;
-    }
-    node_sync_(r); /* every gradient is written */
-    sum_ctrl_slots_(r);
-    sum_segments_(r, lo, hi);
-    if (r->nodes > 1) {
-        MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, r->ctrl, NN_CTRL, MPI_FLOAT, MPI_SUM, r->across, &ctrl_req));
-        nn_allreduce_pieces(r->segment[r->local_rank] + lo, hi - lo, MPI_FLOAT, MPI_SUM, r->across);
-        MPI_CHECK(MPI_Wait(&ctrl_req, MPI_STATUS_IGNORE));
-    }
-}
-
-/* Overlap across nodes, sharded: backward has finished group `layer` on this
- * rank; once it has on every rank of the node (a barrier), this rank sums
- * its part of the group on the node and starts that piece's sum across
- * nodes, which the network moves while backward goes on. Layer 0's group,
- * the last, also carries the control slots. Open MPI progresses
- * non-blocking collectives only inside MPI calls: the ones in flight are
- * tested here too. */
-static void start_part_group_(nn_reducer *r, int layer)
-{
-    size_t lo = NN_CTRL + r->parts[0].lo, hi = NN_CTRL + r->parts[0].hi, max = nn_pieces_max();
-    if (lo < r->seg_lo[layer]) lo = r->seg_lo[layer];
-    if (hi > r->group_hi[layer]) hi = r->group_hi[layer];
-    node_sync_(r); /* every rank of the node has written this group */
-    if (layer == 0) {
-        sum_ctrl_slots_(r);
-        MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, r->ctrl, NN_CTRL, MPI_FLOAT, MPI_SUM, r->across, &r->req[r->n_req - 1]));
-    }
-    MPI_Request *req = r->req + r->req_lo[layer];
-    if (lo < hi) {
-        sum_segments_(r, lo, hi);
-        for (size_t k = 0; k * max < hi - lo; k++) {
-            int count = (int)(hi - lo - k * max < max ? hi - lo - k * max : max);
-            MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, r->segment[r->local_rank] + lo + k * max, count, MPI_FLOAT, MPI_SUM,
-                                     r->across, &req[k]));
-        }
-    }
-    int flag = 0;
-    MPI_CHECK(MPI_Testall(r->n_req, r->req, &flag, MPI_STATUSES_IGNORE));
-}
-
-static int end_update_(nn_reducer *r, int nonfinite)
-{
-    atomic_store_explicit(verdict_(r, r->local_rank), (unsigned long)nonfinite, memory_order_relaxed);
-    node_sync_(r); /* every part is updated, every segment read */
-    int any = 0;
-    for (int q = 0; q < r->local_size; q++) any |= atomic_load_explicit(verdict_(r, q), memory_order_relaxed) != 0;
-    return any;
-}
-
-static void free_model_(nn_reducer *r)
-{
-    MPI_Win_unlock_all(r->model_win);
-    MPI_Win_free(&r->model_win);
+    reduce_shm_sync(r); /* every rank has copied: segments may be written again */
 }
 
 /* Overlap is only ever on across nodes (create_), and needs the sharded
@@ -460,7 +266,7 @@ static void free_model_(nn_reducer *r)
  * summed at once, at the end. */
 static void start_group_(nn_reducer *r, int layer)
 {
-    if (r->shard) start_part_group_(r, layer);
+    if (r->shard) reduce_shm_start_part_group(r, layer);
 }
 static void wait_groups_(nn_reducer *r) { whole_(r); }
 
@@ -470,10 +276,10 @@ const nn_reduce_method nn_reduce_shm = {.alloc_sums = alloc_sums_,
                                         .start_group = start_group_,
                                         .wait_groups = wait_groups_,
                                         .whole = whole_,
-                                        .share_model = share_model_,
-                                        .sum_part = sum_part_,
-                                        .end_update = end_update_,
-                                        .free_model = free_model_,
-                                        .share_batch = share_batch_,
-                                        .sum_ctrl = sum_ctrl_,
-                                        .free_batch = free_batch_};
+                                        .share_model = reduce_shm_share_model,
+                                        .sum_part = reduce_shm_sum_part,
+                                        .end_update = reduce_shm_end_update,
+                                        .free_model = reduce_shm_free_model,
+                                        .share_batch = reduce_shm_share_batch,
+                                        .sum_ctrl = reduce_shm_sum_ctrl,
+                                        .free_batch = reduce_shm_free_batch};
