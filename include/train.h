@@ -37,6 +37,7 @@ typedef struct nn_trainer nn_trainer;
 
 /* The step's share of the global batch. */
 typedef struct {
+    int step;       /* the step's index in the epoch */
     int batch_rows; /* rows of the global batch */
     int lo, hi;     /* this rank's rows [lo, hi) of it, gathered into act[0] rows [0, hi - lo) */
     float stop_vote; /* 1 when a stop signal arrived on this rank */

@@ -95,10 +95,33 @@ const nn_grad_path nn_plain_path = {"plain",        plain_rows_,   NULL,        
 static void factor_place_(nn_trainer *t, const nn_step *s)
 {
     nn_reducer *r = &t->reducer;
-    if (r->factors) net_place_rows(&t->net, r->batch_act[r->parity], r->batch_delta[r->parity], s->lo);
+    if (!r->factors) return;
+    net_place_rows(&t->net, r->batch_act[r->parity], r->batch_delta[r->parity], s->lo);
+    /* own copies: the inputs stay in this rank's buffer, at their rows of the batch (other_inputs_) */
+    if (!r->shard) t->net.act[0] = t->net.own_act[0] + (size_t)s->lo * t->net.sizes[0];
 }
 
-static void factor_backward_(nn_trainer *t, const nn_step *s) { net_backward_deltas(&t->net, s->hi - s->lo); }
+/* Own copies: the other ranks' input rows, converted here from the node's
+ * data set (read-only bytes, a quarter of the floats, no line the other
+ * core just wrote) rather than read from the shared matrix; and the next
+ * step's, prefetched. own_act[0] holds a whole batch: at most
+ * NN_FACTOR_REPLICATE_BATCH rows, fewer than the evaluation's. */
+static void other_inputs_(nn_trainer *t, int step, const nn_step *s)
+{
+    const int *batch_idx = t->perm + (size_t)step * t->opt.batch;
+    float *x = t->net.own_act[0];
+    size_t width = (size_t)t->net.sizes[0];
+    idx_gather_rows(&t->train, batch_idx, s->lo, x);
+    idx_gather_rows(&t->train, batch_idx + s->hi, s->batch_rows - s->hi, x + (size_t)s->hi * width);
+    if (step + 1 < t->steps_per_epoch)
+        idx_prefetch_rows(&t->train, batch_idx + t->opt.batch, slice_batch_rows(t->train.count, t->opt.batch, step + 1));
+}
+
+static void factor_backward_(nn_trainer *t, const nn_step *s)
+{
+    net_backward_deltas(&t->net, s->hi - s->lo);
+    if (t->reducer.factors && !t->reducer.shard) other_inputs_(t, s->step, s);
+}
 
 static void factor_reduce_(nn_trainer *t, const nn_step *s)
 {
@@ -117,6 +140,7 @@ static int factor_apply_(nn_trainer *t, int batch_rows, double lr)
     nn_reducer *r = &t->reducer;
     int nonfinite;
     if (r->factors) net_place_rows(&t->net, r->batch_act[r->parity], r->batch_delta[r->parity], 0);
+    if (r->factors && !r->shard) t->net.act[0] = t->net.own_act[0]; /* every input row, here (other_inputs_) */
     if (o->weight_decay == 0.0 && !o->nesterov) {
         nonfinite = net_sgd_update_from_factors(&t->net, batch_rows, r->shard ? r->unit_lo : NULL,
                                                 r->shard ? r->unit_hi : NULL, (float)(lr / batch_rows),
@@ -233,7 +257,8 @@ step_outcome trainer_step(nn_trainer *t, int step)
     debug_hooks_(t);
     /* A vote to stop: a signal arrived on this rank. Summed with the gradient, so
      * every rank learns of it in the same step without a second collective. */
-    nn_step s = {.batch_rows = slice_batch_rows(t->train.count, t->opt.batch, step),
+    nn_step s = {.step = step,
+                 .batch_rows = slice_batch_rows(t->train.count, t->opt.batch, step),
                  .stop_vote = nn_stop_signal ? 1.0f : 0.0f};
     t->path->my_rows(t, s.batch_rows, &s.lo, &s.hi);
     if (t->path->place) t->path->place(t, &s);
