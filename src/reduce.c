@@ -161,6 +161,12 @@ void reducer_share_model(nn_reducer *r, nn_net *net)
     if (r->shard) r->ctrl_sums = r->ctrl;
     else r->overlap = 0; /* shm overlaps only its parts' sums across nodes (reduce_shm.c) */
     if (r->shard && r->factors) unit_parts_(r, net);
+    if (!r->shard && r->factors) { /* a large batch's factors need the shared copy: every rank agreed it did not fit */
+        r->method->free_batch(r);
+        r->factors = r->factor_shard = 0;
+        r->ctrl_sums = r->sums;
+        r->exchange_note = "no room in /dev/shm for the shared weights that factors of this batch need";
+    }
 }
 
 /* Floats a batch of `batch` rows writes into the factor matrices: every

@@ -168,6 +168,19 @@ if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
             pass "the weights' window did not fit: each rank keeps its own copy (start-up line)" ||
             fail "weights' window fallback: $out"
         same_weights "$WORK/shared-w.h5" "$WORK/own-w.h5" "own copies == the node's shared copy, bitwise"
+        # --exchange factors at batch 20 (over 16 rows: the node's shared copy, split by units): room for
+        # the gradient's window and the factors' (about 200 + 140 KB) but not the weights' (100 KB more):
+        # the job goes on exchanging gradients with private copies, and says why
+        set +e
+        out=$(in_small_shm 400k --exchange factors --batch 20 --share-data rank --train-size 2000 --test-size 100 \
+            --epochs 1)
+        status=$?
+        set -e
+        expect_status 0 "$status" "--exchange factors without room for the shared weights (400 KB /dev/shm)"
+        grep -q "exchanging gradients (no room in /dev/shm for the shared weights" <<<"$out" &&
+            ! grep -q "weights shared per node" <<<"$out" &&
+            pass "factors of a large batch without room for the shared weights: gradients, and the start-up line says why" ||
+            fail "factors' weights fallback: $out"
     fi
 else
     echo "SKIP: the small /dev/shm check needs root and unshare -m"
