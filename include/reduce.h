@@ -153,8 +153,11 @@ struct nn_reducer {
  * REDUCE_AUTO: shm when ranks share a node (at least 2 on each, the same
  * number on every node) unless a few timed rounds of both with this buffer
  * show MPI's allreduce faster (decided on rank 0, the same on every rank);
- * else mpi. Collective over comm. */
-void reducer_create(nn_reducer *r, const nn_net *net, MPI_Comm comm, int overlap, nn_reduce_kind kind);
+ * else mpi. On one node, when `exchange` will take factors for batches of
+ * `batch` rows (reducer_share_batch), shm without timing: the step then
+ * makes no allreduce. Collective over comm. */
+void reducer_create(nn_reducer *r, const nn_net *net, MPI_Comm comm, int overlap, nn_reduce_kind kind, int batch,
+                    nn_exchange_kind exchange);
 void reducer_free(nn_reducer *r);
 
 /* The gradient part of the buffer: (n_params) in the network's layout. */

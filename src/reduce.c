@@ -63,10 +63,15 @@ static double time_whole_(nn_reducer *r, const nn_reduce_method *m, int rounds)
  * warm-up round each), and keeps shm unless MPI's allreduce was faster.
  * Rank 0 decides and broadcasts, so every rank takes the same method even
  * when their clocks saw different medians. Returns the method to keep. */
-static nn_reduce_kind choose_auto_(nn_reducer *r)
+static nn_reduce_kind choose_auto_(nn_reducer *r, int factors_wanted)
 {
     enum { ROUNDS = 7 };
     double shm_s = 0.0, mpi_s = 0.0;
+    if (factors_wanted && r->nodes == 1) { /* the exchange is not an allreduce: nothing to time against mpi */
+        snprintf(r->note, sizeof r->note, "auto: shm, to exchange factors on this one node");
+        r->fallback = r->note;
+        return REDUCE_SHM;
+    }
     (void)time_whole_(r, &nn_reduce_shm, 1), (void)time_whole_(r, &nn_reduce_mpi, 1);
     for (int i = 0; i < 2; i++) { /* two interleaved halves: drift hits both alike */
         shm_s += time_whole_(r, &nn_reduce_shm, ROUNDS) / 2;
@@ -111,7 +116,20 @@ static void set_up_method_(nn_reducer *r)
     if (r->nranks > 1) r->method->create(r);
 }
 
-void reducer_create(nn_reducer *r, const nn_net *net, MPI_Comm comm, int overlap, nn_reduce_kind kind)
+/* Floats a batch of `batch` rows writes into the factor matrices: every
+ * layer's input activations and deltas. */
+static size_t factor_floats_(const nn_net *net, int batch)
+{
+    size_t per_row = 0;
+    for (int l = 0; l < net->n_layers; l++) per_row += (size_t)net->sizes[l] + (size_t)net->sizes[l + 1];
+    return per_row * (size_t)batch;
+}
+
+/* --exchange auto's rule, by sizes alone: factors when they are fewer floats than the gradient. */
+static int factors_pay_(const nn_net *net, int batch) { return factor_floats_(net, batch) < net->n_params; }
+
+void reducer_create(nn_reducer *r, const nn_net *net, MPI_Comm comm, int overlap, nn_reduce_kind kind, int batch,
+                    nn_exchange_kind exchange)
 {
     memset(r, 0, sizeof *r);
     r->comm = comm;
@@ -127,7 +145,8 @@ void reducer_create(nn_reducer *r, const nn_net *net, MPI_Comm comm, int overlap
     make_groups_(r);
     r->auto_pick = kind == REDUCE_AUTO;
     set_up_method_(r);
-    if (kind == REDUCE_AUTO && r->kind == REDUCE_SHM && choose_auto_(r) == REDUCE_MPI) {
+    int factors_wanted = exchange == EXCHANGE_FACTORS || (exchange == EXCHANGE_AUTO && factors_pay_(net, batch));
+    if (kind == REDUCE_AUTO && r->kind == REDUCE_SHM && choose_auto_(r, factors_wanted) == REDUCE_MPI) {
         r->method->free(r); /* the window, which was the buffer */
         r->kind = REDUCE_MPI;
         set_up_method_(r);
@@ -169,22 +188,13 @@ void reducer_share_model(nn_reducer *r, nn_net *net)
     }
 }
 
-/* Floats a batch of `batch` rows writes into the factor matrices: every
- * layer's input activations and deltas. */
-static size_t factor_floats_(const nn_net *net, int batch)
-{
-    size_t per_row = 0;
-    for (int l = 0; l < net->n_layers; l++) per_row += (size_t)net->sizes[l] + (size_t)net->sizes[l + 1];
-    return per_row * (size_t)batch;
-}
-
 void reducer_share_batch(nn_reducer *r, const nn_net *net, int batch, nn_exchange_kind want)
 {
     if (want == EXCHANGE_GRADIENTS || r->nranks == 1) return;
     r->factor_floats = factor_floats_(net, batch);
     /* across nodes every node would need every other node's rows: an allgather of the factors, not built */
     const char *why = !r->method->share_batch ? "factors need --allreduce shm" : r->nodes > 1 ? "factors need one node" : NULL;
-    if (!why && want == EXCHANGE_AUTO && r->factor_floats >= net->n_params) return;
+    if (!why && want == EXCHANGE_AUTO && !factors_pay_(net, batch)) return;
     if (!why) r->factors = r->method->share_batch(r, net, batch);
     r->factor_shard = r->factors && batch > NN_FACTOR_REPLICATE_BATCH;
     if (r->factors) r->ctrl_sums = r->ctrl;

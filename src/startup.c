@@ -637,7 +637,7 @@ static void create_buffers_(nn_trainer *t, const nn_checkpoint *ck)
     int batch_rows[2];
     int rows = buffer_rows_(t, batch_rows);
     net_create(&t->net, o->sizes, o->n_sizes, o->activation, o->loss, rows, o->momentum > 0.0);
-    reducer_create(&t->reducer, &t->net, t->comm, o->overlap, o->allreduce);
+    reducer_create(&t->reducer, &t->net, t->comm, o->overlap, o->allreduce, o->batch, o->exchange);
     /* shm overlaps only across nodes (within one, the cores that would sum are the ones computing) */
     if (t->reducer.kind == REDUCE_SHM) t->opt.overlap = t->reducer.overlap;
     t->perm = NN_MALLOC(sizeof(int) * (size_t)(t->train.count > 0 ? t->train.count : 1));
