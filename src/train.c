@@ -104,23 +104,28 @@ static void factor_place_(nn_trainer *t, const nn_step *s)
 /* Own copies: the other ranks' input rows, converted here from the node's
  * data set (read-only bytes, a quarter of the floats, no line the other
  * core just wrote) rather than read from the shared matrix; and the next
- * step's, prefetched. own_act[0] holds a whole batch: at most
- * NN_FACTOR_REPLICATE_BATCH rows, fewer than the evaluation's. */
-static void other_inputs_(nn_trainer *t, int step, const nn_step *s)
+ * step's, prefetched (gather_rows_ prefetches this rank's). own_act[0]
+ * holds a whole batch: at most NN_FACTOR_REPLICATE_BATCH rows, fewer than
+ * the evaluation's. */
+static void other_inputs_(nn_trainer *t, const nn_step *s)
 {
-    const int *batch_idx = t->perm + (size_t)step * t->opt.batch;
+    const int *batch_idx = t->perm + (size_t)s->step * t->opt.batch, *next_idx = batch_idx + t->opt.batch;
     float *x = t->net.own_act[0];
     size_t width = (size_t)t->net.sizes[0];
     idx_gather_rows(&t->train, batch_idx, s->lo, x);
     idx_gather_rows(&t->train, batch_idx + s->hi, s->batch_rows - s->hi, x + (size_t)s->hi * width);
-    if (step + 1 < t->steps_per_epoch)
-        idx_prefetch_rows(&t->train, batch_idx + t->opt.batch, slice_batch_rows(t->train.count, t->opt.batch, step + 1));
+    if (s->step + 1 < t->steps_per_epoch) {
+        int rows = slice_batch_rows(t->train.count, t->opt.batch, s->step + 1), lo, hi;
+        t->path->my_rows(t, rows, &lo, &hi);
+        idx_prefetch_rows(&t->train, next_idx, lo);
+        idx_prefetch_rows(&t->train, next_idx + hi, rows - hi);
+    }
 }
 
 static void factor_backward_(nn_trainer *t, const nn_step *s)
 {
     net_backward_deltas(&t->net, s->hi - s->lo);
-    if (t->reducer.factors && !t->reducer.shard) other_inputs_(t, s->step, s);
+    if (t->reducer.factors && !t->reducer.shard) other_inputs_(t, s);
 }
 
 static void factor_reduce_(nn_trainer *t, const nn_step *s)
