@@ -129,11 +129,8 @@ fi
 # --share-data rank keeps the data out of /dev/shm (share_test.sh tests the
 # data's window there).
 if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
-    set +e
-    out=$(in_small_shm 64k --allreduce shm --layers 784,1024,1024,10 --train-size 200 --test-size 100 --epochs 1 \
-        --quiet --share-data rank)
-    status=$?
-    set -e
+    small_shm 64k --allreduce shm --layers 784,1024,1024,10 --train-size 200 --test-size 100 --epochs 1 \
+        --quiet --share-data rank
     if [ "$status" = 99 ]; then
         echo "SKIP: cannot mount a tmpfs over /dev/shm here"
     else
@@ -143,12 +140,9 @@ if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
             grep -q -- "--allreduce mpi" <<<"$out" &&
             pass "one message names the window's size, /dev/shm's free space and --allreduce mpi" ||
             fail "small /dev/shm: $out"
-        grep -q -i "bus error\|SIGBUS\|signal 7" <<<"$out" && fail "a rank died of SIGBUS: $out" || pass "no SIGBUS"
+        no_sigbus "$out"
         # the default, auto, takes mpi there instead, and says why
-        set +e
-        out=$(in_small_shm 64k --layers 784,1024,1024,10 --train-size 200 --test-size 100 --epochs 1 --share-data rank)
-        status=$?
-        set -e
+        small_shm 64k --layers 784,1024,1024,10 --train-size 200 --test-size 100 --epochs 1 --share-data rank
         expect_status 0 "$status" "--allreduce auto with a 64 KB /dev/shm"
         grep -q "allreduce mpi (auto: /dev/shm is too small for the shared window" <<<"$out" &&
             pass "auto takes mpi and says why" || fail "auto with a small /dev/shm: $out"
@@ -157,11 +151,8 @@ if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
         # weights and updates all of it, with the same bits as the shared copy
         run 2 --allreduce shm --exchange gradients --share-data rank --train-size 2000 --test-size 100 --epochs 1 --quiet \
             --checkpoint "$WORK/shared-w.h5" --metrics "$WORK/shared-w.jsonl"
-        set +e
-        out=$(in_small_shm 256k --allreduce shm --exchange gradients --share-data rank --train-size 2000 --test-size 100 --epochs 1 \
-            --checkpoint "$WORK/own-w.h5")
-        status=$?
-        set -e
+        small_shm 256k --allreduce shm --exchange gradients --share-data rank --train-size 2000 --test-size 100 --epochs 1 \
+            --checkpoint "$WORK/own-w.h5"
         expect_status 0 "$status" "--allreduce shm with room for the gradient's window only (256 KB /dev/shm)"
         grep -q '"update_split":2' "$WORK/shared-w.jsonl" && grep -q "allreduce shm" <<<"$out" &&
             ! grep -q "weights shared per node" <<<"$out" &&
@@ -171,11 +162,8 @@ if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
         # --exchange factors at batch 20 (over 16 rows: the node's shared copy, split by units): room for
         # the gradient's window and the factors' (about 200 + 140 KB) but not the weights' (100 KB more):
         # the job goes on exchanging gradients with private copies, and says why
-        set +e
-        out=$(in_small_shm 400k --exchange factors --batch 20 --share-data rank --train-size 2000 --test-size 100 \
-            --epochs 1)
-        status=$?
-        set -e
+        small_shm 400k --exchange factors --batch 20 --share-data rank --train-size 2000 --test-size 100 \
+            --epochs 1
         expect_status 0 "$status" "--exchange factors without room for the shared weights (400 KB /dev/shm)"
         grep -q "exchanging gradients (no room in /dev/shm for the shared weights" <<<"$out" &&
             ! grep -q "weights shared per node" <<<"$out" &&

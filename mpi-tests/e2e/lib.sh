@@ -59,6 +59,20 @@ in_small_shm() {
         exit $status' bash "$@" 2>&1
 }
 
+# small_shm SIZE NNMPI_ARGS...: in_small_shm, with its output in $out and its
+# exit status in $status (99: no tmpfs could be mounted), whatever it was.
+small_shm() {
+    set +e
+    out=$(in_small_shm "$@")
+    status=$?
+    set -e
+}
+
+# no_sigbus OUTPUT: no rank died of SIGBUS (a window that "allocated" without room).
+no_sigbus() {
+    if grep -q -i "bus error\|SIGBUS\|signal 7" <<<"$1"; then fail "a rank died of SIGBUS: $1"; else pass "no SIGBUS"; fi
+}
+
 # same_weights A.h5 B.h5 what: the /layers (and momentum) datasets are bitwise equal.
 same_weights() {
     if h5diff -q "$1" "$2" /layers /layers >/dev/null 2>&1; then
