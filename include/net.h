@@ -53,6 +53,10 @@ void net_create(nn_net *net, const int *sizes, int n_sizes, nn_activation activa
                 int with_velocity);
 void net_free(nn_net *net);
 
+/* Grows the row buffers (and dropout's masks) to max_rows rows, never
+ * shrinks them; at start-up: the split by units passes whole batches. */
+void net_set_rows(nn_net *net, int max_rows);
+
 /* Turns inverted dropout on (p > 0) for the training passes that follow:
  * hidden unit j of layer l for the sample of data set index i is dropped when
  * a counter-based hash of (key, i, l, j) falls below p, else scaled by
@@ -74,6 +78,9 @@ void net_init_params(nn_net *net, nn_init init, uint64_t seed);
 void net_forward(nn_net *net, int lo, int hi);
 /* One layer of it: rows [lo, hi) of act[layer + 1] from act[layer]. */
 void net_forward_layer(nn_net *net, int layer, int lo, int hi);
+/* Hidden layer `layer`'s output units [u_lo, u_hi) for rows [0, rows): those
+ * columns of act[layer + 1], from all of act[layer] (the split by units). */
+void net_forward_units(nn_net *net, int layer, int rows, int u_lo, int u_hi);
 
 /* After net_forward: the summed loss of rows [lo, hi) against net->labels, and
  * those rows of the output layer's delta (unscaled: the gradient of the summed loss). */
@@ -93,6 +100,9 @@ void net_backward(nn_net *net, int rows, float *grad, nn_layer_done_fn done, voi
 void net_weight_grad(const nn_net *net, int layer, int lo, int hi, int out_lo, int out_hi, float *dw);
 void net_bias_grad(const nn_net *net, int layer, int lo, int hi, float *db);
 void net_backprop_delta(nn_net *net, int layer, int lo, int hi);
+/* Units [u_lo, u_hi) of delta[layer - 1] (layer >= 1) for rows [0, rows),
+ * from all of delta[layer]: the columns of W they need. */
+void net_backprop_units(nn_net *net, int layer, int rows, int u_lo, int u_hi);
 
 /* The factor exchange (reduce.h): act[l] and delta[l] (l < n_layers) become
  * rows lo.. of the node's shared matrices of the whole batch, act_base[l]

@@ -33,7 +33,9 @@
  * all of them (the same products on every rank, so the same bits; the
  * matrices double-buffered, even and odd steps, so one barrier a step is
  * enough); larger batches share the node's copy (reducer_share_model) and
- * each rank updates its units of every layer, with the second barrier.
+ * each rank computes its units of every layer for all the rows and updates
+ * them (train.c's units path: a barrier after each layer another rank
+ * reads whole, reducer_node_barrier), with the second barrier.
  */
 #ifndef NN_REDUCE_H
 #define NN_REDUCE_H
@@ -90,6 +92,7 @@ typedef struct {
     void (*free_model)(nn_reducer *r);
     int (*share_batch)(nn_reducer *r, const nn_net *net, int batch); /* the factor matrices; 0: no room */
     void (*sum_ctrl)(nn_reducer *r);                /* factors: barrier, then the control slots' sums */
+    void (*node_barrier)(nn_reducer *r);            /* factors split by units: the node's ranks meet */
     void (*free_batch)(nn_reducer *r);
 } nn_reduce_method;
 
@@ -141,7 +144,7 @@ struct nn_reducer {
     float *batch_delta[2][NN_MAX_SIZES];  /*   set [parity]: (batch, sizes[l+1]) its deltas */
     float *batch_ctrl[2];                 /*   (local_size, 16) per set: each rank's control slots, a line each */
     int parity;                           /*   the set this step writes: steps alternate */
-    int factor_shard;                     /*   the weights shared and the update split by units (large batches) */
+    int factor_shard;                     /*   the weights shared, the step split by units (large batches: train.c's units path) */
     int unit_lo[NN_MAX_SIZES], unit_hi[NN_MAX_SIZES]; /* sharded factors: this rank's units of layer l */
     size_t factor_floats;                 /*   floats a batch writes into them */
     const char *exchange_note;            /* why --exchange factors is not in use, or NULL */
@@ -198,6 +201,11 @@ void reducer_share_batch(nn_reducer *r, const nn_net *net, int batch, nn_exchang
 /* Factors: this rank's control slots for this step (the loss and the stop
  * vote go there); otherwise the head of the buffer, r->sums. */
 float *reducer_ctrl_slots(const nn_reducer *r);
+
+/* Factors of a batch over NN_FACTOR_REPLICATE_BATCH rows, split by units:
+ * every rank of the node has written its units (columns) of the matrix it
+ * wrote last; a barrier of the node's ranks. */
+void reducer_node_barrier(nn_reducer *r);
 
 /* Factors: the step's matrices are read; the next step writes the other set. */
 static inline void reducer_factors_read(nn_reducer *r) { r->parity ^= 1; }

@@ -11,7 +11,9 @@
  * Forward, backward, reduce and the update go through the gradient path
  * chosen once at start-up: the plain one (net.h + reduce.h), the factor
  * path (one rank, or shm on one node exchanging the batch's activations and
- * deltas, reduce.h) or --reproducible's (repro.h).
+ * deltas, reduce.h), the units path (the same exchange over 16 rows, each
+ * rank computing its units of every layer for all the rows) or
+ * --reproducible's (repro.h).
  */
 #ifndef NN_TRAIN_H
 #define NN_TRAIN_H
@@ -44,8 +46,8 @@ typedef struct {
 } nn_step;
 
 /* How a step's summed gradient is made: the plain path, the factor
- * exchange's (shm on one node) or --reproducible's, each straight-line
- * code, chosen once at start-up. */
+ * exchange's (shm on one node; split by rows or by units) or
+ * --reproducible's, each straight-line code, chosen once at start-up. */
 typedef struct {
     const char *name;
     /* This rank's rows [*lo, *hi) of a global batch of batch_rows (pure arithmetic). */
@@ -59,7 +61,7 @@ typedef struct {
     int (*apply)(nn_trainer *t, int batch_rows, double lr);
 } nn_grad_path;
 
-extern const nn_grad_path nn_plain_path, nn_factor_path, nn_repro_path;
+extern const nn_grad_path nn_plain_path, nn_factor_path, nn_units_path, nn_repro_path;
 
 struct nn_trainer {
     nn_options opt;            /* resolved once at start-up (layers from --resume, chunk, overlap, sizes); read-only after */
@@ -70,7 +72,7 @@ struct nn_trainer {
     nn_net net;
     nn_reducer reducer;        /* owns the buffer the step's gradient is summed in */
     nn_repro repro;            /* --reproducible only */
-    const nn_grad_path *path;  /* &nn_plain_path, &nn_factor_path or &nn_repro_path */
+    const nn_grad_path *path;  /* &nn_plain_path, &nn_factor_path, &nn_units_path or &nn_repro_path */
     int *perm;                 /* (train.count) this epoch's sample order, identical on every rank */
     int steps_per_epoch;
     int start_epoch, start_step; /* where training begins (after --resume) */

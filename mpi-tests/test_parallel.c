@@ -67,7 +67,8 @@ static void first_step_sums_agree(nn_trainer *t, nn_trainer *ref, const char *re
     assert_int_equal(trainer_step(ref, 0), STEP_OK);
     float loss = ref->reducer.ctrl_sums[NN_CTRL_LOSS];
     assert_true(fabs(t->reducer.ctrl_sums[NN_CTRL_LOSS] - loss) <= 1e-5 * fabs(loss));
-    if (t->path == &nn_factor_path) return; /* the update from factors stores no gradient: the weights are compared */
+    /* the update from factors stores no gradient: the weights are compared */
+    if (t->path == &nn_factor_path || t->path == &nn_units_path) return;
     size_t n = ref->net.n_params, part = 0, total = 0;
     const nn_range *parts;
     int n_parts = reducer_update_parts(&t->reducer, &parts);
@@ -105,7 +106,8 @@ static void weights_match_one_process_opt_(const nn_options *given)
     /* factors: each rank its own weights for small batches; larger ones share them and split the update by units */
     if (opt.allreduce == REDUCE_SHM && nranks > 1 && opt.exchange == EXCHANGE_FACTORS)
         assert_true(world.reducer.factors && world.reducer.shard == (opt.batch > NN_FACTOR_REPLICATE_BATCH) &&
-                    world.net.params_shared == world.reducer.shard);
+                    world.net.params_shared == world.reducer.shard &&
+                    world.path == (world.reducer.shard ? &nn_units_path : &nn_factor_path));
     first_step_sums_agree(&world, &self, "one process");
     size_t n = world.net.n_params;
     for (size_t i = 0; i < n; i++) assert_true(fabs(world.net.params[i] - self.net.params[i]) <= 1e-5 * (1 + fabs(self.net.params[i])));
@@ -203,10 +205,13 @@ static void shm_factors_other_updates_match_one_process(void **state)
 }
 
 /* Batches over NN_FACTOR_REPLICATE_BATCH rows: the node's ranks share the
- * weights, and each updates its units of every layer (at -n 3 and 4 the
- * output layer's 10 units split unevenly) from all the batch's rows: plain,
- * momentum with dropout, and the decayed update through the stored gradient
- * of its units. */
+ * weights, and each computes its units of every hidden layer for all the
+ * batch's rows and updates them (the units path; at -n 3 and 4 the layers
+ * split unevenly) from all the batch's rows: plain, momentum with dropout,
+ * and the decayed update through the stored gradient of its units; then a
+ * net of two hidden layers (a barrier between the backward layers, the
+ * columns of W a layer's deltas need) with tanh and dropout, and with relu,
+ * softmax and cross-entropy. */
 static void shm_sharded_factors_match_one_process(void **state)
 {
     (void)state;
@@ -218,6 +223,13 @@ static void shm_sharded_factors_match_one_process(void **state)
     opt.momentum = 0.9, opt.dropout = 0.3;
     weights_match_one_process_opt_(&opt);
     opt.weight_decay = 1e-3, opt.nesterov = 1, opt.dropout = 0;
+    weights_match_one_process_opt_(&opt);
+    base_options(&opt);
+    opt.allreduce = REDUCE_SHM, opt.exchange = EXCHANGE_FACTORS;
+    opt.batch = 33, opt.lr = 0.5, opt.momentum = 0.5, opt.dropout = 0.2, opt.activation = ACT_TANH;
+    opt.layers_given = 1, opt.n_sizes = 4, opt.sizes[0] = 784, opt.sizes[1] = 37, opt.sizes[2] = 23, opt.sizes[3] = 10;
+    weights_match_one_process_opt_(&opt);
+    opt.activation = ACT_RELU, opt.loss = LOSS_XENT, opt.init = INIT_HE, opt.dropout = 0;
     weights_match_one_process_opt_(&opt);
 }
 

@@ -10,6 +10,28 @@
 #include "rng.h"
 #include "vec.h"
 
+/* The buffers of max_rows rows (activations, deltas, ones, labels). */
+static void alloc_rows_(nn_net *net, int max_rows)
+{
+    net->max_rows = max_rows;
+    for (int l = 0; l < net->n_sizes; l++)
+        net->act[l] = net->own_act[l] = NN_MALLOC(sizeof(float) * (size_t)max_rows * (size_t)net->sizes[l]);
+    for (int l = 0; l < net->n_layers; l++)
+        net->delta[l] = net->own_delta[l] = NN_MALLOC(sizeof(float) * (size_t)max_rows * (size_t)net->sizes[l + 1]);
+    net->ones = NN_MALLOC(sizeof(float) * (size_t)max_rows);
+    for (int r = 0; r < max_rows; r++) net->ones[r] = 1.0f;
+    net->labels = NN_MALLOC(sizeof(int) * (size_t)max_rows);
+    memset(net->labels, 0, sizeof(int) * (size_t)max_rows);
+}
+
+static void free_rows_(nn_net *net)
+{
+    for (int l = 0; l < net->n_sizes; l++) free(net->own_act[l]);
+    for (int l = 0; l < net->n_layers; l++) free(net->own_delta[l]);
+    free(net->ones);
+    free(net->labels);
+}
+
 void net_create(nn_net *net, const int *sizes, int n_sizes, nn_activation activation, nn_loss loss, int max_rows,
                 int with_velocity)
 {
@@ -19,7 +41,6 @@ void net_create(nn_net *net, const int *sizes, int n_sizes, nn_activation activa
     memcpy(net->sizes, sizes, sizeof(int) * (size_t)n_sizes);
     net->activation = activation;
     net->loss = loss;
-    net->max_rows = max_rows > 0 ? max_rows : 1;
 
     net->n_params = model_layout(sizes, n_sizes, net->w_off, net->b_off);
 
@@ -28,23 +49,38 @@ void net_create(nn_net *net, const int *sizes, int n_sizes, nn_activation activa
         net->velocity = NN_MALLOC(sizeof(float) * net->n_params);
         memset(net->velocity, 0, sizeof(float) * net->n_params);
     }
-    for (int l = 0; l < n_sizes; l++)
-        net->act[l] = net->own_act[l] = NN_MALLOC(sizeof(float) * (size_t)net->max_rows * (size_t)sizes[l]);
-    for (int l = 0; l < net->n_layers; l++)
-        net->delta[l] = net->own_delta[l] = NN_MALLOC(sizeof(float) * (size_t)net->max_rows * (size_t)sizes[l + 1]);
-    net->ones = NN_MALLOC(sizeof(float) * (size_t)net->max_rows);
-    for (int r = 0; r < net->max_rows; r++) net->ones[r] = 1.0f;
-    net->labels = NN_MALLOC(sizeof(int) * (size_t)net->max_rows);
-    memset(net->labels, 0, sizeof(int) * (size_t)net->max_rows);
+    alloc_rows_(net, max_rows > 0 ? max_rows : 1);
+}
+
+/* The dropout masks' buffers, for max_rows rows. */
+static void alloc_masks_(nn_net *net)
+{
+    net->row_sample = NN_MALLOC(sizeof(int) * (size_t)net->max_rows);
+    memset(net->row_sample, 0, sizeof(int) * (size_t)net->max_rows);
+    for (int l = 1; l < net->n_layers; l++) net->keep[l] = NN_MALLOC((size_t)net->max_rows * (size_t)net->sizes[l]);
+}
+
+static void free_masks_(nn_net *net)
+{
+    free(net->row_sample);
+    net->row_sample = NULL;
+    for (int l = 0; l < NN_MAX_SIZES; l++) free(net->keep[l]), net->keep[l] = NULL;
+}
+
+void net_set_rows(nn_net *net, int max_rows)
+{
+    if (max_rows <= net->max_rows) return;
+    int masks = net->row_sample != NULL;
+    free_rows_(net);
+    free_masks_(net);
+    alloc_rows_(net, max_rows);
+    if (masks) alloc_masks_(net);
 }
 
 void net_set_dropout(nn_net *net, float p, uint64_t key)
 {
     net->dropout = p, net->dropout_key = key;
-    if (p <= 0.0f || net->row_sample) return;
-    net->row_sample = NN_MALLOC(sizeof(int) * (size_t)net->max_rows);
-    memset(net->row_sample, 0, sizeof(int) * (size_t)net->max_rows);
-    for (int l = 1; l < net->n_layers; l++) net->keep[l] = NN_MALLOC((size_t)net->max_rows * (size_t)net->sizes[l]);
+    if (p > 0.0f && !net->row_sample) alloc_masks_(net);
 }
 
 /* A unit's 24-bit uniform: splitmix64 of its coordinates (key: seed and
@@ -59,20 +95,22 @@ static inline uint32_t unit_draw_(uint64_t row_key, uint32_t unit)
     return (uint32_t)(z >> 40);
 }
 
-/* One row: unit j is kept when its draw k / 2^24 >= p, i.e. k >= keep_from;
- * kept units are scaled by `scale`, dropped ones set to 0. An integer loop
- * that vectorizes (the draws are most of dropout's cost). */
-NN_VECTOR_CLONES static void drop_row_(float *a, uint8_t *keep, int n, uint64_t row_key, uint32_t keep_from,
-                                       float scale)
+/* One row's units [u_lo, u_hi) (a and keep indexed by unit): unit j is
+ * kept when its draw k / 2^24 >= p, i.e. k >= keep_from; kept units are
+ * scaled by `scale`, dropped ones set to 0. An integer loop that vectorizes
+ * (the draws are most of dropout's cost). */
+NN_VECTOR_CLONES static void drop_row_(float *a, uint8_t *keep, int u_lo, int u_hi, uint64_t row_key,
+                                       uint32_t keep_from, float scale)
 {
-    for (int j = 0; j < n; j++) {
+    for (int j = u_lo; j < u_hi; j++) {
         keep[j] = unit_draw_(row_key, (uint32_t)j) >= keep_from;
         a[j] = keep[j] ? a[j] * scale : 0.0f;
     }
 }
 
-/* Rows [lo, hi) of hidden layer `layer`'s output: dropped units to 0, kept ones scaled by 1/(1-p). */
-static void drop_units_(nn_net *net, int layer, int lo, int hi)
+/* Rows [lo, hi), units [u_lo, u_hi) of hidden layer `layer`'s output:
+ * dropped units to 0, kept ones scaled by 1/(1-p). */
+static void drop_units_(nn_net *net, int layer, int lo, int hi, int u_lo, int u_hi)
 {
     int n = net->sizes[layer];
     float scale = 1.0f / (1.0f - net->dropout);
@@ -81,19 +119,16 @@ static void drop_units_(nn_net *net, int layer, int lo, int hi)
     for (int r = lo; r < hi; r++) {
         uint64_t row_key =
             net->dropout_key ^ ((uint64_t)(uint32_t)net->row_sample[r] << 20) ^ ((uint64_t)layer << 56);
-        drop_row_(net->act[layer] + (size_t)r * n, net->keep[layer] + (size_t)r * n, n, row_key, keep_from, scale);
+        drop_row_(net->act[layer] + (size_t)r * n, net->keep[layer] + (size_t)r * n, u_lo, u_hi, row_key, keep_from,
+                  scale);
     }
 }
 
 void net_free(nn_net *net)
 {
-    free(net->row_sample);
-    for (int l = 0; l < NN_MAX_SIZES; l++) free(net->keep[l]);
+    free_masks_(net);
     if (!net->params_shared) free(net->params), free(net->velocity);
-    for (int l = 0; l < net->n_sizes; l++) free(net->own_act[l]);
-    for (int l = 0; l < net->n_layers; l++) free(net->own_delta[l]);
-    free(net->ones);
-    free(net->labels);
+    free_rows_(net);
     memset(net, 0, sizeof *net);
 }
 
@@ -121,11 +156,12 @@ void net_init_params(nn_net *net, nn_init init, uint64_t seed)
 
 static inline float sigmoid_(float z) { return 1.0f / (1.0f + expf(-z)); }
 
-/* Adds the bias and applies the hidden activation in one pass over z (rows, n). */
-static void bias_activate_(float *z, const float *b, int rows, int n, nn_activation act)
+/* Adds the bias and applies the hidden activation in one pass over z (rows,
+ * n), its rows ld floats apart. */
+static void bias_activate_(float *z, int ld, const float *b, int rows, int n, nn_activation act)
 {
     for (int r = 0; r < rows; r++) {
-        float *zr = z + (size_t)r * n;
+        float *zr = z + (size_t)r * ld;
         switch (act) {
         case ACT_SIGMOID:
             for (int j = 0; j < n; j++) zr[j] = sigmoid_(zr[j] + b[j]);
@@ -163,23 +199,34 @@ static void bias_softmax_(float *z, const float *b, int rows, int n)
     }
 }
 
-void net_forward_layer(nn_net *net, int layer, int lo, int hi)
+/* Rows [lo, hi), output units [u_lo, u_hi) of weight layer `layer`. */
+static void forward_block_(nn_net *net, int layer, int lo, int hi, int u_lo, int u_hi)
 {
-    int rows = hi - lo, n_in = net->sizes[layer], n_out = net->sizes[layer + 1];
-    if (rows <= 0) return;
-    const float *w = net->params + net->w_off[layer], *b = net->params + net->b_off[layer];
+    int rows = hi - lo, units = u_hi - u_lo, n_in = net->sizes[layer], n_out = net->sizes[layer + 1];
+    if (rows <= 0 || units <= 0) return;
+    const float *w = net->params + net->w_off[layer] + (size_t)u_lo * n_in, *b = net->params + net->b_off[layer] + u_lo;
     const float *in = net->act[layer] + (size_t)lo * n_in;
-    float *out = net->act[layer + 1] + (size_t)lo * n_out;
-    /* out (rows, n_out) = in (rows, n_in) * W^T (n_in, n_out) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n_out, n_in, 1.0f, in, n_in, w, n_in, 0.0f, out, n_out);
+    float *out = net->act[layer + 1] + (size_t)lo * n_out + u_lo;
+    /* out (rows, units) = in (rows, n_in) * W^T (n_in, units) */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, units, n_in, 1.0f, in, n_in, w, n_in, 0.0f, out, n_out);
     if (layer < net->n_layers - 1) {
-        bias_activate_(out, b, rows, n_out, net->activation);
-        if (net->dropout > 0.0f) drop_units_(net, layer + 1, lo, hi);
+        bias_activate_(out, n_out, b, rows, units, net->activation);
+        if (net->dropout > 0.0f) drop_units_(net, layer + 1, lo, hi, u_lo, u_hi);
     }
-    else if (net->loss == LOSS_XENT)
+    else if (net->loss == LOSS_XENT) /* the softmax needs every unit of a row */
         bias_softmax_(out, b, rows, n_out);
     else
-        bias_activate_(out, b, rows, n_out, ACT_SIGMOID);
+        bias_activate_(out, n_out, b, rows, units, ACT_SIGMOID);
+}
+
+void net_forward_layer(nn_net *net, int layer, int lo, int hi)
+{
+    forward_block_(net, layer, lo, hi, 0, net->sizes[layer + 1]);
+}
+
+void net_forward_units(nn_net *net, int layer, int rows, int u_lo, int u_hi)
+{
+    forward_block_(net, layer, 0, rows, u_lo, u_hi);
 }
 
 void net_forward(nn_net *net, int lo, int hi)
@@ -211,19 +258,18 @@ double net_output_delta(nn_net *net, int lo, int hi)
     return loss;
 }
 
-/* delta (rows, n) *= f'(z), written in terms of the activation a = f(z). */
-NN_VECTOR_CLONES static void times_derivative_(float *delta, const float *a, int rows, int n, nn_activation act)
+/* delta (n) *= f'(z), written in terms of the activation a = f(z). */
+NN_VECTOR_CLONES static void times_derivative_(float *delta, const float *a, int n, nn_activation act)
 {
-    size_t count = (size_t)rows * (size_t)n;
     switch (act) {
     case ACT_SIGMOID:
-        for (size_t i = 0; i < count; i++) delta[i] *= a[i] * (1.0f - a[i]);
+        for (int i = 0; i < n; i++) delta[i] *= a[i] * (1.0f - a[i]);
         break;
     case ACT_RELU:
-        for (size_t i = 0; i < count; i++) delta[i] = a[i] > 0.0f ? delta[i] : 0.0f;
+        for (int i = 0; i < n; i++) delta[i] = a[i] > 0.0f ? delta[i] : 0.0f;
         break;
     case ACT_TANH:
-        for (size_t i = 0; i < count; i++) delta[i] *= 1.0f - a[i] * a[i];
+        for (int i = 0; i < n; i++) delta[i] *= 1.0f - a[i] * a[i];
         break;
     }
 }
@@ -246,30 +292,28 @@ void net_bias_grad(const nn_net *net, int layer, int lo, int hi, float *db)
 }
 
 /* With dropout, d act / dz = keep * f'(z) / (1 - p), and f' is written in
- * terms of the activation before scaling, act * (1 - p). */
-NN_VECTOR_CLONES static void undrop_derivative_(const nn_net *net, int layer, int lo, int hi, float *prev)
+ * terms of the activation before scaling, act * (1 - p). One row's n units:
+ * prev, a and keep start at the first of them. */
+NN_VECTOR_CLONES static void undrop_derivative_(float *prev, const float *a, const uint8_t *keep, int n, float p,
+                                                nn_activation act)
 {
-    int n = net->sizes[layer];
-    float p = net->dropout, scale = 1.0f / (1.0f - p);
-    size_t count = (size_t)(hi - lo) * (size_t)n;
-    const float *a = net->act[layer] + (size_t)lo * n;
-    const uint8_t *keep = net->keep[layer] + (size_t)lo * n;
+    float scale = 1.0f / (1.0f - p);
     /* one loop per activation (a switch inside would keep it from vectorizing) */
-    switch (net->activation) {
+    switch (act) {
     case ACT_SIGMOID:
-        for (size_t i = 0; i < count; i++) {
+        for (int i = 0; i < n; i++) {
             float u = a[i] * (1.0f - p);
             prev[i] = keep[i] ? prev[i] * (u * (1.0f - u)) * scale : 0.0f;
         }
         break;
     case ACT_RELU:
-        for (size_t i = 0; i < count; i++) {
+        for (int i = 0; i < n; i++) {
             float u = a[i] * (1.0f - p);
             prev[i] = keep[i] ? prev[i] * (u > 0.0f ? 1.0f : 0.0f) * scale : 0.0f;
         }
         break;
     case ACT_TANH:
-        for (size_t i = 0; i < count; i++) {
+        for (int i = 0; i < n; i++) {
             float u = a[i] * (1.0f - p);
             prev[i] = keep[i] ? prev[i] * (1.0f - u * u) * scale : 0.0f;
         }
@@ -277,18 +321,37 @@ NN_VECTOR_CLONES static void undrop_derivative_(const nn_net *net, int layer, in
     }
 }
 
+/* Rows [lo, hi), units [u_lo, u_hi) of delta[layer - 1] (units of layer
+ * `layer`'s input) from all of delta[layer]. */
+static void backprop_block_(nn_net *net, int layer, int lo, int hi, int u_lo, int u_hi)
+{
+    int n_in = net->sizes[layer], n_out = net->sizes[layer + 1], units = u_hi - u_lo;
+    if (hi <= lo || units <= 0) return;
+    float *prev = net->delta[layer - 1] + (size_t)lo * n_in + u_lo;
+    /* prev (rows, units) = delta[layer] (rows, n_out) * W (n_out, units of n_in), times f'(z) */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, hi - lo, units, n_out, 1.0f,
+                net->delta[layer] + (size_t)lo * n_out, n_out, net->params + net->w_off[layer] + u_lo, n_in, 0.0f,
+                prev, n_in);
+    /* whole rows are one run of memory: one pass over all of them */
+    int runs = units == n_in ? 1 : hi - lo, run = units == n_in ? (hi - lo) * n_in : units;
+    for (int k = 0; k < runs; k++) {
+        size_t at = (size_t)(lo + k) * n_in + (size_t)u_lo;
+        float *pr = net->delta[layer - 1] + at;
+        if (net->dropout > 0.0f)
+            undrop_derivative_(pr, net->act[layer] + at, net->keep[layer] + at, run, net->dropout, net->activation);
+        else
+            times_derivative_(pr, net->act[layer] + at, run, net->activation);
+    }
+}
+
 void net_backprop_delta(nn_net *net, int layer, int lo, int hi)
 {
-    int n_in = net->sizes[layer], n_out = net->sizes[layer + 1];
-    float *prev = net->delta[layer - 1] + (size_t)lo * n_in;
-    /* prev (rows, n_in) = delta[layer] (rows, n_out) * W (n_out, n_in), times f'(z) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, hi - lo, n_in, n_out, 1.0f,
-                net->delta[layer] + (size_t)lo * n_out, n_out, net->params + net->w_off[layer], n_in, 0.0f, prev, n_in);
-    if (net->dropout > 0.0f) {
-        undrop_derivative_(net, layer, lo, hi, prev);
-        return;
-    }
-    times_derivative_(prev, net->act[layer] + (size_t)lo * n_in, hi - lo, n_in, net->activation);
+    backprop_block_(net, layer, lo, hi, 0, net->sizes[layer]);
+}
+
+void net_backprop_units(nn_net *net, int layer, int rows, int u_lo, int u_hi)
+{
+    backprop_block_(net, layer, 0, rows, u_lo, u_hi);
 }
 
 void net_backward(nn_net *net, int rows, float *grad, nn_layer_done_fn done, void *ctx)

@@ -202,6 +202,8 @@ void reducer_share_batch(nn_reducer *r, const nn_net *net, int batch, nn_exchang
     if (why && want == EXCHANGE_FACTORS) r->exchange_note = why;
 }
 
+void reducer_node_barrier(nn_reducer *r) { r->method->node_barrier(r); }
+
 float *reducer_ctrl_slots(const nn_reducer *r)
 {
     return r->factors ? r->batch_ctrl[r->parity] + 16 * (size_t)r->local_rank : r->sums;

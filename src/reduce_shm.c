@@ -282,4 +282,5 @@ const nn_reduce_method nn_reduce_shm = {.alloc_sums = alloc_sums_,
                                         .free_model = reduce_shm_free_model,
                                         .share_batch = reduce_shm_share_batch,
                                         .sum_ctrl = reduce_shm_sum_ctrl,
+                                        .node_barrier = reduce_shm_sync,
                                         .free_batch = reduce_shm_free_batch};

@@ -654,6 +654,10 @@ static void create_buffers_(nn_trainer *t, const nn_checkpoint *ck)
         reducer_share_model(&t->reducer, &t->net); /* else shm: one copy of the weights per node, the update split */
         /* one rank has no exchange: it updates straight from its factors unless told gradients */
         if (t->reducer.factors || (t->nranks == 1 && o->exchange != EXCHANGE_GRADIENTS)) t->path = &nn_factor_path;
+        if (t->reducer.factor_shard) {
+            t->path = &nn_units_path;
+            net_set_rows(&t->net, t->opt.batch); /* every rank passes whole batches */
+        }
         t->opt.overlap = t->reducer.overlap; /* shm without the shared copy does not overlap */
     }
     if (o->dropout > 0) net_set_dropout(&t->net, (float)o->dropout, 0); /* the masks' buffers, now */

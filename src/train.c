@@ -86,27 +86,29 @@ const nn_grad_path nn_plain_path = {"plain",        plain_rows_,   NULL,        
                                     plain_backward_, plain_reduce_, apply_sums_};
 
 /* ---------- the factor path: shm on one node exchanges the batch's activations and deltas (reduce.h) ----------
- * One rank takes it too, with its own buffers: its update straight from the
- * factors stores and reads no gradient. */
+ * Batches up to NN_FACTOR_REPLICATE_BATCH rows, every rank its own copy of
+ * the weights (larger ones take the units path, below). One rank takes it
+ * too, with its own buffers: its update straight from the factors stores
+ * and reads no gradient. */
 
 /* This rank's rows of every layer's input activations and deltas are rows
- * [lo, hi) of the node's matrices of the batch: the gather, forward and
- * backward write them there, and every rank reads them all. */
+ * [lo, hi) of the node's matrices of the batch: the forward and backward
+ * passes write them there, and every rank reads them all. The inputs stay
+ * in this rank's buffer, at their rows of the batch (other_inputs_). */
 static void factor_place_(nn_trainer *t, const nn_step *s)
 {
     nn_reducer *r = &t->reducer;
     if (!r->factors) return;
     net_place_rows(&t->net, r->batch_act[r->parity], r->batch_delta[r->parity], s->lo);
-    /* own copies: the inputs stay in this rank's buffer, at their rows of the batch (other_inputs_) */
-    if (!r->shard) t->net.act[0] = t->net.own_act[0] + (size_t)s->lo * t->net.sizes[0];
+    t->net.act[0] = t->net.own_act[0] + (size_t)s->lo * t->net.sizes[0];
 }
 
-/* Own copies: the other ranks' input rows, converted here from the node's
- * data set (read-only bytes, a quarter of the floats, no line the other
- * core just wrote) rather than read from the shared matrix; and the next
- * step's, prefetched (gather_rows_ prefetches this rank's). own_act[0]
- * holds a whole batch: at most NN_FACTOR_REPLICATE_BATCH rows, fewer than
- * the evaluation's. */
+/* The other ranks' input rows, converted here from the node's data set
+ * (read-only bytes, a quarter of the floats, no line the other core just
+ * wrote) rather than read from the shared matrix; and the next step's,
+ * prefetched (gather_rows_ prefetches this rank's). own_act[0] holds a
+ * whole batch: at most NN_FACTOR_REPLICATE_BATCH rows, fewer than the
+ * evaluation's. */
 static void other_inputs_(nn_trainer *t, const nn_step *s)
 {
     const int *batch_idx = t->perm + (size_t)s->step * t->opt.batch, *next_idx = batch_idx + t->opt.batch;
@@ -125,7 +127,7 @@ static void other_inputs_(nn_trainer *t, const nn_step *s)
 static void factor_backward_(nn_trainer *t, const nn_step *s)
 {
     net_backward_deltas(&t->net, s->hi - s->lo);
-    if (t->reducer.factors && !t->reducer.shard) other_inputs_(t, s);
+    if (t->reducer.factors) other_inputs_(t, s);
 }
 
 static void factor_reduce_(nn_trainer *t, const nn_step *s)
@@ -135,27 +137,31 @@ static void factor_reduce_(nn_trainer *t, const nn_step *s)
     net_place_rows(&t->net, NULL, NULL, 0); /* the net's own buffers again, should the step end here (divergence) */
 }
 
-/* The update from all the batch's rows: with own copies, the same products
- * on every rank (so the same bits) on all the weights; with the node's
- * shared copy, this rank's units of every layer. The plain update never
- * stores the gradient. */
-static int factor_apply_(nn_trainer *t, int batch_rows, double lr)
+/* The update of units [unit_lo[l], unit_hi[l]) of every layer l (all of
+ * them when unit_lo is NULL) from all the batch's rows of act and delta.
+ * The plain update never stores the gradient. */
+static int update_from_factors_(nn_trainer *t, int batch_rows, double lr, const int *unit_lo, const int *unit_hi)
 {
     const nn_options *o = &t->opt;
+    if (o->weight_decay == 0.0 && !o->nesterov)
+        return net_sgd_update_from_factors(&t->net, batch_rows, unit_lo, unit_hi, (float)(lr / batch_rows),
+                                           (float)o->momentum);
+    for (int l = 0; l < t->net.n_layers; l++)
+        net_unit_grads(&t->net, l, batch_rows, unit_lo ? unit_lo[l] : 0, unit_lo ? unit_hi[l] : t->net.sizes[l + 1],
+                       reducer_grad(&t->reducer));
+    return apply_sums_(t, batch_rows, lr);
+}
+
+/* The update of all the weights from all the batch's rows: the same
+ * products on every rank, so the same bits. */
+static int factor_apply_(nn_trainer *t, int batch_rows, double lr)
+{
     nn_reducer *r = &t->reducer;
-    int nonfinite;
-    if (r->factors) net_place_rows(&t->net, r->batch_act[r->parity], r->batch_delta[r->parity], 0);
-    if (r->factors && !r->shard) t->net.act[0] = t->net.own_act[0]; /* every input row, here (other_inputs_) */
-    if (o->weight_decay == 0.0 && !o->nesterov) {
-        nonfinite = net_sgd_update_from_factors(&t->net, batch_rows, r->shard ? r->unit_lo : NULL,
-                                                r->shard ? r->unit_hi : NULL, (float)(lr / batch_rows),
-                                                (float)o->momentum);
-    } else {
-        for (int l = 0; l < t->net.n_layers; l++)
-            net_unit_grads(&t->net, l, batch_rows, r->shard ? r->unit_lo[l] : 0,
-                           r->shard ? r->unit_hi[l] : t->net.sizes[l + 1], reducer_grad(r));
-        nonfinite = apply_sums_(t, batch_rows, lr);
+    if (r->factors) {
+        net_place_rows(&t->net, r->batch_act[r->parity], r->batch_delta[r->parity], 0);
+        t->net.act[0] = t->net.own_act[0]; /* every input row, here (other_inputs_) */
     }
+    int nonfinite = update_from_factors_(t, batch_rows, lr, NULL, NULL);
     net_place_rows(&t->net, NULL, NULL, 0); /* evaluation passes use the net's own buffers */
     reducer_factors_read(r);
     return nonfinite;
@@ -163,6 +169,77 @@ static int factor_apply_(nn_trainer *t, int batch_rows, double lr)
 
 const nn_grad_path nn_factor_path = {"factors",        plain_rows_,    factor_place_, plain_forward_,
                                      factor_backward_, factor_reduce_, factor_apply_};
+
+/* ---------- the units path: the factors of a large batch, the node's shared weights split by units ----------
+ * Every rank computes its units of every hidden layer for all the batch's
+ * rows (the rows of its part of each weight matrix, which only it updates:
+ * no weight another core just wrote is read but for the next layer's
+ * columns in backward), writing them into the node's matrices; a barrier
+ * after each layer another rank reads whole. The output layer (a softmax
+ * needs every unit) is computed whole on every rank, in its own buffers. */
+
+static void units_rows_(const nn_trainer *t, int batch_rows, int *lo, int *hi)
+{
+    (void)t;
+    *lo = 0, *hi = batch_rows; /* every rank gathers every row */
+}
+
+static void units_place_(nn_trainer *t, const nn_step *s)
+{
+    nn_reducer *r = &t->reducer;
+    nn_net *net = &t->net;
+    (void)s;
+    net_place_rows(net, r->batch_act[r->parity], r->batch_delta[r->parity], 0);
+    net->act[0] = net->own_act[0];                         /* the inputs: gathered by every rank */
+    net->delta[net->n_layers - 1] = net->own_delta[net->n_layers - 1]; /* the output layer's: whole on every rank */
+}
+
+/* The node's barrier inside a pass: its wait is communication, not compute. */
+static void units_barrier_(nn_trainer *t, nn_phase inside)
+{
+    double t0 = MPI_Wtime();
+    reducer_node_barrier(&t->reducer);
+    timers_move(&t->timers, inside, PH_ALLREDUCE, MPI_Wtime() - t0);
+}
+
+static void units_forward_(nn_trainer *t, const nn_step *s)
+{
+    nn_net *net = &t->net;
+    nn_reducer *r = &t->reducer;
+    int L = net->n_layers, rows = s->batch_rows;
+    for (int l = 0; l + 1 < L; l++) {
+        net_forward_units(net, l, rows, r->unit_lo[l], r->unit_hi[l]);
+        units_barrier_(t, PH_FORWARD); /* act[l + 1] is whole: every rank wrote its units */
+    }
+    net_forward_layer(net, L - 1, 0, rows);
+    float *sums = reducer_ctrl_slots(r);
+    double loss = net_output_delta(net, 0, rows);
+    sums[NN_CTRL_LOSS] = r->local_rank == 0 ? (float)loss : 0.0f; /* every rank has the whole batch's: once */
+    sums[NN_CTRL_STOP] = s->stop_vote;
+}
+
+static void units_backward_(nn_trainer *t, const nn_step *s)
+{
+    nn_net *net = &t->net;
+    nn_reducer *r = &t->reducer;
+    for (int l = net->n_layers - 1; l > 0; l--) {
+        net_backprop_units(net, l, s->batch_rows, r->unit_lo[l - 1], r->unit_hi[l - 1]);
+        if (l > 1) units_barrier_(t, PH_BACKWARD); /* delta[l - 1] is whole, for the layer below */
+    }
+}
+
+static int units_apply_(nn_trainer *t, int batch_rows, double lr)
+{
+    nn_reducer *r = &t->reducer;
+    units_place_(t, NULL);
+    int nonfinite = update_from_factors_(t, batch_rows, lr, r->unit_lo, r->unit_hi);
+    net_place_rows(&t->net, NULL, NULL, 0); /* evaluation passes use the net's own buffers */
+    reducer_factors_read(r);
+    return nonfinite;
+}
+
+const nn_grad_path nn_units_path = {"units",         units_rows_,    units_place_, units_forward_,
+                                    units_backward_, factor_reduce_, units_apply_};
 
 /* ---------- the --reproducible path: whole chunks, summed along one fixed tree (repro.h) ---------- */
 
