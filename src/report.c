@@ -41,8 +41,11 @@ void report_startup(const nn_run_record *run)
     if (run->ranks > 1 && !run->reproducible)
         printf(", allreduce %s%s", run->allreduce, run->overlap ? " overlapped" : "");
     if (run->ranks > 1 && run->allreduce_fallback) printf(" (%s)", run->allreduce_fallback);
-    if (run->update_split > 1) printf(", weights shared per node (update split %d ways)", run->update_split);
-    if (run->exchange && !strcmp(run->exchange, "factors"))
+    int factors = run->exchange && !strcmp(run->exchange, "factors");
+    if (run->update_split > 1)
+        printf(", weights shared per node (%s split %d ways)", factors ? "every layer's units" : "update",
+               run->update_split);
+    if (factors)
         printf(", exchanging factors (%zu floats a batch, against %zu of a gradient)", run->factor_floats,
                run->grad_floats);
     if (run->exchange_note) printf(", exchanging gradients (%s)", run->exchange_note);
