@@ -53,10 +53,6 @@ void net_create(nn_net *net, const int *sizes, int n_sizes, nn_activation activa
                 int with_velocity);
 void net_free(nn_net *net);
 
-/* Grows the row buffers (and dropout's masks) to max_rows rows, never
- * shrinks them; at start-up: the split by units passes whole batches. */
-void net_set_rows(nn_net *net, int max_rows);
-
 /* Turns inverted dropout on (p > 0) for the training passes that follow:
  * hidden unit j of layer l for the sample of data set index i is dropped when
  * a counter-based hash of (key, i, l, j) falls below p, else scaled by

@@ -198,6 +198,14 @@ void reducer_share_model(nn_reducer *r, nn_net *net);
  * r->exchange_note when factors were asked for. */
 void reducer_share_batch(nn_reducer *r, const nn_net *net, int batch, nn_exchange_kind want);
 
+/* Whether reducer_share_batch may split a step by units (factor_shard)
+ * on a run of nranks ranks: pure, before anything is allocated, true
+ * whenever it will (it may not: several nodes, no room in /dev/shm). Then
+ * every rank passes whole batches, and start-up sizes the net's buffers
+ * for them. */
+int reducer_may_split_units(const int *sizes, int n_sizes, int batch, nn_exchange_kind exchange, nn_reduce_kind kind,
+                            int nranks);
+
 /* Factors: this rank's control slots for this step (the loss and the stop
  * vote go there); otherwise the head of the buffer, r->sums. */
 float *reducer_ctrl_slots(const nn_reducer *r);

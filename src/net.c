@@ -10,28 +10,6 @@
 #include "rng.h"
 #include "vec.h"
 
-/* The buffers of max_rows rows (activations, deltas, ones, labels). */
-static void alloc_rows_(nn_net *net, int max_rows)
-{
-    net->max_rows = max_rows;
-    for (int l = 0; l < net->n_sizes; l++)
-        net->act[l] = net->own_act[l] = NN_MALLOC(sizeof(float) * (size_t)max_rows * (size_t)net->sizes[l]);
-    for (int l = 0; l < net->n_layers; l++)
-        net->delta[l] = net->own_delta[l] = NN_MALLOC(sizeof(float) * (size_t)max_rows * (size_t)net->sizes[l + 1]);
-    net->ones = NN_MALLOC(sizeof(float) * (size_t)max_rows);
-    for (int r = 0; r < max_rows; r++) net->ones[r] = 1.0f;
-    net->labels = NN_MALLOC(sizeof(int) * (size_t)max_rows);
-    memset(net->labels, 0, sizeof(int) * (size_t)max_rows);
-}
-
-static void free_rows_(nn_net *net)
-{
-    for (int l = 0; l < net->n_sizes; l++) free(net->own_act[l]);
-    for (int l = 0; l < net->n_layers; l++) free(net->own_delta[l]);
-    free(net->ones);
-    free(net->labels);
-}
-
 void net_create(nn_net *net, const int *sizes, int n_sizes, nn_activation activation, nn_loss loss, int max_rows,
                 int with_velocity)
 {
@@ -41,6 +19,7 @@ void net_create(nn_net *net, const int *sizes, int n_sizes, nn_activation activa
     memcpy(net->sizes, sizes, sizeof(int) * (size_t)n_sizes);
     net->activation = activation;
     net->loss = loss;
+    net->max_rows = max_rows > 0 ? max_rows : 1;
 
     net->n_params = model_layout(sizes, n_sizes, net->w_off, net->b_off);
 
@@ -49,38 +28,23 @@ void net_create(nn_net *net, const int *sizes, int n_sizes, nn_activation activa
         net->velocity = NN_MALLOC(sizeof(float) * net->n_params);
         memset(net->velocity, 0, sizeof(float) * net->n_params);
     }
-    alloc_rows_(net, max_rows > 0 ? max_rows : 1);
-}
-
-/* The dropout masks' buffers, for max_rows rows. */
-static void alloc_masks_(nn_net *net)
-{
-    net->row_sample = NN_MALLOC(sizeof(int) * (size_t)net->max_rows);
-    memset(net->row_sample, 0, sizeof(int) * (size_t)net->max_rows);
-    for (int l = 1; l < net->n_layers; l++) net->keep[l] = NN_MALLOC((size_t)net->max_rows * (size_t)net->sizes[l]);
-}
-
-static void free_masks_(nn_net *net)
-{
-    free(net->row_sample);
-    net->row_sample = NULL;
-    for (int l = 0; l < NN_MAX_SIZES; l++) free(net->keep[l]), net->keep[l] = NULL;
-}
-
-void net_set_rows(nn_net *net, int max_rows)
-{
-    if (max_rows <= net->max_rows) return;
-    int masks = net->row_sample != NULL;
-    free_rows_(net);
-    free_masks_(net);
-    alloc_rows_(net, max_rows);
-    if (masks) alloc_masks_(net);
+    for (int l = 0; l < n_sizes; l++)
+        net->act[l] = net->own_act[l] = NN_MALLOC(sizeof(float) * (size_t)net->max_rows * (size_t)sizes[l]);
+    for (int l = 0; l < net->n_layers; l++)
+        net->delta[l] = net->own_delta[l] = NN_MALLOC(sizeof(float) * (size_t)net->max_rows * (size_t)sizes[l + 1]);
+    net->ones = NN_MALLOC(sizeof(float) * (size_t)net->max_rows);
+    for (int r = 0; r < net->max_rows; r++) net->ones[r] = 1.0f;
+    net->labels = NN_MALLOC(sizeof(int) * (size_t)net->max_rows);
+    memset(net->labels, 0, sizeof(int) * (size_t)net->max_rows);
 }
 
 void net_set_dropout(nn_net *net, float p, uint64_t key)
 {
     net->dropout = p, net->dropout_key = key;
-    if (p > 0.0f && !net->row_sample) alloc_masks_(net);
+    if (p <= 0.0f || net->row_sample) return;
+    net->row_sample = NN_MALLOC(sizeof(int) * (size_t)net->max_rows);
+    memset(net->row_sample, 0, sizeof(int) * (size_t)net->max_rows);
+    for (int l = 1; l < net->n_layers; l++) net->keep[l] = NN_MALLOC((size_t)net->max_rows * (size_t)net->sizes[l]);
 }
 
 /* A unit's 24-bit uniform: splitmix64 of its coordinates (key: seed and
@@ -126,9 +90,13 @@ static void drop_units_(nn_net *net, int layer, int lo, int hi, int u_lo, int u_
 
 void net_free(nn_net *net)
 {
-    free_masks_(net);
+    free(net->row_sample);
+    for (int l = 0; l < NN_MAX_SIZES; l++) free(net->keep[l]);
     if (!net->params_shared) free(net->params), free(net->velocity);
-    free_rows_(net);
+    for (int l = 0; l < net->n_sizes; l++) free(net->own_act[l]);
+    for (int l = 0; l < net->n_layers; l++) free(net->own_delta[l]);
+    free(net->ones);
+    free(net->labels);
     memset(net, 0, sizeof *net);
 }
 

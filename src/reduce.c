@@ -118,15 +118,29 @@ static void set_up_method_(nn_reducer *r)
 
 /* Floats a batch of `batch` rows writes into the factor matrices: every
  * layer's input activations and deltas. */
-static size_t factor_floats_(const nn_net *net, int batch)
+static size_t factor_floats_(const int *sizes, int n_sizes, int batch)
 {
     size_t per_row = 0;
-    for (int l = 0; l < net->n_layers; l++) per_row += (size_t)net->sizes[l] + (size_t)net->sizes[l + 1];
+    for (int l = 0; l + 1 < n_sizes; l++) per_row += (size_t)sizes[l] + (size_t)sizes[l + 1];
     return per_row * (size_t)batch;
 }
 
 /* --exchange auto's rule, by sizes alone: factors when they are fewer floats than the gradient. */
-static int factors_pay_(const nn_net *net, int batch) { return factor_floats_(net, batch) < net->n_params; }
+static int factors_pay_(const nn_net *net, int batch)
+{
+    return factor_floats_(net->sizes, net->n_sizes, batch) < net->n_params;
+}
+
+int reducer_may_split_units(const int *sizes, int n_sizes, int batch, nn_exchange_kind exchange, nn_reduce_kind kind,
+                            int nranks)
+{
+    size_t n_params = 0;
+    for (int l = 0; l + 1 < n_sizes; l++) n_params += ((size_t)sizes[l] + 1) * (size_t)sizes[l + 1];
+    int wanted = exchange == EXCHANGE_FACTORS ||
+                 (exchange == EXCHANGE_AUTO && factor_floats_(sizes, n_sizes, batch) < n_params);
+    /* several nodes exchange gradients, but the count of nodes is the reducer's to find: not asked here */
+    return wanted && nranks > 1 && (kind == REDUCE_AUTO || kind == REDUCE_SHM) && batch > NN_FACTOR_REPLICATE_BATCH;
+}
 
 void reducer_create(nn_reducer *r, const nn_net *net, MPI_Comm comm, int overlap, nn_reduce_kind kind, int batch,
                     nn_exchange_kind exchange)
@@ -191,7 +205,7 @@ void reducer_share_model(nn_reducer *r, nn_net *net)
 void reducer_share_batch(nn_reducer *r, const nn_net *net, int batch, nn_exchange_kind want)
 {
     if (want == EXCHANGE_GRADIENTS || r->nranks == 1) return;
-    r->factor_floats = factor_floats_(net, batch);
+    r->factor_floats = factor_floats_(net->sizes, net->n_sizes, batch);
     /* across nodes every node would need every other node's rows: an allgather of the factors, not built */
     const char *why = !r->method->share_batch ? "factors need --allreduce shm" : r->nodes > 1 ? "factors need one node" : NULL;
     if (!why && want == EXCHANGE_AUTO && !factors_pay_(net, batch)) return;

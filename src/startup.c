@@ -594,8 +594,9 @@ static void resolve_modes_(nn_trainer *t)
 }
 
 /* The most rows any pass computes: this rank's part of a full batch (never
- * smaller than the epoch's last one), at least EVAL_ROWS for evaluation;
- * batch_rows: the global rows of a full step and of the epoch's last step. */
+ * smaller than the epoch's last one; the whole batch when the step may be
+ * split by units), at least EVAL_ROWS for evaluation; batch_rows: the
+ * global rows of a full step and of the epoch's last step. */
 static int buffer_rows_(const nn_trainer *t, int batch_rows[2])
 {
     int lo = 0, hi = 0;
@@ -603,6 +604,10 @@ static int buffer_rows_(const nn_trainer *t, int batch_rows[2])
     for (int i = 0; i < 2 && t->steps_per_epoch > 0; i++)
         batch_rows[i] = slice_batch_rows(t->train.count, t->opt.batch, i == 0 ? 0 : t->steps_per_epoch - 1);
     if (t->steps_per_epoch > 0) t->path->my_rows(t, batch_rows[0], &lo, &hi);
+    const nn_options *o = &t->opt;
+    if (o->trains && !o->reproducible &&
+        reducer_may_split_units(o->sizes, o->n_sizes, o->batch, o->exchange, o->allreduce, t->nranks))
+        lo = 0, hi = batch_rows[0];
     int rows = hi - lo > EVAL_ROWS ? hi - lo : EVAL_ROWS;
     return rows > PREDICT_ROWS ? rows : PREDICT_ROWS;
 }
@@ -654,9 +659,11 @@ static void create_buffers_(nn_trainer *t, const nn_checkpoint *ck)
         reducer_share_model(&t->reducer, &t->net); /* else shm: one copy of the weights per node, the update split */
         /* one rank has no exchange: it updates straight from its factors unless told gradients */
         if (t->reducer.factors || (t->nranks == 1 && o->exchange != EXCHANGE_GRADIENTS)) t->path = &nn_factor_path;
-        if (t->reducer.factor_shard) {
+        if (t->reducer.factor_shard) { /* buffer_rows_ foresaw it: whole batches */
+            if (t->net.max_rows < t->opt.batch)
+                nn_die(NN_EXIT_ERROR, "internal error: the step is split by units but the buffers hold %d rows, not "
+                                      "the batch's %d", t->net.max_rows, t->opt.batch);
             t->path = &nn_units_path;
-            net_set_rows(&t->net, t->opt.batch); /* every rank passes whole batches */
         }
         t->opt.overlap = t->reducer.overlap; /* shm without the shared copy does not overlap */
     }
