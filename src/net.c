@@ -227,17 +227,17 @@ double net_output_delta(nn_net *net, int lo, int hi)
 }
 
 /* delta (n) *= f'(z), written in terms of the activation a = f(z). */
-NN_VECTOR_CLONES static void times_derivative_(float *delta, const float *a, int n, nn_activation act)
+NN_VECTOR_CLONES static void times_derivative_(float *delta, const float *a, size_t n, nn_activation act)
 {
     switch (act) {
     case ACT_SIGMOID:
-        for (int i = 0; i < n; i++) delta[i] *= a[i] * (1.0f - a[i]);
+        for (size_t i = 0; i < n; i++) delta[i] *= a[i] * (1.0f - a[i]);
         break;
     case ACT_RELU:
-        for (int i = 0; i < n; i++) delta[i] = a[i] > 0.0f ? delta[i] : 0.0f;
+        for (size_t i = 0; i < n; i++) delta[i] = a[i] > 0.0f ? delta[i] : 0.0f;
         break;
     case ACT_TANH:
-        for (int i = 0; i < n; i++) delta[i] *= 1.0f - a[i] * a[i];
+        for (size_t i = 0; i < n; i++) delta[i] *= 1.0f - a[i] * a[i];
         break;
     }
 }
@@ -262,26 +262,26 @@ void net_bias_grad(const nn_net *net, int layer, int lo, int hi, float *db)
 /* With dropout, d act / dz = keep * f'(z) / (1 - p), and f' is written in
  * terms of the activation before scaling, act * (1 - p). One row's n units:
  * prev, a and keep start at the first of them. */
-NN_VECTOR_CLONES static void undrop_derivative_(float *prev, const float *a, const uint8_t *keep, int n, float p,
+NN_VECTOR_CLONES static void undrop_derivative_(float *prev, const float *a, const uint8_t *keep, size_t n, float p,
                                                 nn_activation act)
 {
     float scale = 1.0f / (1.0f - p);
     /* one loop per activation (a switch inside would keep it from vectorizing) */
     switch (act) {
     case ACT_SIGMOID:
-        for (int i = 0; i < n; i++) {
+        for (size_t i = 0; i < n; i++) {
             float u = a[i] * (1.0f - p);
             prev[i] = keep[i] ? prev[i] * (u * (1.0f - u)) * scale : 0.0f;
         }
         break;
     case ACT_RELU:
-        for (int i = 0; i < n; i++) {
+        for (size_t i = 0; i < n; i++) {
             float u = a[i] * (1.0f - p);
             prev[i] = keep[i] ? prev[i] * (u > 0.0f ? 1.0f : 0.0f) * scale : 0.0f;
         }
         break;
     case ACT_TANH:
-        for (int i = 0; i < n; i++) {
+        for (size_t i = 0; i < n; i++) {
             float u = a[i] * (1.0f - p);
             prev[i] = keep[i] ? prev[i] * (1.0f - u * u) * scale : 0.0f;
         }
@@ -301,7 +301,8 @@ static void backprop_block_(nn_net *net, int layer, int lo, int hi, int u_lo, in
                 net->delta[layer] + (size_t)lo * n_out, n_out, net->params + net->w_off[layer] + u_lo, n_in, 0.0f,
                 prev, n_in);
     /* whole rows are one run of memory: one pass over all of them */
-    int runs = units == n_in ? 1 : hi - lo, run = units == n_in ? (hi - lo) * n_in : units;
+    int runs = units == n_in ? 1 : hi - lo;
+    size_t run = units == n_in ? (size_t)(hi - lo) * (size_t)n_in : (size_t)units;
     for (int k = 0; k < runs; k++) {
         size_t at = (size_t)(lo + k) * n_in + (size_t)u_lo;
         float *pr = net->delta[layer - 1] + at;
