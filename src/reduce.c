@@ -134,8 +134,7 @@ static int factors_pay_(const nn_net *net, int batch)
 int reducer_may_split_units(const int *sizes, int n_sizes, int batch, nn_exchange_kind exchange, nn_reduce_kind kind,
                             int nranks)
 {
-    size_t n_params = 0;
-    for (int l = 0; l + 1 < n_sizes; l++) n_params += ((size_t)sizes[l] + 1) * (size_t)sizes[l + 1];
+    size_t w_off[NN_MAX_SIZES], b_off[NN_MAX_SIZES], n_params = model_layout(sizes, n_sizes, w_off, b_off);
     int wanted = exchange == EXCHANGE_FACTORS ||
                  (exchange == EXCHANGE_AUTO && factor_floats_(sizes, n_sizes, batch) < n_params);
     /* several nodes exchange gradients, but the count of nodes is the reducer's to find: not asked here */

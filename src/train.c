@@ -138,18 +138,26 @@ static void factor_reduce_(nn_trainer *t, const nn_step *s)
 }
 
 /* The update of units [unit_lo[l], unit_hi[l]) of every layer l (all of
- * them when unit_lo is NULL) from all the batch's rows of act and delta.
- * The plain update never stores the gradient. */
+ * them when unit_lo is NULL) from all the batch's rows of act and delta,
+ * where the caller placed them; then the net's own buffers again (for
+ * evaluation) and the other set of matrices for the next step. The plain
+ * update never stores the gradient. */
 static int update_from_factors_(nn_trainer *t, int batch_rows, double lr, const int *unit_lo, const int *unit_hi)
 {
     const nn_options *o = &t->opt;
-    if (o->weight_decay == 0.0 && !o->nesterov)
-        return net_sgd_update_from_factors(&t->net, batch_rows, unit_lo, unit_hi, (float)(lr / batch_rows),
-                                           (float)o->momentum);
-    for (int l = 0; l < t->net.n_layers; l++)
-        net_unit_grads(&t->net, l, batch_rows, unit_lo ? unit_lo[l] : 0, unit_lo ? unit_hi[l] : t->net.sizes[l + 1],
-                       reducer_grad(&t->reducer));
-    return apply_sums_(t, batch_rows, lr);
+    int nonfinite;
+    if (o->weight_decay == 0.0 && !o->nesterov) {
+        nonfinite = net_sgd_update_from_factors(&t->net, batch_rows, unit_lo, unit_hi, (float)(lr / batch_rows),
+                                                (float)o->momentum);
+    } else {
+        for (int l = 0; l < t->net.n_layers; l++)
+            net_unit_grads(&t->net, l, batch_rows, unit_lo ? unit_lo[l] : 0,
+                           unit_lo ? unit_hi[l] : t->net.sizes[l + 1], reducer_grad(&t->reducer));
+        nonfinite = apply_sums_(t, batch_rows, lr);
+    }
+    net_place_rows(&t->net, NULL, NULL, 0);
+    reducer_factors_read(&t->reducer);
+    return nonfinite;
 }
 
 /* The update of all the weights from all the batch's rows: the same
@@ -161,10 +169,7 @@ static int factor_apply_(nn_trainer *t, int batch_rows, double lr)
         net_place_rows(&t->net, r->batch_act[r->parity], r->batch_delta[r->parity], 0);
         t->net.act[0] = t->net.own_act[0]; /* every input row, here (other_inputs_) */
     }
-    int nonfinite = update_from_factors_(t, batch_rows, lr, NULL, NULL);
-    net_place_rows(&t->net, NULL, NULL, 0); /* evaluation passes use the net's own buffers */
-    reducer_factors_read(r);
-    return nonfinite;
+    return update_from_factors_(t, batch_rows, lr, NULL, NULL);
 }
 
 const nn_grad_path nn_factor_path = {"factors",        plain_rows_,    factor_place_, plain_forward_,
@@ -230,12 +235,8 @@ static void units_backward_(nn_trainer *t, const nn_step *s)
 
 static int units_apply_(nn_trainer *t, int batch_rows, double lr)
 {
-    nn_reducer *r = &t->reducer;
     units_place_(t, NULL);
-    int nonfinite = update_from_factors_(t, batch_rows, lr, r->unit_lo, r->unit_hi);
-    net_place_rows(&t->net, NULL, NULL, 0); /* evaluation passes use the net's own buffers */
-    reducer_factors_read(r);
-    return nonfinite;
+    return update_from_factors_(t, batch_rows, lr, t->reducer.unit_lo, t->reducer.unit_hi);
 }
 
 const nn_grad_path nn_units_path = {"units",         units_rows_,    units_place_, units_forward_,
