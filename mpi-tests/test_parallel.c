@@ -37,6 +37,13 @@ static void base_options(nn_options *opt)
     opt->epochs = 1;
 }
 
+/* base_options, with shm exchanging factors */
+static void factor_options(nn_options *opt)
+{
+    base_options(opt);
+    opt->allreduce = REDUCE_SHM, opt->exchange = EXCHANGE_FACTORS;
+}
+
 static void setup_or_fail(nn_trainer *t, const nn_options *opt, MPI_Comm comm)
 {
     if (trainer_setup(t, opt, comm) != 0) fail_msg("trainer_setup failed (is MNIST in %s?)", opt->data_dir);
@@ -176,8 +183,7 @@ static void shm_factors_match_one_process(void **state)
 {
     (void)state;
     nn_options opt;
-    base_options(&opt);
-    opt.allreduce = REDUCE_SHM, opt.exchange = EXCHANGE_FACTORS;
+    factor_options(&opt);
     weights_match_one_process_opt_(&opt);
 }
 
@@ -190,16 +196,14 @@ static void shm_factors_other_updates_match_one_process(void **state)
 {
     (void)state;
     nn_options opt;
-    base_options(&opt);
-    opt.allreduce = REDUCE_SHM, opt.exchange = EXCHANGE_FACTORS;
+    factor_options(&opt);
     opt.momentum = 0.9;
     weights_match_one_process_opt_(&opt);
     opt.weight_decay = 1e-3, opt.nesterov = 1;
     weights_match_one_process_opt_(&opt);
     opt.dropout = 0.3; /* the masks follow the sample: the rows written are the ones one process drops */
     weights_match_one_process_opt_(&opt);
-    base_options(&opt);
-    opt.allreduce = REDUCE_SHM, opt.exchange = EXCHANGE_FACTORS;
+    factor_options(&opt);
     opt.batch = 3, opt.lr = 1.0;
     weights_match_one_process_opt_(&opt);
 }
@@ -216,16 +220,14 @@ static void shm_sharded_factors_match_one_process(void **state)
 {
     (void)state;
     nn_options opt;
-    base_options(&opt);
-    opt.allreduce = REDUCE_SHM, opt.exchange = EXCHANGE_FACTORS;
+    factor_options(&opt);
     opt.batch = 20, opt.lr = 1.0; /* 97 images: 4 batches of 20, then 17 */
     weights_match_one_process_opt_(&opt);
     opt.momentum = 0.9, opt.dropout = 0.3;
     weights_match_one_process_opt_(&opt);
     opt.weight_decay = 1e-3, opt.nesterov = 1, opt.dropout = 0;
     weights_match_one_process_opt_(&opt);
-    base_options(&opt);
-    opt.allreduce = REDUCE_SHM, opt.exchange = EXCHANGE_FACTORS;
+    factor_options(&opt);
     opt.batch = 33, opt.lr = 0.5, opt.momentum = 0.5, opt.dropout = 0.2, opt.activation = ACT_TANH;
     opt.layers_given = 1, opt.n_sizes = 4, opt.sizes[0] = 784, opt.sizes[1] = 37, opt.sizes[2] = 23, opt.sizes[3] = 10;
     weights_match_one_process_opt_(&opt);

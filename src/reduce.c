@@ -125,20 +125,22 @@ static size_t factor_floats_(const int *sizes, int n_sizes, int batch)
     return per_row * (size_t)batch;
 }
 
-/* --exchange auto's rule, by sizes alone: factors when they are fewer floats than the gradient. */
-static int factors_pay_(const nn_net *net, int batch)
+/* Whether `exchange` asks for factors on batches of `batch` rows (shm on
+ * one node may give them); auto's rule, by sizes alone: factors when they
+ * are fewer floats than the gradient. */
+static int factors_wanted_(const int *sizes, int n_sizes, size_t n_params, int batch, nn_exchange_kind exchange)
 {
-    return factor_floats_(net->sizes, net->n_sizes, batch) < net->n_params;
+    return exchange == EXCHANGE_FACTORS ||
+           (exchange == EXCHANGE_AUTO && factor_floats_(sizes, n_sizes, batch) < n_params);
 }
 
 int reducer_may_split_units(const int *sizes, int n_sizes, int batch, nn_exchange_kind exchange, nn_reduce_kind kind,
                             int nranks)
 {
     size_t w_off[NN_MAX_SIZES], b_off[NN_MAX_SIZES], n_params = model_layout(sizes, n_sizes, w_off, b_off);
-    int wanted = exchange == EXCHANGE_FACTORS ||
-                 (exchange == EXCHANGE_AUTO && factor_floats_(sizes, n_sizes, batch) < n_params);
     /* several nodes exchange gradients, but the count of nodes is the reducer's to find: not asked here */
-    return wanted && nranks > 1 && (kind == REDUCE_AUTO || kind == REDUCE_SHM) && batch > NN_FACTOR_REPLICATE_BATCH;
+    return factors_wanted_(sizes, n_sizes, n_params, batch, exchange) && nranks > 1 &&
+           (kind == REDUCE_AUTO || kind == REDUCE_SHM) && batch > NN_FACTOR_REPLICATE_BATCH;
 }
 
 void reducer_create(nn_reducer *r, const nn_net *net, MPI_Comm comm, int overlap, nn_reduce_kind kind, int batch,
@@ -158,7 +160,7 @@ void reducer_create(nn_reducer *r, const nn_net *net, MPI_Comm comm, int overlap
     make_groups_(r);
     r->auto_pick = kind == REDUCE_AUTO;
     set_up_method_(r);
-    int factors_wanted = exchange == EXCHANGE_FACTORS || (exchange == EXCHANGE_AUTO && factors_pay_(net, batch));
+    int factors_wanted = factors_wanted_(net->sizes, net->n_sizes, net->n_params, batch, exchange);
     if (kind == REDUCE_AUTO && r->kind == REDUCE_SHM && choose_auto_(r, factors_wanted) == REDUCE_MPI) {
         r->method->free(r); /* the window, which was the buffer */
         r->kind = REDUCE_MPI;
@@ -207,7 +209,7 @@ void reducer_share_batch(nn_reducer *r, const nn_net *net, int batch, nn_exchang
     r->factor_floats = factor_floats_(net->sizes, net->n_sizes, batch);
     /* across nodes every node would need every other node's rows: an allgather of the factors, not built */
     const char *why = !r->method->share_batch ? "factors need --allreduce shm" : r->nodes > 1 ? "factors need one node" : NULL;
-    if (!why && want == EXCHANGE_AUTO && !factors_pay_(net, batch)) return;
+    if (!why && !factors_wanted_(net->sizes, net->n_sizes, net->n_params, batch, want)) return; /* auto: they do not pay */
     if (!why) r->factors = r->method->share_batch(r, net, batch);
     r->factor_shard = r->factors && batch > NN_FACTOR_REPLICATE_BATCH;
     if (r->factors) r->ctrl_sums = r->ctrl;
