@@ -133,8 +133,13 @@ void idx_free(idx_set *set);
  * input_size); bytes are scaled by IDX_INPUT_SCALE, float32 copied. */
 void idx_gather_rows(const idx_set *set, const int *idx, int n, float *out);
 
+/* Columns [c_lo, c_hi) of those rows: out is (n, c_hi - c_lo). */
+void idx_gather_cols(const idx_set *set, const int *idx, int n, int c_lo, int c_hi, float *out);
+
 /* Asks the CPU to start loading rows idx[0..n) into cache (a hint; no effect
- * on results), so that a later idx_gather_rows of them does not wait on memory. */
+ * on results), so that a later idx_gather_rows of them does not wait on memory;
+ * idx_prefetch_cols: only their columns [c_lo, c_hi). */
 void idx_prefetch_rows(const idx_set *set, const int *idx, int n);
+void idx_prefetch_cols(const idx_set *set, const int *idx, int n, int c_lo, int c_hi);
 
 #endif

@@ -143,6 +143,22 @@ int net_sgd_update_range(nn_net *net, const float *grad, size_t lo, size_t hi, f
 int net_sgd_update_from_factors(nn_net *net, int rows, const int *unit_lo, const int *unit_hi, float step,
                                 float momentum);
 
+/* The split of layer 0 by its inputs (train.c's inputs path): each of the
+ * node's ranks holds columns [k_lo, k_hi) of every input row.
+ * net_partial_inputs: partial (rows, sizes[1]) = x (rows, k_hi - k_lo) times
+ * those columns of W0, transposed: this rank's share of layer 0's products.
+ * net_finish_inputs: rows [0, rows) of act[1] = the sum of n_partials such
+ * shares, `stride` floats apart, added in that order, then layer 0's bias and
+ * activation (dropout, or the output's when layer 0 is the last).
+ * net_sgd_update_inputs: the plain update (no decay, no Nesterov) from rows
+ * [0, rows) of the factors: W0's columns [k_lo, k_hi) from delta[0] and x,
+ * and every other parameter (layer 0's biases, the layers above), as
+ * net_sgd_update_from_factors. Returns 1 when any parameter updated is no
+ * longer finite. */
+void net_partial_inputs(const nn_net *net, int rows, int k_lo, int k_hi, const float *x, float *partial);
+void net_finish_inputs(nn_net *net, int rows, const float *partials, size_t stride, int n_partials);
+int net_sgd_update_inputs(nn_net *net, int rows, const float *x, int k_lo, int k_hi, float step, float momentum);
+
 /* The whole decayed update, [0, n_params) of net_sgd_update_range. */
 int net_sgd_update_decayed(nn_net *net, const float *grad, float step, float momentum, float decay, int nesterov);
 

@@ -35,7 +35,13 @@
  * enough); larger batches share the node's copy (reducer_share_model) and
  * each rank computes its units of every layer for all the rows and updates
  * them (train.c's units path: a barrier after each layer another rank
- * reads whole, reducer_node_barrier), with the second barrier.
+ * reads whole, reducer_node_barrier), with the second barrier. Small
+ * batches with a plain update, where layer 0 holds half the weights or
+ * more, split layer 0 by its inputs instead (train.c's inputs path): each
+ * rank converts and multiplies its columns of the inputs, the node sums
+ * the ranks' shares of layer 0's products (batch_partial), and each rank
+ * updates its columns of W0 in its own copy, and all the other weights
+ * (reducer_whole_inputs makes the copies whole).
  */
 #ifndef NN_REDUCE_H
 #define NN_REDUCE_H
@@ -144,9 +150,15 @@ struct nn_reducer {
     float *batch_delta[2][NN_MAX_SIZES];  /*   set [parity]: (batch, sizes[l+1]) its deltas */
     float *batch_ctrl[2];                 /*   (local_size, 16) per set: each rank's control slots, a line each */
     int parity;                           /*   the set this step writes: steps alternate */
-    int factor_shard;                     /*   the weights shared, the step split by units (large batches: train.c's units path) */
+    int factor_shard;                     /*   the weights shared, the step split (train.c's units and inputs paths) */
     int unit_lo[NN_MAX_SIZES], unit_hi[NN_MAX_SIZES]; /* sharded factors: this rank's units of layer l */
-    size_t factor_floats;                 /*   floats a batch writes into them */
+    int factor_inputs;                    /*   small batches, plain update: layer 0 split by its inputs (train.c's inputs path) */
+    int in_lo, in_hi;                     /*   its input columns of layer 0, on 64-byte boundaries */
+    float *batch_partial[2];              /*   set [parity]: (local_size, partial_stride) each rank's share of layer 0's products */
+    size_t partial_stride;
+    float *batch_w0;                      /*   (sizes[1], sizes[0]), twice with momentum: W0 (and its velocity) whole, for
+                                               reducer_whole_inputs */
+    size_t factor_floats;                 /*   floats a batch writes into them (split by inputs: the shares) */
     const char *exchange_note;            /* why --exchange factors is not in use, or NULL */
     float ctrl[NN_CTRL];               /*   the control slots' sums, summed by every rank for itself */
     const float *ctrl_sums;            /* the control slots' sums after reducer_finish: sums, or ctrl when sharded */
@@ -193,10 +205,13 @@ void reducer_share_model(nn_reducer *r, nn_net *net);
  * a batch's activations and deltas are fewer floats than the gradient) and
  * for factors maps the node's matrices for a batch of up to `batch` rows;
  * over NN_FACTOR_REPLICATE_BATCH rows the weights are then shared and split
- * by units (reducer_share_model, reducer.unit_lo/hi). Otherwise (another
+ * by units (reducer_share_model, reducer.unit_lo/hi); up to it every rank
+ * keeps its own copy, and with a plain update (`plain_update`: no decay, no
+ * Nesterov) where layer 0 holds half the weights or more, layer 0 is split
+ * by its inputs (factor_inputs, reducer.in_lo/hi). Otherwise (another
  * method, several nodes, no room in /dev/shm) gradients, with why in
  * r->exchange_note when factors were asked for. */
-void reducer_share_batch(nn_reducer *r, const nn_net *net, int batch, nn_exchange_kind want);
+void reducer_share_batch(nn_reducer *r, const nn_net *net, int batch, nn_exchange_kind want, int plain_update);
 
 /* Whether reducer_share_batch may split a step by units (factor_shard)
  * on a run of nranks ranks: pure, before anything is allocated, true
@@ -229,6 +244,14 @@ int reducer_update_parts(const nn_reducer *r, const nn_range **parts);
  * sharded, waits until the node's whole update is done (the next step reads
  * the weights and overwrites the segments). */
 int reducer_end_update(nn_reducer *r, int nonfinite);
+
+/* Split by inputs (factor_inputs), each rank keeps its own copy of the
+ * weights and updates only its columns of W0 (and all the other weights,
+ * the same bits on every rank): the other columns of its copy are stale.
+ * Collective over the node: makes every rank's W0 (and velocity) whole
+ * again, before anything reads all of it (evaluation, the replica check,
+ * a checkpoint). No effect otherwise. */
+void reducer_whole_inputs(nn_reducer *r, nn_net *net);
 
 /* One blocking allreduce of the whole buffer by the chosen method, outside a
  * step: the reference time against which overlap reports what it hid. */

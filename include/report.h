@@ -54,6 +54,7 @@ typedef struct {
     const char *allreduce_fallback; /* why it is not the --allreduce asked for, or what auto chose and why, or NULL */
     int update_split;               /* shm: the node's ranks share one copy of the weights, each updating 1/update_split
                                        of it; 0: every rank updates its own copy */
+    int split_inputs;               /* factors: layer 0 split by its inputs (train.c's inputs path), not by units */
     const char *exchange;           /* shm with the sharded update: "factors" or "gradients"; NULL otherwise */
     const char *exchange_note;      /* why --exchange factors is not in use, or NULL */
     size_t factor_floats, grad_floats; /* factors: floats a batch writes, against a gradient's */

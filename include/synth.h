@@ -37,7 +37,8 @@ int synth_parse(const char *text, nn_synth_spec *spec, nn_err *err);
  * by idx_free), no pixels; rows come from synth_gather_rows. */
 void synth_make_set(const nn_synth_spec *spec, uint64_t seed, long long first, int count, idx_set *set);
 
-/* Generates rows idx[0..n) of a synthetic set into out (n, input_size). */
-void synth_gather_rows(const idx_set *set, const int *idx, int n, float *out);
+/* Generates columns [c_lo, c_hi) of rows idx[0..n) of a synthetic set into
+ * out (n, c_hi - c_lo). */
+void synth_gather_rows(const idx_set *set, const int *idx, int n, int c_lo, int c_hi, float *out);
 
 #endif

@@ -61,7 +61,7 @@ typedef struct {
     int (*apply)(nn_trainer *t, int batch_rows, double lr);
 } nn_grad_path;
 
-extern const nn_grad_path nn_plain_path, nn_factor_path, nn_units_path, nn_repro_path;
+extern const nn_grad_path nn_plain_path, nn_factor_path, nn_units_path, nn_inputs_path, nn_repro_path;
 
 struct nn_trainer {
     nn_options opt;            /* resolved once at start-up (layers from --resume, chunk, overlap, sizes); read-only after */
@@ -72,7 +72,7 @@ struct nn_trainer {
     nn_net net;
     nn_reducer reducer;        /* owns the buffer the step's gradient is summed in */
     nn_repro repro;            /* --reproducible only */
-    const nn_grad_path *path;  /* &nn_plain_path, &nn_factor_path, &nn_units_path or &nn_repro_path */
+    const nn_grad_path *path;  /* &nn_plain_path, &nn_factor_path, &nn_units_path, &nn_inputs_path or &nn_repro_path */
     int *perm;                 /* (train.count) this epoch's sample order, identical on every rank */
     int steps_per_epoch;
     int start_epoch, start_step; /* where training begins (after --resume) */

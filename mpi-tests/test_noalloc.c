@@ -149,7 +149,9 @@ static void no_allocation_per_step(void **state)
     } modes[] = {{"overlap", 1, 0, 0, 0, 0},          {"blocking", 0, 0, 0, 0, 0},
                  {"reproducible", 0, 1, 0, 1, 0},     {"ring", 0, 0, 1, 1, 0},
                  {"ring overlap", 1, 0, 1, 1, 0},     {"shm gradients", 0, 0, 2, 1, EXCHANGE_GRADIENTS},
-                 {"shm factors", 0, 0, 2, 1, EXCHANGE_FACTORS}, {"shm sharded factors", 0, 0, 2, 1, EXCHANGE_FACTORS}};
+                 {"shm factors by inputs", 0, 0, 2, 1, EXCHANGE_FACTORS},
+                 {"shm factors decayed", 0, 0, 2, 1, EXCHANGE_FACTORS},
+                 {"shm sharded factors", 0, 0, 2, 1, EXCHANGE_FACTORS}};
     int bad = 0;
     for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
         nn_options opt;
@@ -161,7 +163,10 @@ static void no_allocation_per_step(void **state)
         opt.overlap = modes[m].overlap, opt.reproducible = modes[m].reproducible;
         opt.allreduce = modes[m].ring == 2 ? REDUCE_SHM : modes[m].ring ? REDUCE_RING : REDUCE_MPI;
         opt.exchange = modes[m].exchange;
-        if (strstr(modes[m].name, "sharded")) opt.batch = 32; /* over NN_FACTOR_REPLICATE_BATCH */
+        /* factors of 16 rows: layer 0 (72 % of the weights) split by its inputs, or with decay every rank
+         * updating its own copy of all of them; of 32 rows, over NN_FACTOR_REPLICATE_BATCH, split by units */
+        if (strstr(modes[m].name, "decayed")) opt.weight_decay = 1e-4;
+        if (strstr(modes[m].name, "sharded")) opt.batch = 32;
         window w[2];
         count_in_steps(&opt, 100, w, modes[m].mpi_too);
         for (int k = 0; k < 2; k++)

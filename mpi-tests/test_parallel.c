@@ -75,7 +75,7 @@ static void first_step_sums_agree(nn_trainer *t, nn_trainer *ref, const char *re
     float loss = ref->reducer.ctrl_sums[NN_CTRL_LOSS];
     assert_true(fabs(t->reducer.ctrl_sums[NN_CTRL_LOSS] - loss) <= 1e-5 * fabs(loss));
     /* the update from factors stores no gradient: the weights are compared */
-    if (t->path == &nn_factor_path || t->path == &nn_units_path) return;
+    if (t->path == &nn_factor_path || t->path == &nn_units_path || t->path == &nn_inputs_path) return;
     size_t n = ref->net.n_params, part = 0, total = 0;
     const nn_range *parts;
     int n_parts = reducer_update_parts(&t->reducer, &parts);
@@ -110,12 +110,18 @@ static void weights_match_one_process_opt_(const nn_options *given)
     /* shm: the node's ranks share one copy of the weights and split the update; or exchange factors */
     if (opt.allreduce == REDUCE_SHM && nranks > 1 && opt.exchange == EXCHANGE_GRADIENTS)
         assert_true(world.reducer.shard && world.net.params_shared && !world.reducer.factors);
-    /* factors: each rank its own weights for small batches; larger ones share them and split the update by units */
-    if (opt.allreduce == REDUCE_SHM && nranks > 1 && opt.exchange == EXCHANGE_FACTORS)
-        assert_true(world.reducer.factors && world.reducer.shard == (opt.batch > NN_FACTOR_REPLICATE_BATCH) &&
-                    world.net.params_shared == world.reducer.shard &&
-                    world.path == (world.reducer.shard ? &nn_units_path : &nn_factor_path));
+    /* factors: each rank its own weights for small batches, layer 0 split by its inputs where it holds half the
+     * weights or more and the update is plain; larger batches share them and split the update by units */
+    if (opt.allreduce == REDUCE_SHM && nranks > 1 && opt.exchange == EXCHANGE_FACTORS) {
+        int small = opt.batch <= NN_FACTOR_REPLICATE_BATCH;
+        int inputs = small && opt.weight_decay == 0 && !opt.nesterov &&
+                     2 * (size_t)world.net.sizes[0] * (size_t)world.net.sizes[1] >= world.net.n_params;
+        assert_true(world.reducer.factors && world.reducer.shard == !small &&
+                    world.net.params_shared == world.reducer.shard && world.reducer.factor_inputs == inputs &&
+                    world.path == (!small ? &nn_units_path : inputs ? &nn_inputs_path : &nn_factor_path));
+    }
     first_step_sums_agree(&world, &self, "one process");
+    reducer_whole_inputs(&world.reducer, &world.net); /* the inputs path: the other ranks' columns of W0 */
     size_t n = world.net.n_params;
     for (size_t i = 0; i < n; i++) assert_true(fabs(world.net.params[i] - self.net.params[i]) <= 1e-5 * (1 + fabs(self.net.params[i])));
     /* The rest of the epoch, including the short last batch of 7. */
@@ -123,6 +129,7 @@ static void weights_match_one_process_opt_(const nn_options *given)
         assert_int_equal(trainer_step(&world, s), STEP_OK);
         assert_int_equal(trainer_step(&self, s), STEP_OK);
     }
+    reducer_whole_inputs(&world.reducer, &world.net);
     /* 10 steps of lr 3 (or up to 33 of lr 1): rounding differences grow but stay far below 1e-3. */
     for (size_t i = 0; i < n; i++)
         if (fabs(world.net.params[i] - self.net.params[i]) > 1e-3 * (1 + fabs(self.net.params[i])))
@@ -205,6 +212,36 @@ static void shm_factors_other_updates_match_one_process(void **state)
     weights_match_one_process_opt_(&opt);
     factor_options(&opt);
     opt.batch = 3, opt.lr = 1.0;
+    weights_match_one_process_opt_(&opt);
+}
+
+/* Small batches of a net whose layer 0 holds most weights, plain update:
+ * layer 0 split by its inputs (the inputs path; 784 inputs in blocks of 16
+ * split unevenly at -n 3 and 4), each rank converting and multiplying its
+ * columns of every row, the node summing the shares, each rank updating its
+ * columns of W0: with momentum and dropout, batches of 3 (fewer rows than
+ * ranks at -n 4), two hidden layers with relu and softmax, and inputs too
+ * few for every rank to have a block of columns (synthetic data, 40 inputs:
+ * 3 blocks of 16, none for one rank of four). */
+static void shm_inputs_factors_match_one_process(void **state)
+{
+    (void)state;
+    nn_options opt;
+    factor_options(&opt);
+    opt.momentum = 0.9, opt.dropout = 0.3;
+    weights_match_one_process_opt_(&opt);
+    factor_options(&opt);
+    opt.batch = 3, opt.lr = 1.0;
+    weights_match_one_process_opt_(&opt);
+    factor_options(&opt);
+    opt.batch = 7, opt.lr = 0.5, opt.activation = ACT_RELU, opt.loss = LOSS_XENT, opt.init = INIT_HE;
+    opt.layers_given = 1, opt.n_sizes = 4, opt.sizes[0] = 784, opt.sizes[1] = 37, opt.sizes[2] = 23, opt.sizes[3] = 10;
+    weights_match_one_process_opt_(&opt);
+    factor_options(&opt);
+    nn_err err = {0};
+    opt.data_dir = "synthetic:40,5,97,50", opt.synthetic = 1, opt.lr = 0.5;
+    assert_int_equal(synth_parse("40,5,97,50", &opt.synth, &err), 0);
+    opt.layers_given = 1, opt.n_sizes = 3, opt.sizes[0] = 40, opt.sizes[1] = 30, opt.sizes[2] = 5;
     weights_match_one_process_opt_(&opt);
 }
 
@@ -453,6 +490,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(shm_factors_match_one_process),
         cmocka_unit_test(shm_factors_other_updates_match_one_process),
         cmocka_unit_test(shm_sharded_factors_match_one_process),
+        cmocka_unit_test(shm_inputs_factors_match_one_process),
         cmocka_unit_test(auto_gradient_and_weights_match_one_process),
         cmocka_unit_test(every_index_used_once_per_epoch),
         cmocka_unit_test(reproducible_is_bitwise_one_process),

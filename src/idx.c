@@ -550,36 +550,47 @@ void idx_free(idx_set *set)
     memset(set, 0, sizeof *set);
 }
 
-NN_VECTOR_CLONES void idx_gather_rows(const idx_set *set, const int *idx, int n, float *out)
+NN_VECTOR_CLONES void idx_gather_cols(const idx_set *set, const int *idx, int n, int c_lo, int c_hi, float *out)
 {
     /* v * (1/255) in double, rounded once to float, is exactly v / 255.0f (what
      * numpy computes): v/255 is never within double rounding of a float
      * midpoint (test_idx checks all 256 values). A multiply vectorizes well. */
     const double inv255 = IDX_INPUT_SCALE;
-    const size_t width = (size_t)set->input_size;
+    const size_t width = (size_t)set->input_size, cols = (size_t)(c_hi - c_lo);
     if (set->synthetic) {
-        synth_gather_rows(set, idx, n, out);
+        synth_gather_rows(set, idx, n, c_lo, c_hi, out);
         return;
     }
     for (int r = 0; r < n; r++) {
-        float *dst = out + (size_t)r * width;
+        float *dst = out + (size_t)r * cols;
         if (set->values) {
-            memcpy(dst, set->values + (size_t)idx[r] * width, sizeof(float) * width);
+            memcpy(dst, set->values + (size_t)idx[r] * width + (size_t)c_lo, sizeof(float) * cols);
             continue;
         }
-        const uint8_t *src = set->pixels + (size_t)idx[r] * width;
-        for (size_t j = 0; j < width; j++) dst[j] = (float)((double)src[j] * inv255);
+        const uint8_t *src = set->pixels + (size_t)idx[r] * width + (size_t)c_lo;
+        for (size_t j = 0; j < cols; j++) dst[j] = (float)((double)src[j] * inv255);
+    }
+}
+
+void idx_gather_rows(const idx_set *set, const int *idx, int n, float *out)
+{
+    idx_gather_cols(set, idx, n, 0, set->input_size, out);
+}
+
+void idx_prefetch_cols(const idx_set *set, const int *idx, int n, int c_lo, int c_hi)
+{
+    if (set->synthetic || c_hi <= c_lo) return; /* generated, nothing to load */
+    size_t value = set->values ? sizeof(float) : 1, row_bytes = (size_t)set->input_size * value;
+    size_t first = (size_t)c_lo * value, end = (size_t)c_hi * value;
+    const uint8_t *base = set->values ? (const uint8_t *)set->values : set->pixels;
+    for (int r = 0; r < n; r++) {
+        const uint8_t *src = base + (size_t)idx[r] * row_bytes;
+        for (size_t j = first; j < end; j += 64) __builtin_prefetch(src + j, 0, 3);
+        __builtin_prefetch(src + end - 1, 0, 3); /* the columns straddle one more cache line than they fill */
     }
 }
 
 void idx_prefetch_rows(const idx_set *set, const int *idx, int n)
 {
-    if (set->synthetic) return; /* generated, nothing to load */
-    size_t row_bytes = (size_t)set->input_size * (set->values ? sizeof(float) : 1);
-    const uint8_t *base = set->values ? (const uint8_t *)set->values : set->pixels;
-    for (int r = 0; r < n; r++) {
-        const uint8_t *src = base + (size_t)idx[r] * row_bytes;
-        for (size_t j = 0; j < row_bytes; j += 64) __builtin_prefetch(src + j, 0, 3);
-        __builtin_prefetch(src + row_bytes - 1, 0, 3); /* a row straddles one more cache line than it fills */
-    }
+    idx_prefetch_cols(set, idx, n, 0, set->input_size);
 }

@@ -154,6 +154,7 @@ int metrics_header(FILE *f, const nn_run_record *run)
     else
         fputs("null", f);
     fprintf(f, ",\"update_split\":%d", run->update_split); /* shm: ranks per node sharing the weights; 0: none */
+    fprintf(f, ",\"inputs_split\":%d", run->split_inputs ? run->ranks : 0); /* factors: layer 0 split by its inputs */
     fprintf(f, ",\"exchange\":"); /* shm sharded: factors or gradients; null: neither (reduce.h) */
     if (run->exchange) json_str_(f, run->exchange);
     else fputs("null", f);

@@ -167,16 +167,28 @@ static void bias_softmax_(float *z, const float *b, int rows, int n)
     }
 }
 
+static void activate_block_(nn_net *net, int layer, int lo, int hi, int u_lo, int u_hi);
+
 /* Rows [lo, hi), output units [u_lo, u_hi) of weight layer `layer`. */
 static void forward_block_(nn_net *net, int layer, int lo, int hi, int u_lo, int u_hi)
 {
     int rows = hi - lo, units = u_hi - u_lo, n_in = net->sizes[layer], n_out = net->sizes[layer + 1];
     if (rows <= 0 || units <= 0) return;
-    const float *w = net->params + net->w_off[layer] + (size_t)u_lo * n_in, *b = net->params + net->b_off[layer] + u_lo;
+    const float *w = net->params + net->w_off[layer] + (size_t)u_lo * n_in;
     const float *in = net->act[layer] + (size_t)lo * n_in;
     float *out = net->act[layer + 1] + (size_t)lo * n_out + u_lo;
     /* out (rows, units) = in (rows, n_in) * W^T (n_in, units) */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, units, n_in, 1.0f, in, n_in, w, n_in, 0.0f, out, n_out);
+    activate_block_(net, layer, lo, hi, u_lo, u_hi);
+}
+
+/* Rows [lo, hi), units [u_lo, u_hi) of act[layer + 1], which hold the
+ * products: the bias and the activation (dropout on hidden layers). */
+static void activate_block_(nn_net *net, int layer, int lo, int hi, int u_lo, int u_hi)
+{
+    int rows = hi - lo, units = u_hi - u_lo, n_out = net->sizes[layer + 1];
+    const float *b = net->params + net->b_off[layer] + u_lo;
+    float *out = net->act[layer + 1] + (size_t)lo * n_out + u_lo;
     if (layer < net->n_layers - 1) {
         bias_activate_(out, n_out, b, rows, units, net->activation);
         if (net->dropout > 0.0f) drop_units_(net, layer + 1, lo, hi, u_lo, u_hi);
@@ -195,6 +207,29 @@ void net_forward_layer(nn_net *net, int layer, int lo, int hi)
 void net_forward_units(nn_net *net, int layer, int rows, int u_lo, int u_hi)
 {
     forward_block_(net, layer, 0, rows, u_lo, u_hi);
+}
+
+void net_partial_inputs(const nn_net *net, int rows, int k_lo, int k_hi, const float *x, float *partial)
+{
+    int n_in = net->sizes[0], n_out = net->sizes[1], k = k_hi - k_lo;
+    if (rows <= 0) return;
+    if (k <= 0) { /* more ranks than blocks of inputs: this rank's share of the sum is zero */
+        memset(partial, 0, sizeof(float) * (size_t)rows * (size_t)n_out);
+        return;
+    }
+    /* partial (rows, n_out) = x (rows, k) * W0[:, k_lo:k_hi]^T: a block of W0's columns, its rows n_in apart */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n_out, k, 1.0f, x, k, net->params + k_lo, n_in, 0.0f,
+                partial, n_out);
+}
+
+void net_finish_inputs(nn_net *net, int rows, const float *partials, size_t stride, int n_partials)
+{
+    size_t n = (size_t)rows * (size_t)net->sizes[1];
+    float *out = net->act[1];
+    if (rows <= 0) return;
+    memcpy(out, partials, sizeof(float) * n);
+    for (int q = 1; q < n_partials; q++) vec_add(out, partials + (size_t)q * stride, n); /* in rank order: the same bits on every rank */
+    activate_block_(net, 0, 0, rows, 0, net->sizes[1]);
 }
 
 void net_forward(nn_net *net, int lo, int hi)
@@ -519,6 +554,29 @@ int net_sgd_update_from_factors(nn_net *net, int rows, const int *unit_lo, const
     for (int l = 0; l < net->n_layers; l++)
         bad |= update_units_(net, l, rows, unit_lo ? unit_lo[l] : 0, unit_hi ? unit_hi[l] : net->sizes[l + 1], step,
                              momentum);
+    return bad != 0;
+}
+
+int net_sgd_update_inputs(nn_net *net, int rows, const float *x, int k_lo, int k_hi, float step, float momentum)
+{
+    int n_in = net->sizes[0], n_out = net->sizes[1], k = k_hi - k_lo;
+    float *target = net->velocity ? net->velocity : net->params, keep = net->velocity ? momentum : 1.0f;
+    uint32_t bad = 0;
+    if (k > 0) {
+        /* target's columns [k_lo, k_hi) of W0 = keep * them - step * delta[0]^T x: every unit, these inputs */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_out, k, rows, -step, net->delta[0], n_out, x, k, keep,
+                    target + net->w_off[0] + k_lo, n_in);
+        for (int j = 0; j < n_out; j++) {
+            size_t at = net->w_off[0] + (size_t)j * n_in + (size_t)k_lo;
+            bad |= net->velocity ? add_velocity_(net->params + at, net->velocity + at, (size_t)k)
+                                 : any_nonfinite_(net->params + at, (size_t)k);
+        }
+    }
+    size_t b = net->b_off[0]; /* layer 0's biases: all of them, like the layers above */
+    add_bias_step_(target + b, net->delta[0], rows, n_out, n_out, step, keep);
+    bad |= net->velocity ? add_velocity_(net->params + b, net->velocity + b, (size_t)n_out)
+                         : any_nonfinite_(net->params + b, (size_t)n_out);
+    for (int l = 1; l < net->n_layers; l++) bad |= update_units_(net, l, rows, 0, net->sizes[l + 1], step, momentum);
     return bad != 0;
 }
 

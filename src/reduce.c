@@ -203,15 +203,25 @@ void reducer_share_model(nn_reducer *r, nn_net *net)
     }
 }
 
-void reducer_share_batch(nn_reducer *r, const nn_net *net, int batch, nn_exchange_kind want)
+void reducer_share_batch(nn_reducer *r, const nn_net *net, int batch, nn_exchange_kind want, int plain_update)
 {
     if (want == EXCHANGE_GRADIENTS || r->nranks == 1) return;
     r->factor_floats = factor_floats_(net->sizes, net->n_sizes, batch);
     /* across nodes every node would need every other node's rows: an allgather of the factors, not built */
     const char *why = !r->method->share_batch ? "factors need --allreduce shm" : r->nodes > 1 ? "factors need one node" : NULL;
     if (!why && !factors_wanted_(net->sizes, net->n_sizes, net->n_params, batch, want)) return; /* auto: they do not pay */
+    /* small batches: split by inputs where layer 0 holds half the weights or more (share_batch lays out its matrices) */
+    r->factor_inputs = !why && batch <= NN_FACTOR_REPLICATE_BATCH && plain_update &&
+                       2 * (size_t)net->sizes[0] * (size_t)net->sizes[1] >= net->n_params;
     if (!why) r->factors = r->method->share_batch(r, net, batch);
+    r->factor_inputs &= r->factors;
     r->factor_shard = r->factors && batch > NN_FACTOR_REPLICATE_BATCH;
+    if (r->factor_inputs) { /* layer 0's inputs in blocks of 16 (a cache line of a row of W0), the last to the end */
+        size_t blocks = ((size_t)net->sizes[0] + 15) / 16, q = (size_t)r->local_rank, R = (size_t)r->local_size;
+        r->in_lo = (int)(blocks * q / R * 16);
+        r->in_hi = q + 1 == R ? net->sizes[0] : (int)(blocks * (q + 1) / R * 16);
+        r->factor_floats = R * (size_t)batch * (size_t)net->sizes[1]; /* what the step writes: the shares */
+    }
     if (r->factors) r->ctrl_sums = r->ctrl;
     else if (!why) why = "no room in /dev/shm for factors";
     if (why && want == EXCHANGE_FACTORS) r->exchange_note = why;
@@ -232,7 +242,30 @@ int reducer_update_parts(const nn_reducer *r, const nn_range **parts)
 
 int reducer_end_update(nn_reducer *r, int nonfinite)
 {
-    return r->shard ? r->method->end_update(r, nonfinite) : nonfinite;
+    /* split by inputs: each rank checked only its columns of W0 */
+    return r->shard || r->factor_inputs ? r->method->end_update(r, nonfinite) : nonfinite;
+}
+
+void reducer_whole_inputs(nn_reducer *r, nn_net *net)
+{
+    if (!r->factor_inputs) return;
+    int n_in = net->sizes[0], n_out = net->sizes[1], k = r->in_hi - r->in_lo;
+    float *fields[2] = {net->params, net->velocity};
+    size_t w0 = (size_t)n_in * (size_t)n_out;
+    for (int f = 0; f < 2 && fields[f]; f++) /* this rank's columns, where they lie in W0 */
+        for (int j = 0; j < n_out; j++) {
+            size_t at = (size_t)j * n_in + (size_t)r->in_lo;
+            memcpy(r->batch_w0 + f * w0 + at, fields[f] + net->w_off[0] + at, sizeof(float) * (size_t)k);
+        }
+    r->method->node_barrier(r); /* every rank's columns are written */
+    for (int f = 0; f < 2 && fields[f]; f++)
+        for (int j = 0; j < n_out; j++) { /* the others' columns: before and after this rank's */
+            size_t row = (size_t)j * n_in, hi = (size_t)r->in_hi;
+            memcpy(fields[f] + net->w_off[0] + row, r->batch_w0 + f * w0 + row, sizeof(float) * (size_t)r->in_lo);
+            memcpy(fields[f] + net->w_off[0] + row + hi, r->batch_w0 + f * w0 + row + hi,
+                   sizeof(float) * ((size_t)n_in - hi));
+        }
+    r->method->node_barrier(r); /* every rank has read them: the next call may write again */
 }
 
 void reducer_free(nn_reducer *r)

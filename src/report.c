@@ -45,6 +45,8 @@ void report_startup(const nn_run_record *run)
     if (run->update_split > 1)
         printf(", weights shared per node (%s split %d ways)", factors ? "every layer's units" : "update",
                run->update_split);
+    if (run->split_inputs)
+        printf(", layer 0 split by its inputs %d ways (each rank its own copy of the weights)", run->ranks);
     if (factors)
         printf(", exchanging factors (%zu floats a batch, against %zu of a gradient)", run->factor_floats,
                run->grad_floats);

@@ -655,10 +655,12 @@ static void create_buffers_(nn_trainer *t, const nn_checkpoint *ck)
     }
     if (o->reproducible) repro_create(&t->repro, &t->net, t->reducer.sums, t->comm, o->chunk, batch_rows, 2);
     else {
-        reducer_share_batch(&t->reducer, &t->net, t->opt.batch, o->exchange); /* shm, one node: maybe factors */
+        reducer_share_batch(&t->reducer, &t->net, t->opt.batch, o->exchange, /* shm, one node: maybe factors */
+                            o->weight_decay == 0.0 && !o->nesterov);
         reducer_share_model(&t->reducer, &t->net); /* else shm: one copy of the weights per node, the update split */
         /* one rank has no exchange: it updates straight from its factors unless told gradients */
         if (t->reducer.factors || (t->nranks == 1 && o->exchange != EXCHANGE_GRADIENTS)) t->path = &nn_factor_path;
+        if (t->reducer.factor_inputs) t->path = &nn_inputs_path;
         if (t->reducer.factor_shard) { /* buffer_rows_ foresaw it: whole batches */
             if (t->net.max_rows < t->opt.batch)
                 nn_die(NN_EXIT_ERROR, "internal error: the step is split by units but the buffers hold %d rows, not "
@@ -768,6 +770,7 @@ static void describe_run_(nn_trainer *t)
     run->allreduce = o->reproducible ? t->path->name : nn_reduce_names[t->reducer.kind];
     run->allreduce_fallback = o->reproducible ? NULL : t->reducer.fallback;
     run->update_split = t->reducer.shard ? t->reducer.local_size : 0;
+    run->split_inputs = t->reducer.factor_inputs;
     run->exchange = t->reducer.factors ? "factors" : t->reducer.kind == REDUCE_SHM && t->nranks > 1 ? "gradients" : NULL;
     run->exchange_note = t->reducer.exchange_note;
     run->factor_floats = t->reducer.factor_floats, run->grad_floats = t->net.n_params;

@@ -86,12 +86,12 @@ void synth_make_set(const nn_synth_spec *spec, uint64_t seed, long long first, i
     free(teacher);
 }
 
-void synth_gather_rows(const idx_set *set, const int *idx, int n, float *out)
+void synth_gather_rows(const idx_set *set, const int *idx, int n, int c_lo, int c_hi, float *out)
 {
-    const size_t width = (size_t)set->input_size;
+    const size_t width = (size_t)(c_hi - c_lo);
     for (int r = 0; r < n; r++) {
         uint64_t g = (uint64_t)(set->synth_first + idx[r]);
         float *dst = out + (size_t)r * width;
-        for (size_t j = 0; j < width; j++) dst[j] = uniform_(set->synth_key, g, j);
+        for (size_t j = 0; j < width; j++) dst[j] = uniform_(set->synth_key, g, (size_t)c_lo + j);
     }
 }

@@ -242,6 +242,56 @@ static int units_apply_(nn_trainer *t, int batch_rows, double lr)
 const nn_grad_path nn_units_path = {"units",         units_rows_,    units_place_, units_forward_,
                                     units_backward_, factor_reduce_, units_apply_};
 
+/* ---------- the inputs path: a small batch, layer 0 split by its inputs (reduce.h) ----------
+ * With few rows a batch, layer 0's products (the inputs times W0: most of
+ * an MNIST net's arithmetic and weights) are what splits: each rank
+ * converts its columns of every input row (gather_rows_) and multiplies
+ * them by its columns of W0, a share of layer 0's products for the whole
+ * batch; after the node's barrier every rank sums the shares in rank order
+ * (the same bits everywhere), computes the rest of the forward pass and
+ * every delta itself, and updates its columns of W0 and all the other
+ * weights, in its own copy (reducer_whole_inputs fills in the other ranks'
+ * columns when something reads them all). Own copies, not the node's: a
+ * rank's columns of W0 share each row's memory pages with the others',
+ * and updating them in one shared copy took twice as long as in a copy
+ * of its own (the CPU's prefetchers pull the neighbours' lines across). */
+
+static void inputs_forward_(nn_trainer *t, const nn_step *s)
+{
+    nn_net *net = &t->net;
+    nn_reducer *r = &t->reducer;
+    int rows = s->batch_rows;
+    float *shares = r->batch_partial[r->parity], *slots = reducer_ctrl_slots(r);
+    net_partial_inputs(net, rows, r->in_lo, r->in_hi, net->act[0], shares + r->partial_stride * (size_t)r->local_rank);
+    slots[NN_CTRL_LOSS] = 0.0f;
+    slots[NN_CTRL_STOP] = s->stop_vote;
+    double t0 = MPI_Wtime();
+    reducer_finish(r); /* the node's barrier: every share is written; the stop votes summed */
+    timers_move(&t->timers, PH_FORWARD, PH_ALLREDUCE, MPI_Wtime() - t0);
+    net_finish_inputs(net, rows, shares, r->partial_stride, r->local_size);
+    for (int l = 1; l < net->n_layers; l++) net_forward_layer(net, l, 0, rows);
+    r->ctrl[NN_CTRL_LOSS] = (float)net_output_delta(net, 0, rows); /* the whole batch's, the same on every rank */
+}
+
+static void inputs_backward_(nn_trainer *t, const nn_step *s) { net_backward_deltas(&t->net, s->batch_rows); }
+
+static void inputs_reduce_(nn_trainer *t, const nn_step *s)
+{
+    (void)t, (void)s; /* the step's one exchange was the shares', in forward */
+}
+
+static int inputs_apply_(nn_trainer *t, int batch_rows, double lr)
+{
+    nn_reducer *r = &t->reducer;
+    int nonfinite = net_sgd_update_inputs(&t->net, batch_rows, t->net.act[0], r->in_lo, r->in_hi,
+                                          (float)(lr / batch_rows), (float)t->opt.momentum);
+    reducer_factors_read(r);
+    return nonfinite;
+}
+
+const nn_grad_path nn_inputs_path = {"inputs",         units_rows_,    NULL,         inputs_forward_,
+                                     inputs_backward_, inputs_reduce_, inputs_apply_};
+
 /* ---------- the --reproducible path: whole chunks, summed along one fixed tree (repro.h) ---------- */
 
 static void repro_rows_(const nn_trainer *t, int batch_rows, int *lo, int *hi)
@@ -293,14 +343,16 @@ void trainer_begin_epoch(nn_trainer *t, int epoch)
 static void gather_rows_(nn_trainer *t, int step, const nn_step *s)
 {
     const int *batch_idx = t->perm + (size_t)step * t->opt.batch;
-    idx_gather_rows(&t->train, batch_idx + s->lo, s->hi - s->lo, t->net.act[0]);
+    int c_lo = 0, c_hi = t->train.input_size;
+    if (t->path == &nn_inputs_path) c_lo = t->reducer.in_lo, c_hi = t->reducer.in_hi; /* this rank's columns */
+    idx_gather_cols(&t->train, batch_idx + s->lo, s->hi - s->lo, c_lo, c_hi, t->net.act[0]);
     for (int r = s->lo; r < s->hi; r++) t->net.labels[r - s->lo] = t->train.labels[batch_idx[r]];
     if (t->net.row_sample)
         for (int r = s->lo; r < s->hi; r++) t->net.row_sample[r - s->lo] = batch_idx[r];
     if (step + 1 < t->steps_per_epoch) {
         int lo, hi;
         t->path->my_rows(t, slice_batch_rows(t->train.count, t->opt.batch, step + 1), &lo, &hi);
-        idx_prefetch_rows(&t->train, batch_idx + t->opt.batch + lo, hi - lo);
+        idx_prefetch_cols(&t->train, batch_idx + t->opt.batch + lo, hi - lo, c_lo, c_hi);
     }
 }
 
@@ -363,6 +415,7 @@ step_outcome trainer_step(nn_trainer *t, int step)
 /* Collective: the correct count and summed loss of `set`, sharded across ranks. */
 static void evaluate_set_(nn_trainer *t, const idx_set *set, int *correct, double *loss_sum)
 {
+    reducer_whole_inputs(&t->reducer, &t->net); /* the inputs path: every rank's columns of W0 */
     float dropout = t->net.dropout; /* none while evaluating */
     t->net.dropout = 0.0f;
     int lo, hi;
@@ -394,6 +447,7 @@ static uint64_t fnv1a_(uint64_t h, const void *data, size_t len)
 
 int trainer_replica_check(nn_trainer *t)
 {
+    reducer_whole_inputs(&t->reducer, &t->net); /* the inputs path: every rank's columns of W0 (before the hook) */
     if (t->opt.debug_perturb_rank == t->rank) t->net.params[t->net.n_params / 2] += 1e-3f; /* testing hook */
     uint64_t h = fnv1a_(0xcbf29ce484222325ull, t->net.params, sizeof(float) * t->net.n_params);
     if (t->net.velocity) h = fnv1a_(h, t->net.velocity, sizeof(float) * t->net.n_params);

@@ -27,9 +27,10 @@ set -e
 expect_status 1 "$status" "replica mismatch stops the job"
 grep -q "the weights of rank(s) 1 differ" <<<"$out" && pass "replica check names rank 1" || fail "message: $out"
 
-# The checkpoint directory vanishes during the run -> clear error, exit 1, no temporary left.
+# The checkpoint directory vanishes during the run -> clear error, exit 1, no temporary left (100 epochs:
+# the run must outlast the first checkpoint; it ends at the next one)
 mkdir -p "$WORK/vanish"
-run 2 "${common[@]}" --train-size 20000 --epochs 3 --checkpoint "$WORK/vanish/ck.h5" >"$WORK/vanish.out" 2>&1 &
+run 2 "${common[@]}" --train-size 20000 --epochs 100 --checkpoint "$WORK/vanish/ck.h5" >"$WORK/vanish.out" 2>&1 &
 pid=$!
 for _ in $(seq 100); do [ -f "$WORK/vanish/ck.h5" ] && break; sleep 0.1; done
 rm -rf "$WORK/vanish"
@@ -169,6 +170,19 @@ if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
             ! grep -q "weights shared per node" <<<"$out" &&
             pass "factors of a large batch without room for the shared weights: gradients, and the start-up line says why" ||
             fail "factors' weights fallback: $out"
+        # the classic net at batch 10 (factors, layer 0 split by its inputs): room for the gradient's window
+        # (about 200 KB) but not the factors' (their matrices and a copy of W0, about 170 KB more): the job
+        # goes on exchanging gradients, says why, and trains; with room (400 KB), layer 0 split by its inputs
+        small_shm 256k --exchange factors --share-data rank --train-size 2000 --test-size 100 --epochs 1
+        expect_status 0 "$status" "--exchange factors at batch 10 without room for the factors (256 KB /dev/shm)"
+        grep -q "exchanging gradients (no room in /dev/shm for factors)" <<<"$out" && grep -q "^Epoch 1: " <<<"$out" &&
+            ! grep -q "split by its inputs" <<<"$out" &&
+            pass "factors of a small batch without room: gradients, and the start-up line says why" ||
+            fail "small batch factors' fallback: $out"
+        small_shm 400k --exchange factors --share-data rank --train-size 2000 --test-size 100 --epochs 1
+        expect_status 0 "$status" "--exchange factors at batch 10 with room for the factors (400 KB /dev/shm)"
+        grep -q "layer 0 split by its inputs 2 ways" <<<"$out" && grep -q "left in /dev/shm: 0" <<<"$out" &&
+            pass "split by inputs in 400 KB of /dev/shm, nothing left behind" || fail "split by inputs in 400 KB: $out"
     fi
 else
     echo "SKIP: the small /dev/shm check needs root and unshare -m"

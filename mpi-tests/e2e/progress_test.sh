@@ -9,12 +9,12 @@ source "$(dirname "$0")/lib.sh" "$@"
 ARGS=(--train-size 20000 --test-size 500 --epochs 1)
 LINE='^Epoch 1 step ([0-9]+)/2000 \(([0-9]+)%\): [0-9]+ samples/s, elapsed [0-9]+\.[0-9] s, ETA [0-9]+\.[0-9] s$'
 
-run 2 "${ARGS[@]}" --progress 0.02 >"$WORK/out.txt" 2>"$WORK/err.txt" || fail "run into a file: exit $?"
+run 2 "${ARGS[@]}" --progress 0.002 >"$WORK/out.txt" 2>"$WORK/err.txt" || fail "run into a file: exit $?"
 n=$(grep -c "^Epoch 1 step" "$WORK/out.txt" || true)
 bad=$(grep "^Epoch 1 step" "$WORK/out.txt" | grep -Ev "$LINE" || true)
 steps=$(sed -nE "s#$LINE#\1#p" "$WORK/out.txt" | tr '\n' ' ')
 if [ "$n" -lt 2 ]; then
-    fail "expected at least 2 progress lines in a file at --progress 0.02, got $n: $(cat "$WORK/out.txt")"
+    fail "expected at least 2 progress lines in a file at --progress 0.002, got $n: $(cat "$WORK/out.txt")"
 elif [ -n "$bad" ]; then
     fail "progress lines not in the documented format: $bad"
 elif grep -q $'\r' "$WORK/out.txt"; then
@@ -33,7 +33,7 @@ epoch_line=$(grep -n "^Epoch 1: " "$WORK/out.txt" | cut -d: -f1)
 [ -n "$epoch_line" ] && [ "$epoch_line" -gt "$last_progress" ] && pass "the epoch line follows the progress lines" ||
     fail "no epoch line after the progress lines"
 
-out=$(run 2 "${ARGS[@]}" --progress 0.02 --quiet 2>&1)
+out=$(run 2 "${ARGS[@]}" --progress 0.002 --quiet 2>&1)
 [ -z "$out" ] && pass "--quiet prints nothing" || fail "--quiet printed: $out"
 out=$(run 2 "${ARGS[@]}" --progress 0 2>&1)
 grep -q "step" <<<"$out" && fail "--progress 0 printed progress: $out" || pass "--progress 0 prints no progress"
@@ -42,7 +42,7 @@ grep -q "^Epoch 1 step" <<<"$out" && fail "the default (30 s) printed progress i
 
 # a terminal: script(1) gives mpirun a pseudo-terminal of 40x120, which Open MPI passes on to the ranks
 if command -v script >/dev/null; then
-    cmd="stty rows 40 cols 120; mpiexec -n 2 ${MPIEXEC_FLAGS[*]} '$NNMPI' --data '$DATA' ${ARGS[*]} --progress 0.02"
+    cmd="stty rows 40 cols 120; mpiexec -n 2 ${MPIEXEC_FLAGS[*]} '$NNMPI' --data '$DATA' ${ARGS[*]} --progress 0.002"
     script -qc "$cmd" /dev/null >"$WORK/tty.txt" 2>&1 || fail "run on a terminal: exit $?"
     redrawn=$(grep -o $'\r\033\\[KEpoch 1 step [0-9]*/2000' "$WORK/tty.txt" | wc -l)
     if [ "$redrawn" -lt 2 ]; then

@@ -9,6 +9,31 @@ small=(--train-size 600 --test-size 200 --batch 20 --quiet)
 all=(--layers 784,32,10 --activation relu --loss xent --init he --lr 0.2 --momentum 0.9 --nesterov
      --weight-decay 0.001 --dropout 0.2 --lr-schedule cosine --lr-min 0.01 --warmup 0.5 --validation 100 --epochs 3)
 
+# the classic net at batch 10 on 2 and 3 ranks splits layer 0 by its inputs (each rank updates its columns of
+# W0 in its own copy of the weights): its weights stay within float rounding of one process's, and a
+# checkpoint written mid-epoch holds every rank's columns (and velocity), so stopped and resumed equals
+# uninterrupted
+run 1 --train-size 100 --test-size 100 --quiet --epochs 1 --checkpoint "$WORK/inputs-1.h5"
+for np in 2 3; do
+    run "$np" --train-size 100 --test-size 100 --quiet --epochs 1 --checkpoint "$WORK/inputs-$np.h5" \
+        --metrics "$WORK/inputs-$np.jsonl"
+    grep -q "\"inputs_split\":$np" "$WORK/inputs-$np.jsonl" && pass "np $np: layer 0 split by its inputs (metrics header)" ||
+        fail "np $np: the classic net did not take the inputs path: $(head -c 600 "$WORK/inputs-$np.jsonl")"
+    h5diff -d 1e-3 "$WORK/inputs-1.h5" "$WORK/inputs-$np.h5" /layers /layers >/dev/null 2>&1 &&
+        pass "np $np: split by inputs, the weights within 1e-3 of one process's after 10 steps" ||
+        fail "np $np: split by inputs: $(h5diff -d 1e-3 "$WORK/inputs-1.h5" "$WORK/inputs-$np.h5" /layers /layers 2>&1 | tail -2)"
+    inputs=(--train-size 600 --test-size 100 --quiet --momentum 0.9 --dropout 0.2 --epochs 2)
+    run "$np" "${inputs[@]}" --checkpoint "$WORK/inputs-full.h5" --overwrite
+    rm -f "$WORK/ck.h5"
+    set +e
+    run "$np" "${inputs[@]}" --checkpoint "$WORK/ck.h5" --debug-signal-at 87 >/dev/null
+    status=$?
+    set -e
+    expect_status 75 "$status" "np $np: split by inputs, stopped before step 87"
+    run "$np" "${inputs[@]}" --checkpoint "$WORK/ck.h5" --resume "$WORK/ck.h5"
+    same_weights "$WORK/inputs-full.h5" "$WORK/ck.h5" "np $np: split by inputs, stopped and resumed equals uninterrupted"
+done
+
 # the defaults, spelled out, change nothing
 run 2 "${small[@]}" --epochs 2 --checkpoint "$WORK/plain.h5"
 run 2 "${small[@]}" --epochs 2 --lr-schedule constant --weight-decay 0 --warmup 0 --checkpoint "$WORK/explicit.h5"
