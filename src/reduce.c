@@ -172,15 +172,27 @@ void reducer_create(nn_reducer *r, const nn_net *net, MPI_Comm comm, int overlap
     r->n_parts = 1;
 }
 
+/* Rank q's part of n columns split R ways in blocks of 16 (the last rank
+ * also takes the remainder): the columns another rank writes never share
+ * a cache line with its own, and OpenBLAS 0.3.21's AVX-512 small-matrix
+ * kernels, which malloc a buffer for products whose width ends in 1 to 8
+ * columns past a multiple of 16 (measured: deltas of 21 units from 256),
+ * allocate nothing in a step but where a layer's width itself ends so. */
+static void part_of_16s_(size_t n, int q, int R, size_t *lo, size_t *hi)
+{
+    size_t blocks = (n + 15) / 16;
+    *lo = blocks * (size_t)q / (size_t)R * 16;
+    *hi = q + 1 == R ? n : blocks * (size_t)(q + 1) / (size_t)R * 16;
+}
+
 /* Sharded factors: this rank's units of every layer, R ways, and the
  * parameters they own (each unit's weights, then the layer's biases). */
 static void unit_parts_(nn_reducer *r, const nn_net *net)
 {
-    int q = r->local_rank, R = r->local_size;
     r->n_parts = 0;
     for (int l = 0; l < net->n_layers; l++) {
-        size_t n_in = (size_t)net->sizes[l], n_out = (size_t)net->sizes[l + 1];
-        size_t lo = n_out * (size_t)q / (size_t)R, hi = n_out * (size_t)(q + 1) / (size_t)R;
+        size_t n_in = (size_t)net->sizes[l], n_out = (size_t)net->sizes[l + 1], lo, hi;
+        part_of_16s_(n_out, r->local_rank, r->local_size, &lo, &hi);
         r->unit_lo[l] = (int)lo, r->unit_hi[l] = (int)hi;
         if (lo == hi) continue;
         r->parts[r->n_parts++] = (nn_range){net->w_off[l] + lo * n_in, net->w_off[l] + hi * n_in};
@@ -216,11 +228,11 @@ void reducer_share_batch(nn_reducer *r, const nn_net *net, int batch, nn_exchang
     if (!why) r->factors = r->method->share_batch(r, net, batch);
     r->factor_inputs &= r->factors;
     r->factor_shard = r->factors && batch > NN_FACTOR_REPLICATE_BATCH;
-    if (r->factor_inputs) { /* layer 0's inputs in blocks of 16 (a cache line of a row of W0), the last to the end */
-        size_t blocks = ((size_t)net->sizes[0] + 15) / 16, q = (size_t)r->local_rank, R = (size_t)r->local_size;
-        r->in_lo = (int)(blocks * q / R * 16);
-        r->in_hi = q + 1 == R ? net->sizes[0] : (int)(blocks * (q + 1) / R * 16);
-        r->factor_floats = R * (size_t)batch * (size_t)net->sizes[1]; /* what the step writes: the shares */
+    if (r->factor_inputs) { /* layer 0's inputs in blocks of 16: a cache line of a row of W0 */
+        size_t lo, hi;
+        part_of_16s_((size_t)net->sizes[0], r->local_rank, r->local_size, &lo, &hi);
+        r->in_lo = (int)lo, r->in_hi = (int)hi;
+        r->factor_floats = (size_t)r->local_size * (size_t)batch * (size_t)net->sizes[1]; /* the shares it writes */
     }
     if (r->factors) r->ctrl_sums = r->ctrl;
     else if (!why) why = "no room in /dev/shm for factors";

@@ -56,9 +56,10 @@ first=$(grep -m1 '"type":"epoch"' "$WORK/ring-resume.jsonl")
 grep -q '"partial":true,"first_step":6' <<<"$first" && pass "the resumed epoch's record is marked partial from step 6" ||
     fail "resumed epoch record: $first"
 
-# A real signal from outside: SIGUSR1 to one rank's process while training runs.
-run 2 --train-size 20000 --test-size 500 --epochs 4 --quiet --checkpoint "$WORK/full-real.h5"
-run 2 --train-size 20000 --test-size 500 --epochs 4 --quiet --checkpoint "$WORK/real.h5" --metrics "$WORK/real.jsonl" &
+# A real signal from outside: SIGUSR1 to one rank's process while training runs (20 epochs of 60,000:
+# the run must outlast the first epoch record by the time the signal takes to arrive).
+run 2 --train-size 60000 --test-size 500 --epochs 20 --quiet --checkpoint "$WORK/full-real.h5"
+run 2 --train-size 60000 --test-size 500 --epochs 20 --quiet --checkpoint "$WORK/real.h5" --metrics "$WORK/real.jsonl" &
 launcher=$!
 for _ in $(seq 300); do
     grep -q '"type":"epoch"' "$WORK/real.jsonl" 2>/dev/null && break
@@ -73,7 +74,7 @@ status=$?
 set -e
 expect_status 75 "$status" "SIGUSR1 sent to a rank mid-run stops the job"
 echo "rank pid $victim stopped at epoch $(attr "$WORK/real.h5" epoch) step $(attr "$WORK/real.h5" step)"
-run 2 --train-size 20000 --test-size 500 --epochs 4 --quiet --checkpoint "$WORK/real.h5" --resume "$WORK/real.h5"
+run 2 --train-size 60000 --test-size 500 --epochs 20 --quiet --checkpoint "$WORK/real.h5" --resume "$WORK/real.h5"
 same_weights "$WORK/full-real.h5" "$WORK/real.h5" "real SIGUSR1, then resume, equals uninterrupted"
 # Ctrl-C on a launch through jobs/local.sh's stop forwarding
 # (jobs/lib/stop-forwarding.sh), on a net whose stop checkpoint (326 MB,
