@@ -156,8 +156,6 @@ struct nn_reducer {
     int in_lo, in_hi;                     /*   its input columns of layer 0, on 64-byte boundaries */
     float *batch_partial[2];              /*   set [parity]: (local_size, partial_stride) each rank's share of layer 0's products */
     size_t partial_stride;
-    float *batch_w0;                      /*   (sizes[1], sizes[0]), twice with momentum: W0 (and its velocity) whole, for
-                                               reducer_whole_inputs */
     size_t factor_floats;                 /*   floats a batch writes into them (split by inputs: the shares) */
     const char *exchange_note;            /* why --exchange factors is not in use, or NULL */
     float ctrl[NN_CTRL];               /*   the control slots' sums, summed by every rank for itself */
@@ -249,8 +247,9 @@ int reducer_end_update(nn_reducer *r, int nonfinite);
  * weights and updates only its columns of W0 (and all the other weights,
  * the same bits on every rank): the other columns of its copy are stale.
  * Collective over the node: makes every rank's W0 (and velocity) whole
- * again, before anything reads all of it (evaluation, the replica check,
- * a checkpoint). No effect otherwise. */
+ * again, each rank broadcasting its columns (a strided datatype), before
+ * anything reads all of it (evaluation, the replica check, a checkpoint).
+ * No effect otherwise. */
 void reducer_whole_inputs(nn_reducer *r, nn_net *net);
 
 /* One blocking allreduce of the whole buffer by the chosen method, outside a

@@ -2,6 +2,7 @@
  * reduce_mpi.c, reduce_ring.c and reduce_shm.c. */
 #include "reduce.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,23 +262,23 @@ int reducer_end_update(nn_reducer *r, int nonfinite)
 void reducer_whole_inputs(nn_reducer *r, nn_net *net)
 {
     if (!r->factor_inputs) return;
-    int n_in = net->sizes[0], n_out = net->sizes[1], k = r->in_hi - r->in_lo;
+    size_t n_in = (size_t)net->sizes[0], n_out = (size_t)net->sizes[1];
     float *fields[2] = {net->params, net->velocity};
-    size_t w0 = (size_t)n_in * (size_t)n_out;
-    for (int f = 0; f < 2 && fields[f]; f++) /* this rank's columns, where they lie in W0 */
-        for (int j = 0; j < n_out; j++) {
-            size_t at = (size_t)j * n_in + (size_t)r->in_lo;
-            memcpy(r->batch_w0 + f * w0 + at, fields[f] + net->w_off[0] + at, sizeof(float) * (size_t)k);
+    for (int q = 0; q < r->local_size; q++) { /* rank q's columns of every row of W0, from rank q */
+        size_t lo, hi;
+        part_of_16s_(n_in, q, r->local_size, &lo, &hi);
+        if (lo == hi) continue;
+        size_t rows_per = (size_t)INT_MAX / (hi - lo); /* a message of at most INT_MAX floats */
+        for (size_t row = 0; row < n_out; row += rows_per) {
+            size_t rows = n_out - row < rows_per ? n_out - row : rows_per;
+            MPI_Datatype cols; /* strided: rows of (hi - lo) floats, n_in apart */
+            MPI_CHECK(MPI_Type_vector((int)rows, (int)(hi - lo), (int)n_in, MPI_FLOAT, &cols));
+            MPI_CHECK(MPI_Type_commit(&cols));
+            for (int f = 0; f < 2 && fields[f]; f++)
+                MPI_CHECK(MPI_Bcast(fields[f] + net->w_off[0] + row * n_in + lo, 1, cols, q, r->node));
+            MPI_CHECK(MPI_Type_free(&cols));
         }
-    r->method->node_barrier(r); /* every rank's columns are written */
-    for (int f = 0; f < 2 && fields[f]; f++)
-        for (int j = 0; j < n_out; j++) { /* the others' columns: before and after this rank's */
-            size_t row = (size_t)j * n_in, hi = (size_t)r->in_hi;
-            memcpy(fields[f] + net->w_off[0] + row, r->batch_w0 + f * w0 + row, sizeof(float) * (size_t)r->in_lo);
-            memcpy(fields[f] + net->w_off[0] + row + hi, r->batch_w0 + f * w0 + row + hi,
-                   sizeof(float) * ((size_t)n_in - hi));
-        }
-    r->method->node_barrier(r); /* every rank has read them: the next call may write again */
+    }
 }
 
 void reducer_free(nn_reducer *r)

@@ -87,8 +87,7 @@ int reduce_shm_share_model(nn_reducer *r, nn_net *net)
  * it writes next is one no rank still reads: no second barrier. Split by
  * inputs, each set holds the control slots and every rank's share of layer
  * 0's products (batch, sizes[1]) instead of the matrices, written before
- * the barrier and read after it, and the window a copy of W0 through which
- * reducer_whole_inputs passes columns. */
+ * the barrier and read after it. */
 
 static size_t round16_(size_t floats) { return (floats + 15) / 16 * 16; }
 
@@ -104,8 +103,6 @@ int reduce_shm_share_batch(nn_reducer *r, const nn_net *net, int batch)
         ctrl_at[set] = at, at += 16 * (size_t)r->local_size; /* a cache line per rank */
         partial_at[set] = at, at += r->factor_inputs ? (size_t)r->local_size * r->partial_stride : 0;
     }
-    size_t w0_at = at; /* split by inputs: W0 whole (and its velocity), for reducer_whole_inputs */
-    at += r->factor_inputs ? (net->velocity ? 2 : 1) * (size_t)net->sizes[0] * (size_t)net->sizes[1] : 0;
     if (!model_fits_(r, sizeof(float) * at)) return 0;
     float *base = node_window_(r, sizeof(float) * at, &r->batch_win, "matrices of the batch's factors");
     for (int set = 0; set < 2; set++) {
@@ -116,7 +113,6 @@ int reduce_shm_share_batch(nn_reducer *r, const nn_net *net, int batch)
         r->batch_ctrl[set] = base + ctrl_at[set];
         r->batch_partial[set] = r->factor_inputs ? base + partial_at[set] : NULL;
     }
-    r->batch_w0 = r->factor_inputs ? base + w0_at : NULL;
     r->parity = 0;
     MPI_CHECK(MPI_Barrier(r->node)); /* every rank has mapped it before anyone writes */
     return 1;
