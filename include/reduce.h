@@ -150,7 +150,7 @@ struct nn_reducer {
     float *batch_delta[2][NN_MAX_SIZES];  /*   set [parity]: (batch, sizes[l+1]) its deltas */
     float *batch_ctrl[2];                 /*   (local_size, 16) per set: each rank's control slots, a line each */
     int parity;                           /*   the set this step writes: steps alternate */
-    int factor_shard;                     /*   the weights shared, the step split (train.c's units and inputs paths) */
+    int factor_shard;                     /*   the weights shared, the step split by units (large batches: train.c's units path) */
     int unit_lo[NN_MAX_SIZES], unit_hi[NN_MAX_SIZES]; /* sharded factors: this rank's units of layer l */
     int factor_inputs;                    /*   small batches, plain update: layer 0 split by its inputs (train.c's inputs path) */
     int in_lo, in_hi;                     /*   its input columns of layer 0, on 64-byte boundaries */

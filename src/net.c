@@ -228,7 +228,8 @@ void net_finish_inputs(nn_net *net, int rows, const float *partials, size_t stri
     float *out = net->act[1];
     if (rows <= 0) return;
     memcpy(out, partials, sizeof(float) * n);
-    for (int q = 1; q < n_partials; q++) vec_add(out, partials + (size_t)q * stride, n); /* in rank order: the same bits on every rank */
+    /* in rank order: the same bits on every rank */
+    for (int q = 1; q < n_partials; q++) vec_add(out, partials + (size_t)q * stride, n);
     activate_block_(net, 0, 0, rows, 0, net->sizes[1]);
 }
 

@@ -223,7 +223,8 @@ void reducer_share_batch(nn_reducer *r, const nn_net *net, int batch, nn_exchang
     /* across nodes every node would need every other node's rows: an allgather of the factors, not built */
     const char *why = !r->method->share_batch ? "factors need --allreduce shm" : r->nodes > 1 ? "factors need one node" : NULL;
     if (!why && !factors_wanted_(net->sizes, net->n_sizes, net->n_params, batch, want)) return; /* auto: they do not pay */
-    /* small batches: split by inputs where layer 0 holds half the weights or more (share_batch lays out its matrices) */
+    /* small batches: split by inputs where layer 0 holds half the weights or more (share_batch lays
+     * out their shares) */
     r->factor_inputs = !why && batch <= NN_FACTOR_REPLICATE_BATCH && plain_update &&
                        2 * (size_t)net->sizes[0] * (size_t)net->sizes[1] >= net->n_params;
     if (!why) r->factors = r->method->share_batch(r, net, batch);
