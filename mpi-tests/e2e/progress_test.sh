@@ -42,7 +42,9 @@ grep -q "^Epoch 1 step" <<<"$out" && fail "the default (30 s) printed progress i
 
 # a terminal: script(1) gives mpirun a pseudo-terminal of 40x120, which Open MPI passes on to the ranks
 if command -v script >/dev/null; then
-    cmd="stty rows 40 cols 120; mpiexec -n 2 ${MPIEXEC_FLAGS[*]} '$NNMPI' --data '$DATA' ${ARGS[*]} --progress 0.002"
+    # stderr apart: a note there (OpenBLAS's kernels) reaches the terminal through mpirun's other channel, at
+    # any point of the progress line
+    cmd="stty rows 40 cols 120; mpiexec -n 2 ${MPIEXEC_FLAGS[*]} '$NNMPI' --data '$DATA' ${ARGS[*]} --progress 0.002 2>/dev/null"
     script -qc "$cmd" /dev/null >"$WORK/tty.txt" 2>&1 || fail "run on a terminal: exit $?"
     redrawn=$(grep -o $'\r\033\\[KEpoch 1 step [0-9]*/2000' "$WORK/tty.txt" | wc -l)
     if [ "$redrawn" -lt 2 ]; then
