@@ -153,7 +153,9 @@ struct nn_reducer {
     int factor_shard;                     /*   the weights shared, the step split by units (large batches: train.c's units path) */
     int unit_lo[NN_MAX_SIZES], unit_hi[NN_MAX_SIZES]; /* sharded factors: this rank's units of layer l */
     int factor_inputs;                    /*   small batches, plain update: layer 0 split by its inputs (train.c's inputs path) */
-    int in_lo, in_hi;                     /*   its input columns of layer 0, on 64-byte boundaries */
+    int in_lo, in_hi;                     /* the input columns this rank converts: all, or split by inputs its
+                                             columns of layer 0, on 64-byte boundaries */
+    int inputs_stale;                     /*   split by inputs: a step since the copies were last made whole */
     float *batch_partial[2];              /*   set [parity]: (local_size, partial_stride) each rank's share of layer 0's products */
     size_t partial_stride;
     size_t factor_floats;                 /*   floats a batch writes into them (split by inputs: the shares) */
@@ -249,7 +251,7 @@ int reducer_end_update(nn_reducer *r, int nonfinite);
  * Collective over the node: makes every rank's W0 (and velocity) whole
  * again, each rank broadcasting its columns (a strided datatype), before
  * anything reads all of it (evaluation, the replica check, a checkpoint).
- * No effect otherwise. */
+ * No effect otherwise, or when no step has run since the last call. */
 void reducer_whole_inputs(nn_reducer *r, nn_net *net);
 
 /* One blocking allreduce of the whole buffer by the chosen method, outside a

@@ -529,6 +529,13 @@ NN_VECTOR_CLONES static void add_bias_step_(float *bias, const float *delta, int
     }
 }
 
+/* Parameters [at, at + n) after the product went into them (or into their
+ * velocity: then params += velocity); whether any is no longer finite. */
+static uint32_t settle_(nn_net *net, size_t at, size_t n)
+{
+    return net->velocity ? add_velocity_(net->params + at, net->velocity + at, n) : any_nonfinite_(net->params + at, n);
+}
+
 /* Units [u_lo, u_hi) of `layer`: their weights and bias from the factors;
  * whether any of them is no longer finite. */
 static uint32_t update_units_(nn_net *net, int layer, int rows, int u_lo, int u_hi, float step, float momentum)
@@ -542,10 +549,7 @@ static uint32_t update_units_(nn_net *net, int layer, int rows, int u_lo, int u_
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, units, n_in, rows, -step, delta, n_out, net->act[layer], n_in,
                 keep, target + w, n_in);
     add_bias_step_(target + b, delta, rows, units, n_out, step, keep);
-    if (!net->velocity)
-        return any_nonfinite_(net->params + w, (size_t)units * n_in) | any_nonfinite_(net->params + b, (size_t)units);
-    return add_velocity_(net->params + w, net->velocity + w, (size_t)units * n_in) |
-           add_velocity_(net->params + b, net->velocity + b, (size_t)units);
+    return settle_(net, w, (size_t)units * n_in) | settle_(net, b, (size_t)units);
 }
 
 int net_sgd_update_from_factors(nn_net *net, int rows, const int *unit_lo, const int *unit_hi, float step,
@@ -567,16 +571,11 @@ int net_sgd_update_inputs(nn_net *net, int rows, const float *x, int k_lo, int k
         /* target's columns [k_lo, k_hi) of W0 = keep * them - step * delta[0]^T x: every unit, these inputs */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_out, k, rows, -step, net->delta[0], n_out, x, k, keep,
                     target + net->w_off[0] + k_lo, n_in);
-        for (int j = 0; j < n_out; j++) {
-            size_t at = net->w_off[0] + (size_t)j * n_in + (size_t)k_lo;
-            bad |= net->velocity ? add_velocity_(net->params + at, net->velocity + at, (size_t)k)
-                                 : any_nonfinite_(net->params + at, (size_t)k);
-        }
+        for (int j = 0; j < n_out; j++) bad |= settle_(net, net->w_off[0] + (size_t)j * n_in + (size_t)k_lo, (size_t)k);
     }
     size_t b = net->b_off[0]; /* layer 0's biases: all of them, like the layers above */
     add_bias_step_(target + b, net->delta[0], rows, n_out, n_out, step, keep);
-    bad |= net->velocity ? add_velocity_(net->params + b, net->velocity + b, (size_t)n_out)
-                         : any_nonfinite_(net->params + b, (size_t)n_out);
+    bad |= settle_(net, b, (size_t)n_out);
     for (int l = 1; l < net->n_layers; l++) bad |= update_units_(net, l, rows, 0, net->sizes[l + 1], step, momentum);
     return bad != 0;
 }

@@ -169,6 +169,7 @@ void reducer_create(nn_reducer *r, const nn_net *net, MPI_Comm comm, int overlap
     }
     memset(r->sums, 0, sizeof(float) * r->n); /* the timed rounds summed into it */
     r->ctrl_sums = r->sums;
+    r->in_lo = 0, r->in_hi = net->sizes[0]; /* every input column, unless split by inputs (reducer_share_batch) */
     r->parts[0] = (nn_range){0, net->n_params};
     r->n_parts = 1;
 }
@@ -262,7 +263,8 @@ int reducer_end_update(nn_reducer *r, int nonfinite)
 
 void reducer_whole_inputs(nn_reducer *r, nn_net *net)
 {
-    if (!r->factor_inputs) return;
+    if (!r->factor_inputs || !r->inputs_stale) return; /* every rank took the same steps: all agree */
+    r->inputs_stale = 0;
     size_t n_in = (size_t)net->sizes[0], n_out = (size_t)net->sizes[1];
     float *fields[2] = {net->params, net->velocity};
     for (int q = 0; q < r->local_size; q++) { /* rank q's columns of every row of W0, from rank q */

@@ -285,6 +285,7 @@ static int inputs_apply_(nn_trainer *t, int batch_rows, double lr)
     nn_reducer *r = &t->reducer;
     int nonfinite = net_sgd_update_inputs(&t->net, batch_rows, t->net.act[0], r->in_lo, r->in_hi,
                                           (float)(lr / batch_rows), (float)t->opt.momentum);
+    r->inputs_stale = 1; /* the other ranks' columns of W0, here, until reducer_whole_inputs */
     reducer_factors_read(r);
     return nonfinite;
 }
@@ -343,8 +344,7 @@ void trainer_begin_epoch(nn_trainer *t, int epoch)
 static void gather_rows_(nn_trainer *t, int step, const nn_step *s)
 {
     const int *batch_idx = t->perm + (size_t)step * t->opt.batch;
-    int c_lo = 0, c_hi = t->train.input_size;
-    if (t->path == &nn_inputs_path) c_lo = t->reducer.in_lo, c_hi = t->reducer.in_hi; /* this rank's columns */
+    int c_lo = t->reducer.in_lo, c_hi = t->reducer.in_hi; /* every column, but on the inputs path */
     idx_gather_cols(&t->train, batch_idx + s->lo, s->hi - s->lo, c_lo, c_hi, t->net.act[0]);
     for (int r = s->lo; r < s->hi; r++) t->net.labels[r - s->lo] = t->train.labels[batch_idx[r]];
     if (t->net.row_sample)
