@@ -5,6 +5,13 @@
  * Weight layer l (0 <= l < n_layers) maps sizes[l] inputs to sizes[l+1]
  * outputs: z = a W^T + b per row, W stored (sizes[l+1], sizes[l]) row-major,
  * so one row of W is one output unit's weights (the checkpoint layout too).
+ *
+ * The inputs (act[0]) and the outputs (act[n_layers], delta[n_layers - 1])
+ * are stored a row per sample, (rows, units). The hidden layers' activations
+ * and deltas are stored a row per unit, (units, ld), when by_unit: their
+ * products then run as W times the batch (sgemm's faster orientation for
+ * large layers, docs/design.md "Layouts"); else a row per sample too.
+ * "Rows [lo, hi)" below means samples, whichever the layout.
  * All parameters live in one block (model_layout, model.h, says where
  * each layer's weights and biases start); a gradient is a block of the same layout that
  * the caller owns (the reduction, reduce.h) and passes to net_backward and
@@ -24,6 +31,10 @@ typedef struct {
     nn_activation activation;    /* hidden layers */
     nn_loss loss;                /* mse: sigmoid output, 0.5*|a-y|^2; xent: softmax, -log a_y */
     int max_rows;                /* rows the activation and delta buffers hold */
+    int by_unit;                 /* hidden layers stored a row per unit (net_by_unit_suits; a test may set it
+                                    before the first pass) */
+    int ld;                      /* their row length then: max_rows in the own buffers, the batch when placed
+                                    in the node's (net_place_rows) */
     size_t n_params;             /* weights and biases of all layers */
     size_t w_off[NN_MAX_SIZES];  /* layer l's weights start at params + w_off[l]; w_off[n_layers] == n_params */
     size_t b_off[NN_MAX_SIZES];  /* layer l's biases start at params + b_off[l] */
@@ -31,8 +42,9 @@ typedef struct {
     float *params;               /* (n_params) W0 b0 W1 b1 ... */
     float *velocity;             /* (n_params) momentum; NULL when momentum is 0 */
     int params_shared;           /* params and velocity are the node's shared copy (net_share_params): not freed here */
-    float *act[NN_MAX_SIZES];    /* act[l]: (max_rows, sizes[l]); act[0] is the input rows */
-    float *delta[NN_MAX_SIZES];  /* delta[l]: (max_rows, sizes[l+1]), dLoss/dz of weight layer l */
+    float *act[NN_MAX_SIZES];    /* act[l]: (max_rows, sizes[l]); act[0] is the input rows; (sizes[l], ld)
+                                    for the hidden layers between 0 and n_layers when by_unit */
+    float *delta[NN_MAX_SIZES];  /* delta[l], dLoss/dz of weight layer l: act[l + 1]'s shape */
     float *own_act[NN_MAX_SIZES];   /* the net's own act and delta buffers: act and delta point at them except */
     float *own_delta[NN_MAX_SIZES]; /* inside a factor step, which places them in shared memory (net_place_rows) */
     float *ones;                 /* (max_rows) all 1.0: bias gradients as delta^T 1 with sgemv */
@@ -41,11 +53,17 @@ typedef struct {
     float dropout;               /* the probability of dropping a hidden unit; 0 = none */
     uint64_t dropout_key;        /* the seed and the epoch: masks differ every epoch */
     int *row_sample;             /* (max_rows) the data set index of each input row: masks follow the sample, not the rank */
-    uint8_t *keep[NN_MAX_SIZES]; /* keep[l]: (max_rows, sizes[l]) 1 where unit l was kept, for hidden l; dropout only */
+    uint8_t *keep[NN_MAX_SIZES]; /* keep[l]: act[l]'s layout in max_rows, 1 where the unit was kept, for hidden l;
+                                    dropout only */
 } nn_net;
 
 /* Called by net_backward as soon as layer l's weight and bias gradients are final. */
 typedef void (*nn_layer_done_fn)(int layer, void *ctx);
+
+/* Whether a net of these sizes is laid out by unit: where its layers are
+ * large enough that no product falls to OpenBLAS's small-matrix kernel for
+ * NN products, which allocates on AVX-512 CPUs (net.c says when). */
+int net_by_unit_suits(const int *sizes, int n_sizes);
 
 /* Computes all sizes and allocates every buffer once; max_rows is the most
  * rows any forward/backward call will pass. Aborts the job on allocation failure. */
@@ -101,11 +119,11 @@ void net_backprop_delta(nn_net *net, int layer, int lo, int hi);
 void net_backprop_units(nn_net *net, int layer, int rows, int u_lo, int u_hi);
 
 /* The factor exchange (reduce.h): act[l] and delta[l] (l < n_layers) become
- * rows lo.. of the node's shared matrices of the whole batch, act_base[l]
- * (batch, sizes[l]) and delta_base[l] (batch, sizes[l+1]), so this rank's passes
- * over its rows [0, hi - lo) write straight into them; NULL bases put back
- * the net's own buffers (evaluation passes more rows than a batch). */
-void net_place_rows(nn_net *net, float *const *act_base, float *const *delta_base, int lo);
+ * rows lo.. of the node's shared matrices of a whole batch of `batch` rows,
+ * act_base[l] (act[l]'s shape) and delta_base[l] (delta[l]'s), so this rank's
+ * passes over its rows [0, hi - lo) write straight into them; NULL bases put
+ * back the net's own buffers (evaluation passes more rows than a batch). */
+void net_place_rows(nn_net *net, float *const *act_base, float *const *delta_base, int lo, int batch);
 
 /* Backward without the weight gradients: rows [0, rows) of every delta
  * from the output layer's (net_output_delta). */
@@ -145,8 +163,9 @@ int net_sgd_update_from_factors(nn_net *net, int rows, const int *unit_lo, const
 
 /* The split of layer 0 by its inputs (train.c's inputs path): each of the
  * node's ranks holds columns [k_lo, k_hi) of every input row.
- * net_partial_inputs: partial (rows, sizes[1]) = x (rows, k_hi - k_lo) times
- * those columns of W0, transposed: this rank's share of layer 0's products.
+ * net_partial_inputs: partial = x (rows, k_hi - k_lo) times those columns
+ * of W0, transposed: this rank's share of layer 0's products, rows * sizes[1]
+ * floats in act[1]'s layout with rows in place of ld.
  * net_finish_inputs: rows [0, rows) of act[1] = the sum of n_partials such
  * shares, `stride` floats apart, added in that order, then layer 0's bias and
  * activation (dropout, or the output's when layer 0 is the last).

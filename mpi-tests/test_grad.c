@@ -97,10 +97,13 @@ static double batch_loss(nn_net *net)
     return net_output_delta(net, 0, ROWS);
 }
 
-static void check_combination_(nn_activation activation, nn_loss loss, float dropout)
+/* by_unit: the hidden layers stored a row per unit (net.h), in buffers of
+ * more rows than the batch (their rows then lie apart from each other). */
+static void check_layout_(nn_activation activation, nn_loss loss, float dropout, int by_unit)
 {
     nn_net net;
-    net_create(&net, SIZES, 4, activation, loss, ROWS, 0);
+    net_create(&net, SIZES, 4, activation, loss, ROWS + 5 * by_unit, 0);
+    net.by_unit = by_unit; /* 6-5-4-3 by itself: by sample */
     net_init_params(&net, INIT_XAVIER, 42);
     if (dropout > 0) { /* fixed masks (the key and the rows' samples do not change): the loss stays differentiable */
         net_set_dropout(&net, dropout, 12345);
@@ -132,8 +135,8 @@ static void check_combination_(nn_activation activation, nn_loss loss, float dro
     for (size_t i = 0; i < net.n_params && dropout == 0; i++) {
         /* float32 sums of ROWS products against double: a few ulps of the largest term */
         if (fabs(grad[i] - ref[i]) > 1e-5 * (1 + max_ref))
-            fail_msg("%s/%s param %zu: batched %.8g, per-sample %.8g", nn_activation_names[activation],
-                     nn_loss_names[loss], i, grad[i], ref[i]);
+            fail_msg("%s/%s, by unit %d, param %zu: batched %.8g, per-sample %.8g", nn_activation_names[activation],
+                     nn_loss_names[loss], by_unit, i, grad[i], ref[i]);
     }
 
     /* central finite differences of the summed loss, in float: eps 1e-2 keeps
@@ -148,13 +151,20 @@ static void check_combination_(nn_activation activation, nn_loss loss, float dro
         net.params[i] = keep;
         double fd = (up - down) / (2.0 * eps);
         if (fabs(fd - grad[i]) > 2e-3 + 2e-2 * fabs(fd))
-            fail_msg("%s, dropout %g, param %zu: analytic %.6g, finite difference %.6g", nn_activation_names[activation],
-                     dropout, i, grad[i], fd);
+            fail_msg("%s, dropout %g, by unit %d, param %zu: analytic %.6g, finite difference %.6g",
+                     nn_activation_names[activation], dropout, by_unit, i, grad[i], fd);
     }
     free(grad);
     free(ref);
     free(input);
     net_free(&net);
+}
+
+/* Both layouts. */
+static void check_combination_(nn_activation activation, nn_loss loss, float dropout)
+{
+    check_layout_(activation, loss, dropout, 0);
+    check_layout_(activation, loss, dropout, 1);
 }
 
 static void check_combination(nn_activation activation, nn_loss loss) { check_combination_(activation, loss, 0.0f); }
@@ -176,6 +186,21 @@ static void relu_mse(void **s) { (void)s, check_combination(ACT_RELU, LOSS_MSE);
 static void relu_xent(void **s) { (void)s, check_combination(ACT_RELU, LOSS_XENT); }
 static void tanh_mse(void **s) { (void)s, check_combination(ACT_TANH, LOSS_MSE); }
 static void tanh_xent(void **s) { (void)s, check_combination(ACT_TANH, LOSS_XENT); }
+
+/* The layout rule (net_by_unit_suits): by unit where no product can reach
+ * OpenBLAS's allocating NN small-matrix kernel (n % 16 in 1..8, k >= 32, m n k <= 1e6). */
+static void layout_rule(void **s)
+{
+    (void)s;
+    const int classic[] = {784, 30, 10}, large[] = {784, 1024, 1024, 10}, narrow[] = {784, 31, 23, 10};
+    const int small_pair[] = {784, 64, 256, 10}, odd_inputs[] = {40, 30, 5}, odd_large[] = {40, 1024, 10};
+    assert_true(net_by_unit_suits(classic, 3));   /* one hidden layer, 784 inputs: 49 x 16 */
+    assert_true(net_by_unit_suits(large, 4));     /* 1024 x 1024 > 1e6 */
+    assert_true(net_by_unit_suits(narrow, 4));    /* k = 31 < 32 */
+    assert_false(net_by_unit_suits(small_pair, 4)); /* k = 64, 64 x 256 units: rows 1-8 reach it */
+    assert_false(net_by_unit_suits(odd_inputs, 3)); /* n = 40 = 2 x 16 + 8 inputs, 30 units */
+    assert_true(net_by_unit_suits(odd_large, 3));   /* 40 x 1024 x 32 rows > 1e6 */
+}
 
 /* rows == 0 (a rank with an empty slice) gives an exact zero gradient and still reports every layer. */
 static int layers_seen;
@@ -201,7 +226,7 @@ int main(void)
         cmocka_unit_test(sigmoid_mse), cmocka_unit_test(sigmoid_xent), cmocka_unit_test(relu_mse),
         cmocka_unit_test(relu_xent),   cmocka_unit_test(tanh_mse),     cmocka_unit_test(tanh_xent),
         cmocka_unit_test(dropout_gradients),
-        cmocka_unit_test(empty_slice_gives_zero_gradient),
+        cmocka_unit_test(empty_slice_gives_zero_gradient), cmocka_unit_test(layout_rule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

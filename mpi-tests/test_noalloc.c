@@ -151,7 +151,12 @@ static void no_allocation_per_step(void **state)
                  {"ring overlap", 1, 0, 1, 1, 0},     {"shm gradients", 0, 0, 2, 1, EXCHANGE_GRADIENTS},
                  {"shm factors by inputs", 0, 0, 2, 1, EXCHANGE_FACTORS},
                  {"shm factors decayed", 0, 0, 2, 1, EXCHANGE_FACTORS},
-                 {"shm sharded factors", 0, 0, 2, 1, EXCHANGE_FACTORS}};
+                 {"shm sharded factors", 0, 0, 2, 1, EXCHANGE_FACTORS},
+                 {"blocking by unit", 0, 0, 0, 0, 0},
+                 {"reproducible by unit", 0, 1, 0, 1, 0},
+                 {"shm factors by unit, by inputs", 0, 0, 2, 1, EXCHANGE_FACTORS},
+                 {"shm factors by unit, decayed", 0, 0, 2, 1, EXCHANGE_FACTORS},
+                 {"shm sharded factors by unit", 0, 0, 2, 1, EXCHANGE_FACTORS}};
     int bad = 0;
     for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
         nn_options opt;
@@ -167,6 +172,8 @@ static void no_allocation_per_step(void **state)
          * updating its own copy of all of them; of 32 rows, over NN_FACTOR_REPLICATE_BATCH, split by units */
         if (strstr(modes[m].name, "decayed")) opt.weight_decay = 1e-4;
         if (strstr(modes[m].name, "sharded")) opt.batch = 32;
+        if (strstr(modes[m].name, "by unit")) /* hidden layers stored a row per unit (net.h) */
+            opt.sizes[1] = 31, opt.sizes[2] = 23, opt.dropout = 0.2;
         window w[2];
         count_in_steps(&opt, 100, w, modes[m].mpi_too);
         for (int k = 0; k < 2; k++)

@@ -10,6 +10,33 @@
 #include "rng.h"
 #include "vec.h"
 
+/* Whether activation level l (act[l], and delta[l - 1] for l > 0) is
+ * stored a row per unit, (sizes[l], ld): a hidden layer's, in a net laid
+ * out so. Otherwise a row per sample, (rows, sizes[l]). */
+static inline int by_unit_(const nn_net *net, int level)
+{
+    return net->by_unit && level > 0 && level < net->n_layers;
+}
+
+/* Where sample `row`, unit `unit` of level `level` lies in its matrix. */
+static inline size_t at_(const nn_net *net, int level, int row, int unit)
+{
+    return by_unit_(net, level) ? (size_t)unit * (size_t)net->ld + (size_t)row
+                               : (size_t)row * (size_t)net->sizes[level] + (size_t)unit;
+}
+
+/* Level `level`'s leading dimension, and the op that reads its matrix as
+ * (rows, units) (rows_op_) or as (units, rows) (units_op_). */
+static inline int ld_(const nn_net *net, int level) { return by_unit_(net, level) ? net->ld : net->sizes[level]; }
+static inline enum CBLAS_TRANSPOSE rows_op_(const nn_net *net, int level)
+{
+    return by_unit_(net, level) ? CblasTrans : CblasNoTrans;
+}
+static inline enum CBLAS_TRANSPOSE units_op_(const nn_net *net, int level)
+{
+    return by_unit_(net, level) ? CblasNoTrans : CblasTrans;
+}
+
 void net_create(nn_net *net, const int *sizes, int n_sizes, nn_activation activation, nn_loss loss, int max_rows,
                 int with_velocity)
 {
@@ -20,6 +47,8 @@ void net_create(nn_net *net, const int *sizes, int n_sizes, nn_activation activa
     net->activation = activation;
     net->loss = loss;
     net->max_rows = max_rows > 0 ? max_rows : 1;
+    net->ld = net->max_rows;
+    net->by_unit = net_by_unit_suits(sizes, n_sizes);
 
     net->n_params = model_layout(sizes, n_sizes, net->w_off, net->b_off);
 
@@ -59,10 +88,20 @@ static inline uint32_t unit_draw_(uint64_t row_key, uint32_t unit)
     return (uint32_t)(z >> 40);
 }
 
-/* One row's units [u_lo, u_hi) (a and keep indexed by unit): unit j is
- * kept when its draw k / 2^24 >= p, i.e. k >= keep_from; kept units are
- * scaled by `scale`, dropped ones set to 0. An integer loop that vectorizes
- * (the draws are most of dropout's cost). */
+/* One unit's rows [lo, hi) (a and keep indexed by row, sample the rows'
+ * data set indices): the unit is kept for a row when its draw k / 2^24 >= p,
+ * i.e. k >= keep_from; kept units are scaled by `scale`, dropped ones set to
+ * 0. An integer loop that vectorizes (the draws are most of dropout's cost). */
+NN_VECTOR_CLONES static void drop_unit_(float *a, uint8_t *keep, const int *sample, int lo, int hi,
+                                        uint64_t layer_key, uint32_t unit, uint32_t keep_from, float scale)
+{
+    for (int r = lo; r < hi; r++) {
+        keep[r] = unit_draw_(layer_key ^ ((uint64_t)(uint32_t)sample[r] << 20), unit) >= keep_from;
+        a[r] = keep[r] ? a[r] * scale : 0.0f;
+    }
+}
+
+/* The same for one row's units [u_lo, u_hi) (a and keep indexed by unit). */
 NN_VECTOR_CLONES static void drop_row_(float *a, uint8_t *keep, int u_lo, int u_hi, uint64_t row_key,
                                        uint32_t keep_from, float scale)
 {
@@ -72,20 +111,31 @@ NN_VECTOR_CLONES static void drop_row_(float *a, uint8_t *keep, int u_lo, int u_
     }
 }
 
+/* Where sample `row`, unit `unit` of hidden level `level` lies in keep[level]:
+ * act's layout, in the net's own max_rows. */
+static inline size_t keep_at_(const nn_net *net, int level, int row, int unit)
+{
+    return by_unit_(net, level) ? (size_t)unit * (size_t)net->max_rows + (size_t)row
+                                : (size_t)row * (size_t)net->sizes[level] + (size_t)unit;
+}
+
 /* Rows [lo, hi), units [u_lo, u_hi) of hidden layer `layer`'s output:
  * dropped units to 0, kept ones scaled by 1/(1-p). */
 static void drop_units_(nn_net *net, int layer, int lo, int hi, int u_lo, int u_hi)
 {
-    int n = net->sizes[layer];
     float scale = 1.0f / (1.0f - net->dropout);
     /* k / 2^24 >= p exactly when k >= ceil(p 2^24): p 2^24 is exact in double */
     uint32_t keep_from = (uint32_t)ceil((double)net->dropout * 0x1p24);
-    for (int r = lo; r < hi; r++) {
-        uint64_t row_key =
-            net->dropout_key ^ ((uint64_t)(uint32_t)net->row_sample[r] << 20) ^ ((uint64_t)layer << 56);
-        drop_row_(net->act[layer] + (size_t)r * n, net->keep[layer] + (size_t)r * n, u_lo, u_hi, row_key, keep_from,
-                  scale);
+    uint64_t layer_key = net->dropout_key ^ ((uint64_t)layer << 56);
+    if (by_unit_(net, layer)) {
+        for (int j = u_lo; j < u_hi; j++)
+            drop_unit_(net->act[layer] + at_(net, layer, 0, j), net->keep[layer] + keep_at_(net, layer, 0, j),
+                       net->row_sample, lo, hi, layer_key, (uint32_t)j, keep_from, scale);
+        return;
     }
+    for (int r = lo; r < hi; r++)
+        drop_row_(net->act[layer] + at_(net, layer, r, 0), net->keep[layer] + keep_at_(net, layer, r, 0), u_lo, u_hi,
+                  layer_key ^ ((uint64_t)(uint32_t)net->row_sample[r] << 20), keep_from, scale);
 }
 
 void net_free(nn_net *net)
@@ -122,6 +172,21 @@ void net_init_params(nn_net *net, nn_init init, uint64_t seed)
     if (net->velocity) memset(net->velocity, 0, sizeof(float) * net->n_params);
 }
 
+int net_by_unit_suits(const int *sizes, int n_sizes)
+{
+    int n_layers = n_sizes - 1;
+    /* OpenBLAS 0.3.21's small-matrix kernel for NN products (AVX-512 CPUs,
+     * m n k <= 1e6) mallocs when n % 16 is 1..8 and k >= 32. By unit, two
+     * products are NN: a hidden layer's from the one below (n = the rows) and
+     * layer 0's weights (n = the inputs, k = the rows): allowed where they
+     * stay out of that kernel for any row count */
+    for (int l = 1; l + 1 < n_layers; l++)
+        if (sizes[l] >= 32 && (double)sizes[l] * (double)sizes[l + 1] <= 1e6) return 0;
+    if (n_layers > 1 && sizes[0] % 16 >= 1 && sizes[0] % 16 <= 8 && (double)sizes[0] * sizes[1] * 32.0 <= 1e6)
+        return 0;
+    return 1;
+}
+
 static inline float sigmoid_(float z) { return 1.0f / (1.0f + expf(-z)); }
 
 /* Adds the bias and applies the hidden activation in one pass over z (rows,
@@ -142,6 +207,29 @@ static void bias_activate_(float *z, int ld, const float *b, int rows, int n, nn
             break;
         case ACT_TANH:
             for (int j = 0; j < n; j++) zr[j] = tanhf(zr[j] + b[j]);
+            break;
+        }
+    }
+}
+
+/* The same for a hidden layer's units, a row each: z (units, rows), its
+ * rows ld floats apart, unit j's bias b[j]. */
+static void bias_activate_units_(float *z, int ld, const float *b, int units, int rows, nn_activation act)
+{
+    for (int j = 0; j < units; j++) {
+        float *zj = z + (size_t)j * ld, bj = b[j];
+        switch (act) {
+        case ACT_SIGMOID:
+            for (int r = 0; r < rows; r++) zj[r] = sigmoid_(zj[r] + bj);
+            break;
+        case ACT_RELU:
+            for (int r = 0; r < rows; r++) {
+                float v = zj[r] + bj;
+                zj[r] = v > 0.0f ? v : 0.0f;
+            }
+            break;
+        case ACT_TANH:
+            for (int r = 0; r < rows; r++) zj[r] = tanhf(zj[r] + bj);
             break;
         }
     }
@@ -169,16 +257,42 @@ static void bias_softmax_(float *z, const float *b, int rows, int n)
 
 static void activate_block_(nn_net *net, int layer, int lo, int hi, int u_lo, int u_hi);
 
+/* bias (units [u_lo, u_hi) of `layer`) = keep * bias - step * the sums of
+ * delta[layer] over rows [0, rows <= max_rows). A row per unit: one sgemv
+ * with the net's ones (a unit's sum in a loop is a chain of dependent adds);
+ * a row per sample: row by row, loads over the units that vectorize. */
+NN_VECTOR_CLONES static void add_bias_step_(float *bias, const nn_net *net, int layer, int rows, int u_lo, int u_hi,
+                                            float step, float keep)
+{
+    int units = u_hi - u_lo;
+    if (by_unit_(net, layer + 1)) {
+        if (rows > net->max_rows)
+            nn_die(1, "%s:%d: internal error: %d rows of deltas, ones for %d", __FILE__, __LINE__, rows, net->max_rows);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, units, rows, -step, net->delta[layer] + at_(net, layer + 1, 0, u_lo),
+                    net->ld, net->ones, 1, keep, bias, 1);
+        return;
+    }
+    for (int j = 0; j < units; j++) bias[j] *= keep;
+    for (int r = 0; r < rows; r++) {
+        const float *dr = net->delta[layer] + at_(net, layer + 1, r, u_lo);
+        for (int j = 0; j < units; j++) bias[j] -= step * dr[j];
+    }
+}
+
 /* Rows [lo, hi), output units [u_lo, u_hi) of weight layer `layer`. */
 static void forward_block_(nn_net *net, int layer, int lo, int hi, int u_lo, int u_hi)
 {
     int rows = hi - lo, units = u_hi - u_lo, n_in = net->sizes[layer], n_out = net->sizes[layer + 1];
     if (rows <= 0 || units <= 0) return;
     const float *w = net->params + net->w_off[layer] + (size_t)u_lo * n_in;
-    const float *in = net->act[layer] + (size_t)lo * n_in;
-    float *out = net->act[layer + 1] + (size_t)lo * n_out + u_lo;
-    /* out (rows, units) = in (rows, n_in) * W^T (n_in, units) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, units, n_in, 1.0f, in, n_in, w, n_in, 0.0f, out, n_out);
+    const float *in = net->act[layer] + at_(net, layer, lo, 0);
+    float *out = net->act[layer + 1] + at_(net, layer + 1, lo, u_lo);
+    if (by_unit_(net, layer + 1)) /* out (units, rows) = W (units, n_in) * in^T (n_in, rows) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, units_op_(net, layer), units, rows, n_in, 1.0f, w, n_in, in,
+                    ld_(net, layer), 0.0f, out, net->ld);
+    else /* out (rows, units) = in (rows, n_in) * W^T (n_in, units) */
+        cblas_sgemm(CblasRowMajor, rows_op_(net, layer), CblasTrans, rows, units, n_in, 1.0f, in, ld_(net, layer), w,
+                    n_in, 0.0f, out, n_out);
     activate_block_(net, layer, lo, hi, u_lo, u_hi);
 }
 
@@ -188,9 +302,12 @@ static void activate_block_(nn_net *net, int layer, int lo, int hi, int u_lo, in
 {
     int rows = hi - lo, units = u_hi - u_lo, n_out = net->sizes[layer + 1];
     const float *b = net->params + net->b_off[layer] + u_lo;
-    float *out = net->act[layer + 1] + (size_t)lo * n_out + u_lo;
+    float *out = net->act[layer + 1] + at_(net, layer + 1, lo, u_lo);
     if (layer < net->n_layers - 1) {
-        bias_activate_(out, n_out, b, rows, units, net->activation);
+        if (by_unit_(net, layer + 1))
+            bias_activate_units_(out, net->ld, b, units, rows, net->activation);
+        else
+            bias_activate_(out, n_out, b, rows, units, net->activation);
         if (net->dropout > 0.0f) drop_units_(net, layer + 1, lo, hi, u_lo, u_hi);
     }
     else if (net->loss == LOSS_XENT) /* the softmax needs every unit of a row */
@@ -217,19 +334,26 @@ void net_partial_inputs(const nn_net *net, int rows, int k_lo, int k_hi, const f
         memset(partial, 0, sizeof(float) * (size_t)rows * (size_t)n_out);
         return;
     }
-    /* partial (rows, n_out) = x (rows, k) * W0[:, k_lo:k_hi]^T: a block of W0's columns, its rows n_in apart */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n_out, k, 1.0f, x, k, net->params + k_lo, n_in, 0.0f,
-                partial, n_out);
+    const float *w = net->params + k_lo; /* a block of W0's columns, its rows n_in apart */
+    if (by_unit_(net, 1)) /* partial (n_out, rows) = W0[:, k_lo:k_hi] (n_out, k) * x^T (k, rows) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_out, rows, k, 1.0f, w, n_in, x, k, 0.0f, partial, rows);
+    else /* layer 0 is the output layer: partial (rows, n_out) = x (rows, k) * W0[:, k_lo:k_hi]^T */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n_out, k, 1.0f, x, k, w, n_in, 0.0f, partial, n_out);
 }
 
 void net_finish_inputs(nn_net *net, int rows, const float *partials, size_t stride, int n_partials)
 {
-    size_t n = (size_t)rows * (size_t)net->sizes[1];
-    float *out = net->act[1];
+    /* a share is rows * sizes[1] floats, runs of `run` floats `runs` times, each one row of act[1] */
+    int hidden = by_unit_(net, 1), runs = hidden ? net->sizes[1] : 1;
+    size_t run = hidden ? (size_t)rows : (size_t)rows * (size_t)net->sizes[1];
     if (rows <= 0) return;
-    memcpy(out, partials, sizeof(float) * n);
-    /* in rank order: the same bits on every rank */
-    for (int q = 1; q < n_partials; q++) vec_add(out, partials + (size_t)q * stride, n);
+    for (int j = 0; j < runs; j++) {
+        float *out = net->act[1] + (size_t)j * (size_t)ld_(net, 1);
+        const float *share = partials + (size_t)j * run;
+        memcpy(out, share, sizeof(float) * run);
+        /* in rank order: the same bits on every rank */
+        for (int q = 1; q < n_partials; q++) vec_add(out, share + (size_t)q * stride, run);
+    }
     activate_block_(net, 0, 0, rows, 0, net->sizes[1]);
 }
 
@@ -280,19 +404,22 @@ NN_VECTOR_CLONES static void times_derivative_(float *delta, const float *a, siz
 
 void net_weight_grad(const nn_net *net, int layer, int lo, int hi, int out_lo, int out_hi, float *dw)
 {
-    int n_in = net->sizes[layer], n_out = net->sizes[layer + 1];
+    int n_in = net->sizes[layer];
     /* dw (out_hi - out_lo, n_in) = delta^T (units out_lo.., rows) * act[layer] (rows, n_in) */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out_hi - out_lo, n_in, hi - lo, 1.0f,
-                net->delta[layer] + (size_t)lo * n_out + out_lo, n_out, net->act[layer] + (size_t)lo * n_in, n_in,
-                0.0f, dw, n_in);
+    cblas_sgemm(CblasRowMajor, units_op_(net, layer + 1), rows_op_(net, layer), out_hi - out_lo, n_in, hi - lo, 1.0f,
+                net->delta[layer] + at_(net, layer + 1, lo, out_lo), ld_(net, layer + 1),
+                net->act[layer] + at_(net, layer, lo, 0), ld_(net, layer), 0.0f, dw, n_in);
 }
 
 void net_bias_grad(const nn_net *net, int layer, int lo, int hi, float *db)
 {
     int n_out = net->sizes[layer + 1];
+    const float *d = net->delta[layer] + at_(net, layer + 1, lo, 0);
     /* db (n_out) = delta^T (n_out, rows) * 1 (rows) */
-    cblas_sgemv(CblasRowMajor, CblasTrans, hi - lo, n_out, 1.0f, net->delta[layer] + (size_t)lo * n_out, n_out,
-                net->ones, 1, 0.0f, db, 1);
+    if (by_unit_(net, layer + 1))
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, n_out, hi - lo, 1.0f, d, net->ld, net->ones, 1, 0.0f, db, 1);
+    else
+        cblas_sgemv(CblasRowMajor, CblasTrans, hi - lo, n_out, 1.0f, d, n_out, net->ones, 1, 0.0f, db, 1);
 }
 
 /* With dropout, d act / dz = keep * f'(z) / (1 - p), and f' is written in
@@ -329,21 +456,27 @@ NN_VECTOR_CLONES static void undrop_derivative_(float *prev, const float *a, con
  * `layer`'s input) from all of delta[layer]. */
 static void backprop_block_(nn_net *net, int layer, int lo, int hi, int u_lo, int u_hi)
 {
-    int n_in = net->sizes[layer], n_out = net->sizes[layer + 1], units = u_hi - u_lo;
-    if (hi <= lo || units <= 0) return;
-    float *prev = net->delta[layer - 1] + (size_t)lo * n_in + u_lo;
-    /* prev (rows, units) = delta[layer] (rows, n_out) * W (n_out, units of n_in), times f'(z) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, hi - lo, units, n_out, 1.0f,
-                net->delta[layer] + (size_t)lo * n_out, n_out, net->params + net->w_off[layer] + u_lo, n_in, 0.0f,
-                prev, n_in);
-    /* whole rows are one run of memory: one pass over all of them */
-    int runs = units == n_in ? 1 : hi - lo;
-    size_t run = units == n_in ? (size_t)(hi - lo) * (size_t)n_in : (size_t)units;
+    int n_in = net->sizes[layer], n_out = net->sizes[layer + 1], units = u_hi - u_lo, rows = hi - lo;
+    if (rows <= 0 || units <= 0) return;
+    const float *w = net->params + net->w_off[layer] + u_lo, *d = net->delta[layer] + at_(net, layer + 1, lo, 0);
+    float *prev = net->delta[layer - 1] + at_(net, layer, lo, u_lo);
+    int by_unit = by_unit_(net, layer);
+    if (by_unit) /* prev (units, rows) = W^T (units of n_in, n_out) * delta[layer]^T (n_out, rows) */
+        cblas_sgemm(CblasRowMajor, CblasTrans, units_op_(net, layer + 1), units, rows, n_out, 1.0f, w, n_in, d,
+                    ld_(net, layer + 1), 0.0f, prev, net->ld);
+    else /* prev (rows, units) = delta[layer] (rows, n_out) * W (n_out, units of n_in) */
+        cblas_sgemm(CblasRowMajor, rows_op_(net, layer + 1), CblasNoTrans, rows, units, n_out, 1.0f, d,
+                    ld_(net, layer + 1), w, n_in, 0.0f, prev, n_in);
+    /* times f'(z): a run per unit, or per row (one for whole rows: they are one run of memory) */
+    int whole = !by_unit && units == n_in, runs = by_unit ? units : whole ? 1 : rows;
+    size_t run = by_unit ? (size_t)rows : whole ? (size_t)rows * (size_t)n_in : (size_t)units;
     for (int k = 0; k < runs; k++) {
-        size_t at = (size_t)(lo + k) * n_in + (size_t)u_lo;
+        int r = by_unit ? lo : lo + k, j = by_unit ? u_lo + k : u_lo;
+        size_t at = at_(net, layer, r, j);
         float *pr = net->delta[layer - 1] + at;
         if (net->dropout > 0.0f)
-            undrop_derivative_(pr, net->act[layer] + at, net->keep[layer] + at, run, net->dropout, net->activation);
+            undrop_derivative_(pr, net->act[layer] + at, net->keep[layer] + keep_at_(net, layer, r, j), run,
+                               net->dropout, net->activation);
         else
             times_derivative_(pr, net->act[layer] + at, run, net->activation);
     }
@@ -376,12 +509,13 @@ void net_backward(nn_net *net, int rows, float *grad, nn_layer_done_fn done, voi
     }
 }
 
-void net_place_rows(nn_net *net, float *const *act_base, float *const *delta_base, int lo)
+void net_place_rows(nn_net *net, float *const *act_base, float *const *delta_base, int lo, int batch)
 {
+    net->ld = act_base ? batch : net->max_rows;
     for (int l = 0; l < net->n_layers; l++) /* the output layer's activations stay the rank's own */
-        net->act[l] = act_base ? act_base[l] + (size_t)lo * net->sizes[l] : net->own_act[l];
+        net->act[l] = act_base ? act_base[l] + at_(net, l, lo, 0) : net->own_act[l];
     for (int l = 0; l < net->n_layers; l++)
-        net->delta[l] = delta_base ? delta_base[l] + (size_t)lo * net->sizes[l + 1] : net->own_delta[l];
+        net->delta[l] = delta_base ? delta_base[l] + at_(net, l + 1, lo, 0) : net->own_delta[l];
 }
 
 void net_backward_deltas(nn_net *net, int rows)
@@ -392,16 +526,13 @@ void net_backward_deltas(nn_net *net, int rows)
 
 void net_unit_grads(const nn_net *net, int layer, int rows, int u_lo, int u_hi, float *grad)
 {
-    int n_in = net->sizes[layer], n_out = net->sizes[layer + 1];
+    int n_in = net->sizes[layer];
     float *db = grad + net->b_off[layer];
     if (u_hi <= u_lo) return;
     net_weight_grad(net, layer, 0, rows, u_lo, u_hi, grad + net->w_off[layer] + (size_t)u_lo * n_in);
     /* db = delta^T 1 over the rows, for these units: rows may exceed the net's ones (a whole batch) */
     memset(db + u_lo, 0, sizeof(float) * (size_t)(u_hi - u_lo));
-    for (int r = 0; r < rows; r++) {
-        const float *dr = net->delta[layer] + (size_t)r * n_out;
-        for (int j = u_lo; j < u_hi; j++) db[j] += dr[j];
-    }
+    add_bias_step_(db + u_lo, net, layer, rows, u_lo, u_hi, -1.0f, 1.0f);
 }
 
 int net_count_correct(const nn_net *net, int rows, double *loss_sum)
@@ -517,17 +648,6 @@ NN_VECTOR_CLONES static uint32_t add_velocity_(float *p, const float *v, size_t 
     return bad;
 }
 
-/* bias (units) = keep * bias - step * (the column sums of delta's units
- * (rows, units), a row stride of n), row by row: loads that vectorize. */
-NN_VECTOR_CLONES static void add_bias_step_(float *bias, const float *delta, int rows, int units, int n, float step,
-                                            float keep)
-{
-    for (int j = 0; j < units; j++) bias[j] *= keep;
-    for (int r = 0; r < rows; r++) {
-        const float *dr = delta + (size_t)r * n;
-        for (int j = 0; j < units; j++) bias[j] -= step * dr[j];
-    }
-}
 
 /* Parameters [at, at + n) after the product went into them (or into their
  * velocity: then params += velocity); whether any is no longer finite. */
@@ -540,15 +660,15 @@ static uint32_t settle_(nn_net *net, size_t at, size_t n)
  * whether any of them is no longer finite. */
 static uint32_t update_units_(nn_net *net, int layer, int rows, int u_lo, int u_hi, float step, float momentum)
 {
-    int n_in = net->sizes[layer], n_out = net->sizes[layer + 1], units = u_hi - u_lo;
+    int n_in = net->sizes[layer], units = u_hi - u_lo;
     size_t w = net->w_off[layer] + (size_t)u_lo * n_in, b = net->b_off[layer] + (size_t)u_lo;
     float *target = net->velocity ? net->velocity : net->params, keep = net->velocity ? momentum : 1.0f;
-    const float *delta = net->delta[layer] + u_lo;
     if (units <= 0) return 0;
     /* target's rows = keep * target - step * delta^T act: the gradient is never stored */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, units, n_in, rows, -step, delta, n_out, net->act[layer], n_in,
-                keep, target + w, n_in);
-    add_bias_step_(target + b, delta, rows, units, n_out, step, keep);
+    cblas_sgemm(CblasRowMajor, units_op_(net, layer + 1), rows_op_(net, layer), units, n_in, rows, -step,
+                net->delta[layer] + at_(net, layer + 1, 0, u_lo), ld_(net, layer + 1), net->act[layer],
+                ld_(net, layer), keep, target + w, n_in);
+    add_bias_step_(target + b, net, layer, rows, u_lo, u_hi, step, keep);
     return settle_(net, w, (size_t)units * n_in) | settle_(net, b, (size_t)units);
 }
 
@@ -569,12 +689,12 @@ int net_sgd_update_inputs(nn_net *net, int rows, const float *x, int k_lo, int k
     uint32_t bad = 0;
     if (k > 0) {
         /* target's columns [k_lo, k_hi) of W0 = keep * them - step * delta[0]^T x: every unit, these inputs */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_out, k, rows, -step, net->delta[0], n_out, x, k, keep,
-                    target + net->w_off[0] + k_lo, n_in);
+        cblas_sgemm(CblasRowMajor, units_op_(net, 1), CblasNoTrans, n_out, k, rows, -step, net->delta[0], ld_(net, 1),
+                    x, k, keep, target + net->w_off[0] + k_lo, n_in);
         for (int j = 0; j < n_out; j++) bad |= settle_(net, net->w_off[0] + (size_t)j * n_in + (size_t)k_lo, (size_t)k);
     }
     size_t b = net->b_off[0]; /* layer 0's biases: all of them, like the layers above */
-    add_bias_step_(target + b, net->delta[0], rows, n_out, n_out, step, keep);
+    add_bias_step_(target + b, net, 0, rows, 0, n_out, step, keep);
     bad |= settle_(net, b, (size_t)n_out);
     for (int l = 1; l < net->n_layers; l++) bad |= update_units_(net, l, rows, 0, net->sizes[l + 1], step, momentum);
     return bad != 0;

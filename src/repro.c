@@ -42,13 +42,15 @@ static int rows_independent_(nn_repro *p, product_kind kind, int l, int rows)
     nn_net *net = p->net;
     float *in = kind == PRODUCT_FORWARD ? net->act[l] : net->delta[l];
     float *out = kind == PRODUCT_FORWARD ? net->act[l + 1] : net->delta[l - 1];
-    size_t in_len = (size_t)rows * net->sizes[kind == PRODUCT_FORWARD ? l : l + 1];
-    size_t out_len = (size_t)rows * net->sizes[kind == PRODUCT_FORWARD ? l + 1 : l];
+    /* whole buffers (the net's own, max_rows rows): a hidden layer's rows [0, rows) are strided in them */
+    size_t in_len = (size_t)net->max_rows * net->sizes[kind == PRODUCT_FORWARD ? l : l + 1];
+    size_t out_len = (size_t)net->max_rows * net->sizes[kind == PRODUCT_FORWARD ? l + 1 : l];
     nn_rng rng;
     rng_seed(&rng, 0x5eed, (uint64_t)rows);
     for (size_t i = 0; i < in_len; i++) in[i] = (float)(rng_uniform(&rng) - 0.25);
     if (kind == PRODUCT_DELTA) /* the derivative reads the activations: some at zero, as relu makes them */
         for (size_t i = 0; i < out_len; i++) net->act[l][i] = (float)(rng_uniform(&rng) < 0.2 ? 0.0 : rng_uniform(&rng));
+    memset(out, 0, sizeof(float) * out_len); /* the rows past `rows` stay as they are: compared too */
     float *copy = NN_MALLOC(sizeof(float) * out_len);
     product_(p, kind, l, rows, 0);
     memcpy(copy, out, sizeof(float) * out_len);

@@ -99,7 +99,7 @@ static void factor_place_(nn_trainer *t, const nn_step *s)
 {
     nn_reducer *r = &t->reducer;
     if (!r->factors) return;
-    net_place_rows(&t->net, r->batch_act[r->parity], r->batch_delta[r->parity], s->lo);
+    net_place_rows(&t->net, r->batch_act[r->parity], r->batch_delta[r->parity], s->lo, t->opt.batch);
     t->net.act[0] = t->net.own_act[0] + (size_t)s->lo * t->net.sizes[0];
 }
 
@@ -134,7 +134,7 @@ static void factor_reduce_(nn_trainer *t, const nn_step *s)
 {
     (void)s;
     reducer_finish(&t->reducer); /* the node's barrier (every rank's rows are written), the control slots' sums */
-    net_place_rows(&t->net, NULL, NULL, 0); /* the net's own buffers again, should the step end here (divergence) */
+    net_place_rows(&t->net, NULL, NULL, 0, 0); /* the net's own buffers again, should the step end here (divergence) */
 }
 
 /* The update of units [unit_lo[l], unit_hi[l]) of every layer l (all of
@@ -155,7 +155,7 @@ static int update_from_factors_(nn_trainer *t, int batch_rows, double lr, const 
                            unit_lo ? unit_hi[l] : t->net.sizes[l + 1], reducer_grad(&t->reducer));
         nonfinite = apply_sums_(t, batch_rows, lr);
     }
-    net_place_rows(&t->net, NULL, NULL, 0);
+    net_place_rows(&t->net, NULL, NULL, 0, 0);
     reducer_factors_read(&t->reducer);
     return nonfinite;
 }
@@ -166,7 +166,7 @@ static int factor_apply_(nn_trainer *t, int batch_rows, double lr)
 {
     nn_reducer *r = &t->reducer;
     if (r->factors) {
-        net_place_rows(&t->net, r->batch_act[r->parity], r->batch_delta[r->parity], 0);
+        net_place_rows(&t->net, r->batch_act[r->parity], r->batch_delta[r->parity], 0, t->opt.batch);
         t->net.act[0] = t->net.own_act[0]; /* every input row, here (other_inputs_) */
     }
     return update_from_factors_(t, batch_rows, lr, NULL, NULL);
@@ -194,7 +194,7 @@ static void units_place_(nn_trainer *t, const nn_step *s)
     nn_reducer *r = &t->reducer;
     nn_net *net = &t->net;
     (void)s;
-    net_place_rows(net, r->batch_act[r->parity], r->batch_delta[r->parity], 0);
+    net_place_rows(net, r->batch_act[r->parity], r->batch_delta[r->parity], 0, t->opt.batch);
     net->act[0] = net->own_act[0];                         /* the inputs: gathered by every rank */
     net->delta[net->n_layers - 1] = net->own_delta[net->n_layers - 1]; /* the output layer's: whole on every rank */
 }
