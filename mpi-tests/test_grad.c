@@ -187,19 +187,20 @@ static void relu_xent(void **s) { (void)s, check_combination(ACT_RELU, LOSS_XENT
 static void tanh_mse(void **s) { (void)s, check_combination(ACT_TANH, LOSS_MSE); }
 static void tanh_xent(void **s) { (void)s, check_combination(ACT_TANH, LOSS_XENT); }
 
-/* The layout rule (net_by_unit_suits): by unit where no product can reach
- * OpenBLAS's allocating NN small-matrix kernel (n % 16 in 1..8, k >= 32, m n k <= 1e6). */
+/* The layout rule (net_by_unit_suits): by unit where every hidden layer has
+ * 256 units or more and no product can reach OpenBLAS's allocating NN
+ * small-matrix kernel (n % 16 in 1..8, k >= 32, m n k <= 1e6). */
 static void layout_rule(void **s)
 {
     (void)s;
-    const int classic[] = {784, 30, 10}, large[] = {784, 1024, 1024, 10}, narrow[] = {784, 31, 23, 10};
-    const int small_pair[] = {784, 64, 256, 10}, odd_inputs[] = {40, 30, 5}, odd_large[] = {40, 1024, 10};
-    assert_true(net_by_unit_suits(classic, 3));   /* one hidden layer, 784 inputs: 49 x 16 */
+    const int classic[] = {784, 30, 10}, wide[] = {784, 256, 10}, large[] = {784, 1024, 1024, 10};
+    const int pair[] = {784, 512, 512, 10}, odd_inputs[] = {40, 256, 5}, odd_large[] = {40, 1024, 10};
+    assert_false(net_by_unit_suits(classic, 3));  /* 30 units: small products */
+    assert_true(net_by_unit_suits(wide, 3));      /* one hidden layer, 784 inputs: 49 x 16 */
     assert_true(net_by_unit_suits(large, 4));     /* 1024 x 1024 > 1e6 */
-    assert_true(net_by_unit_suits(narrow, 4));    /* k = 31 < 32 */
-    assert_false(net_by_unit_suits(small_pair, 4)); /* k = 64, 64 x 256 units: rows 1-8 reach it */
-    assert_false(net_by_unit_suits(odd_inputs, 3)); /* n = 40 = 2 x 16 + 8 inputs, 30 units */
-    assert_true(net_by_unit_suits(odd_large, 3));   /* 40 x 1024 x 32 rows > 1e6 */
+    assert_false(net_by_unit_suits(pair, 4));     /* k = 512, 512 x 512 units: rows 1-3 reach it */
+    assert_false(net_by_unit_suits(odd_inputs, 3)); /* n = 40 = 2 x 16 + 8 inputs: 40 x 256 x 32 rows <= 1e6 */
+    assert_true(net_by_unit_suits(odd_large, 3));   /* 40 x 1024 x 32 > 1e6 */
 }
 
 /* rows == 0 (a rank with an empty slice) gives an exact zero gradient and still reports every layer. */

@@ -27,6 +27,7 @@
 #include <hdf5.h>
 #include <mpi.h>
 
+#include "synth.h"
 #include "test_util.h"
 #include "train.h"
 
@@ -172,8 +173,12 @@ static void no_allocation_per_step(void **state)
          * updating its own copy of all of them; of 32 rows, over NN_FACTOR_REPLICATE_BATCH, split by units */
         if (strstr(modes[m].name, "decayed")) opt.weight_decay = 1e-4;
         if (strstr(modes[m].name, "sharded")) opt.batch = 32;
-        if (strstr(modes[m].name, "by unit")) /* hidden layers stored a row per unit (net.h) */
-            opt.sizes[1] = 31, opt.sizes[2] = 23, opt.dropout = 0.2;
+        if (strstr(modes[m].name, "by unit")) { /* the hidden layer stored a row per unit (net.h), 64 inputs */
+            nn_err err = {0};
+            opt.data_dir = "synthetic:64,10,2000,100", opt.synthetic = 1;
+            assert_int_equal(synth_parse("64,10,2000,100", &opt.synth, &err), 0);
+            opt.n_sizes = 3, opt.sizes[0] = 64, opt.sizes[1] = 256, opt.sizes[2] = 10, opt.dropout = 0.2;
+        }
         window w[2];
         count_in_steps(&opt, 100, w, modes[m].mpi_too);
         for (int k = 0; k < 2; k++)

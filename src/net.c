@@ -175,6 +175,11 @@ void net_init_params(nn_net *net, nn_init init, uint64_t seed)
 int net_by_unit_suits(const int *sizes, int n_sizes)
 {
     int n_layers = n_sizes - 1;
+    /* large layers only: small products lose by unit (the transposed ones
+     * miss OpenBLAS's small-matrix kernels; the element-wise passes run over
+     * short rows) */
+    for (int l = 1; l < n_layers; l++)
+        if (sizes[l] < NN_BY_UNIT_MIN_UNITS) return 0;
     /* OpenBLAS 0.3.21's small-matrix kernel for NN products (AVX-512 CPUs,
      * m n k <= 1e6) mallocs when n % 16 is 1..8 and k >= 32. By unit, two
      * products are NN: a hidden layer's from the one below (n = the rows) and
