@@ -342,15 +342,15 @@ void net_partial_inputs(const nn_net *net, int rows, int k_lo, int k_hi, const f
     const float *w = net->params + k_lo; /* a block of W0's columns, its rows n_in apart */
     if (by_unit_(net, 1)) /* partial (n_out, rows) = W0[:, k_lo:k_hi] (n_out, k) * x^T (k, rows) */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_out, rows, k, 1.0f, w, n_in, x, k, 0.0f, partial, rows);
-    else /* layer 0 is the output layer: partial (rows, n_out) = x (rows, k) * W0[:, k_lo:k_hi]^T */
+    else /* a row per sample: partial (rows, n_out) = x (rows, k) * W0[:, k_lo:k_hi]^T */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n_out, k, 1.0f, x, k, w, n_in, 0.0f, partial, n_out);
 }
 
 void net_finish_inputs(nn_net *net, int rows, const float *partials, size_t stride, int n_partials)
 {
     /* a share is rows * sizes[1] floats, runs of `run` floats `runs` times, each one row of act[1] */
-    int hidden = by_unit_(net, 1), runs = hidden ? net->sizes[1] : 1;
-    size_t run = hidden ? (size_t)rows : (size_t)rows * (size_t)net->sizes[1];
+    int by_unit = by_unit_(net, 1), runs = by_unit ? net->sizes[1] : 1;
+    size_t run = by_unit ? (size_t)rows : (size_t)rows * (size_t)net->sizes[1];
     if (rows <= 0) return;
     for (int j = 0; j < runs; j++) {
         float *out = net->act[1] + (size_t)j * (size_t)ld_(net, 1);
@@ -535,7 +535,7 @@ void net_unit_grads(const nn_net *net, int layer, int rows, int u_lo, int u_hi, 
     float *db = grad + net->b_off[layer];
     if (u_hi <= u_lo) return;
     net_weight_grad(net, layer, 0, rows, u_lo, u_hi, grad + net->w_off[layer] + (size_t)u_lo * n_in);
-    /* db = delta^T 1 over the rows, for these units: rows may exceed the net's ones (a whole batch) */
+    /* db = delta^T 1 over the rows, for these units (a whole batch: at most max_rows, startup.c sees to it) */
     memset(db + u_lo, 0, sizeof(float) * (size_t)(u_hi - u_lo));
     add_bias_step_(db + u_lo, net, layer, rows, u_lo, u_hi, -1.0f, 1.0f);
 }
@@ -652,7 +652,6 @@ NN_VECTOR_CLONES static uint32_t add_velocity_(float *p, const float *v, size_t 
     }
     return bad;
 }
-
 
 /* Parameters [at, at + n) after the product went into them (or into their
  * velocity: then params += velocity); whether any is no longer finite. */
