@@ -146,8 +146,9 @@ struct nn_reducer {
     /* The factor exchange (reducer_share_batch), on one node, each rank with its own weights: */
     int factors;
     MPI_Win batch_win;                    /*   the batch's matrices, held by local rank 0 */
-    float *batch_act[2][NN_MAX_SIZES];    /*   set [parity]: (batch, sizes[l]) the input activations of layer l */
-    float *batch_delta[2][NN_MAX_SIZES];  /*   set [parity]: (batch, sizes[l+1]) its deltas */
+    float *batch_act[2][NN_MAX_SIZES];    /*   set [parity]: the input activations of layer l, act[l]'s layout
+                                                 (net.h) for `batch` rows: batch * sizes[l] floats */
+    float *batch_delta[2][NN_MAX_SIZES];  /*   set [parity]: its deltas, batch * sizes[l+1] floats */
     float *batch_ctrl[2];                 /*   (local_size, 16) per set: each rank's control slots, a line each */
     int parity;                           /*   the set this step writes: steps alternate */
     int factor_shard;                     /*   the weights shared, the step split by units (large batches: train.c's units path) */
