@@ -60,13 +60,23 @@ typedef struct {
 /* Called by net_backward as soon as layer l's weight and bias gradients are final. */
 typedef void (*nn_layer_done_fn)(int layer, void *ctx);
 
+/* A step split by units (reduce.h, reducer_unit_split): each rank computes
+ * a block of every layer's output units for all of the step's rows, so the
+ * products' m is that block, not the layer. */
+typedef struct {
+    int fewest_units[NN_MAX_SIZES]; /* weight layer l: the smallest block of its output units a rank computes */
+    int rows[2];                    /* the rows of the epoch's full steps and of its last one */
+} nn_unit_split;
+
 /* Whether a net of these sizes is laid out by unit: where every hidden layer
  * has NN_BY_UNIT_MIN_UNITS units or more (784-1024-1024-10 at batch 128: 5 %
  * faster by unit; 784-30-10 at batch 10: 7 % slower) and no product can fall
  * to OpenBLAS's small-matrix kernel for NN products, which allocates on
- * AVX-512 CPUs (net.c says when). */
+ * AVX-512 CPUs (net.c says when), neither whole nor, when split is not
+ * NULL, in a rank's block of units. net_create decides without a split;
+ * start-up asks again where a step may be split by units. */
 #define NN_BY_UNIT_MIN_UNITS 256
-int net_by_unit_suits(const int *sizes, int n_sizes);
+int net_by_unit_suits(const int *sizes, int n_sizes, const nn_unit_split *split);
 
 /* Computes all sizes and allocates every buffer once; max_rows is the most
  * rows any forward/backward call will pass. Aborts the job on allocation failure. */

@@ -222,6 +222,11 @@ void reducer_share_batch(nn_reducer *r, const nn_net *net, int batch, nn_exchang
 int reducer_may_split_units(const int *sizes, int n_sizes, int batch, nn_exchange_kind exchange, nn_reduce_kind kind,
                             int nranks);
 
+/* The blocks of units a step split by units over `ways` ranks of one node
+ * gives each rank (as unit_lo/hi will), for net_by_unit_suits: per layer
+ * the smallest block any rank computes, and the steps' rows. */
+void reducer_unit_split(const int *sizes, int n_sizes, int ways, const int rows[2], nn_unit_split *split);
+
 /* Factors: this rank's control slots for this step (the loss and the stop
  * vote go there); otherwise the head of the buffer, r->sums. */
 float *reducer_ctrl_slots(const nn_reducer *r);

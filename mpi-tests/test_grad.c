@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "net.h"
+#include "reduce.h"
 #include "rng.h"
 
 enum { ROWS = 7 };
@@ -195,12 +196,32 @@ static void layout_rule(void **s)
     (void)s;
     const int classic[] = {784, 30, 10}, wide[] = {784, 256, 10}, large[] = {784, 1024, 1024, 10};
     const int pair[] = {784, 512, 512, 10}, odd_inputs[] = {40, 256, 5}, odd_large[] = {40, 1024, 10};
-    assert_false(net_by_unit_suits(classic, 3));  /* 30 units: small products */
-    assert_true(net_by_unit_suits(wide, 3));      /* one hidden layer, 784 inputs: 49 x 16 */
-    assert_true(net_by_unit_suits(large, 4));     /* 1024 x 1024 > 1e6 */
-    assert_false(net_by_unit_suits(pair, 4));     /* k = 512, 512 x 512 units: rows 1-3 reach it */
-    assert_false(net_by_unit_suits(odd_inputs, 3)); /* n = 40 = 2 x 16 + 8 inputs: 40 x 256 x 32 rows <= 1e6 */
-    assert_true(net_by_unit_suits(odd_large, 3));   /* 40 x 1024 x 32 > 1e6 */
+    assert_false(net_by_unit_suits(classic, 3, NULL));  /* 30 units: small products */
+    assert_true(net_by_unit_suits(wide, 3, NULL));      /* one hidden layer, 784 inputs: 49 x 16 */
+    assert_true(net_by_unit_suits(large, 4, NULL));     /* 1024 x 1024 > 1e6 */
+    assert_false(net_by_unit_suits(pair, 4, NULL));     /* k = 512, 512 x 512 units: rows 1-3 reach it */
+    assert_false(net_by_unit_suits(odd_inputs, 3, NULL)); /* n = 40 = 2 x 16 + 8 inputs: 40 x 256 x 32 rows <= 1e6 */
+    assert_true(net_by_unit_suits(odd_large, 3, NULL));   /* 40 x 1024 x 32 > 1e6 */
+    /* Split by units (the blocks reducer_unit_split computes), m is a rank's block: */
+    nn_unit_split split;
+    const int rows48[2] = {48, 16}, rows20[2] = {20, 4}, rows33[2] = {33, 33}, rows128[2] = {128, 80};
+    reducer_unit_split(odd_large, 3, 2, rows48, &split);
+    assert_int_equal(split.fewest_units[0], 512), assert_int_equal(split.fewest_units[1], 10);
+    assert_false(net_by_unit_suits(odd_large, 3, &split)); /* layer 0's gradient: 512 x 40 x 48 rows <= 1e6 */
+    reducer_unit_split(odd_large, 3, 2, rows20, &split);
+    assert_true(net_by_unit_suits(odd_large, 3, &split));  /* k = 20 rows < 32 */
+    reducer_unit_split(odd_large, 3, 3, rows48, &split);
+    assert_int_equal(split.fewest_units[0], 336);          /* 64 blocks of 16 three ways: 21, 21, 22 */
+    assert_false(net_by_unit_suits(odd_large, 3, &split));
+    reducer_unit_split(large, 4, 2, rows33, &split);
+    assert_true(net_by_unit_suits(large, 4, &split));      /* 512 x 33 x 1024 > 1e6 */
+    reducer_unit_split(large, 4, 64, rows33, &split);
+    assert_int_equal(split.fewest_units[1], 16);
+    assert_false(net_by_unit_suits(large, 4, &split));     /* 16 x 33 (% 16 = 1) x 1024 <= 1e6 */
+    reducer_unit_split(large, 4, 64, rows128, &split);
+    assert_true(net_by_unit_suits(large, 4, &split));      /* 128 and 80 rows: multiples of 16 */
+    reducer_unit_split(wide, 3, 4, rows33, &split);
+    assert_true(net_by_unit_suits(wide, 3, &split));       /* 784 inputs: a multiple of 16 */
 }
 
 /* rows == 0 (a rank with an empty slice) gives an exact zero gradient and still reports every layer. */

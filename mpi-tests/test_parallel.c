@@ -238,7 +238,7 @@ static void shm_inputs_factors_match_one_process(void **state)
     opt.layers_given = 1, opt.n_sizes = 4, opt.sizes[0] = 784, opt.sizes[1] = 37, opt.sizes[2] = 23, opt.sizes[3] = 10;
     weights_match_one_process_opt_(&opt);
     opt.n_sizes = 3, opt.sizes[1] = 256, opt.sizes[2] = 10, opt.dropout = 0.3; /* by unit (net.h) */
-    assert_true(net_by_unit_suits(opt.sizes, opt.n_sizes));
+    assert_true(net_by_unit_suits(opt.sizes, opt.n_sizes, NULL));
     weights_match_one_process_opt_(&opt);
     factor_options(&opt);
     nn_err err = {0};
@@ -274,7 +274,7 @@ static void shm_sharded_factors_match_one_process(void **state)
     opt.activation = ACT_RELU, opt.loss = LOSS_XENT, opt.init = INIT_HE, opt.dropout = 0;
     weights_match_one_process_opt_(&opt);
     opt.n_sizes = 3, opt.sizes[1] = 256, opt.sizes[2] = 10, opt.dropout = 0.2; /* by unit (net.h) */
-    assert_true(net_by_unit_suits(opt.sizes, opt.n_sizes));
+    assert_true(net_by_unit_suits(opt.sizes, opt.n_sizes, NULL));
     weights_match_one_process_opt_(&opt);
 }
 

@@ -48,7 +48,7 @@ void net_create(nn_net *net, const int *sizes, int n_sizes, nn_activation activa
     net->loss = loss;
     net->max_rows = max_rows > 0 ? max_rows : 1;
     net->ld = net->max_rows;
-    net->by_unit = net_by_unit_suits(sizes, n_sizes);
+    net->by_unit = net_by_unit_suits(sizes, n_sizes, NULL);
 
     net->n_params = model_layout(sizes, n_sizes, net->w_off, net->b_off);
 
@@ -172,7 +172,16 @@ void net_init_params(nn_net *net, nn_init init, uint64_t seed)
     if (net->velocity) memset(net->velocity, 0, sizeof(float) * net->n_params);
 }
 
-int net_by_unit_suits(const int *sizes, int n_sizes)
+/* Whether C (m, n) = A (m, k) B (k, n), both untransposed, reaches OpenBLAS
+ * 0.3.21's small-matrix kernel for NN products (AVX-512 CPUs, m n k <= 1e6)
+ * where it mallocs: when n % 16 is 1..8 and k >= 32 (counted with an
+ * interposed malloc; the kernel's source agrees). */
+static int nn_kernel_allocates_(double m, int n, int k)
+{
+    return n % 16 >= 1 && n % 16 <= 8 && k >= 32 && m * n * k <= 1e6;
+}
+
+int net_by_unit_suits(const int *sizes, int n_sizes, const nn_unit_split *split)
 {
     int n_layers = n_sizes - 1;
     /* large layers only: small products lose by unit (the transposed ones
@@ -180,15 +189,21 @@ int net_by_unit_suits(const int *sizes, int n_sizes)
      * short rows) */
     for (int l = 1; l < n_layers; l++)
         if (sizes[l] < NN_BY_UNIT_MIN_UNITS) return 0;
-    /* OpenBLAS 0.3.21's small-matrix kernel for NN products (AVX-512 CPUs,
-     * m n k <= 1e6) mallocs when n % 16 is 1..8 and k >= 32. By unit, two
-     * products are NN: a hidden layer's from the one below (n = the rows) and
-     * layer 0's weights (n = the inputs, k = the rows): allowed where they
-     * stay out of that kernel for any row count */
+    /* By unit, two products are NN: a hidden layer's forward from the hidden
+     * layer below (m = its units, k = the units below, n = the rows) and
+     * layer 0's weight gradient (m = layer 1's units, n = the inputs, k =
+     * the rows). Whole layers: allowed where neither reaches the allocating
+     * kernel at any row count (n = 1 and k = 32 are the worst cases). */
     for (int l = 1; l + 1 < n_layers; l++)
-        if (sizes[l] >= 32 && (double)sizes[l] * (double)sizes[l + 1] <= 1e6) return 0;
-    if (n_layers > 1 && sizes[0] % 16 >= 1 && sizes[0] % 16 <= 8 && (double)sizes[0] * sizes[1] * 32.0 <= 1e6)
-        return 0;
+        if (nn_kernel_allocates_(sizes[l + 1], 1, sizes[l])) return 0;
+    if (n_layers > 1 && nn_kernel_allocates_(sizes[1], sizes[0], 32)) return 0;
+    /* Split by units, m is a rank's block, and the rows are the step's */
+    for (int i = 0; split && i < 2; i++) {
+        int rows = split->rows[i];
+        for (int l = 1; l + 1 < n_layers && rows > 0; l++)
+            if (nn_kernel_allocates_(split->fewest_units[l], rows, sizes[l])) return 0;
+        if (n_layers > 1 && rows > 0 && nn_kernel_allocates_(split->fewest_units[0], sizes[0], rows)) return 0;
+    }
     return 1;
 }
 

@@ -187,6 +187,21 @@ static void part_of_16s_(size_t n, int q, int R, size_t *lo, size_t *hi)
     *hi = q + 1 == R ? n : blocks * (size_t)(q + 1) / (size_t)R * 16;
 }
 
+void reducer_unit_split(const int *sizes, int n_sizes, int ways, const int rows[2], nn_unit_split *split)
+{
+    memset(split, 0, sizeof *split);
+    split->rows[0] = rows[0], split->rows[1] = rows[1];
+    for (int l = 0; l + 1 < n_sizes; l++) {
+        int fewest = sizes[l + 1];
+        for (int q = 0; q < ways; q++) {
+            size_t lo, hi;
+            part_of_16s_((size_t)sizes[l + 1], q, ways, &lo, &hi);
+            if (hi > lo && (int)(hi - lo) < fewest) fewest = (int)(hi - lo);
+        }
+        split->fewest_units[l] = fewest;
+    }
+}
+
 /* Sharded factors: this rank's units of every layer, R ways, and the
  * parameters they own (each unit's weights, then the layer's biases). */
 static void unit_parts_(nn_reducer *r, const nn_net *net)

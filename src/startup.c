@@ -593,6 +593,18 @@ static void resolve_modes_(nn_trainer *t)
     t->steps_per_epoch = t->train.count > 0 ? slice_steps_per_epoch(t->train.count, o->batch) : 0;
 }
 
+/* Whether a step may be split by units (reducer_share_batch decides, after
+ * the buffers exist): factors of large batches on one node. Several nodes
+ * may still answer yes here (the reducer finds its nodes later): buffers of
+ * whole batches, and the layout rule for blocks of nranks ways, are the
+ * safe side. */
+static int may_split_units_(const nn_trainer *t)
+{
+    const nn_options *o = &t->opt;
+    return o->trains && !o->reproducible &&
+           reducer_may_split_units(o->sizes, o->n_sizes, o->batch, o->exchange, o->allreduce, t->nranks);
+}
+
 /* The most rows any pass computes: this rank's part of a full batch (never
  * smaller than the epoch's last one; the whole batch when the step may be
  * split by units), at least EVAL_ROWS for evaluation; batch_rows: the
@@ -604,10 +616,7 @@ static int buffer_rows_(const nn_trainer *t, int batch_rows[2])
     for (int i = 0; i < 2 && t->steps_per_epoch > 0; i++)
         batch_rows[i] = slice_batch_rows(t->train.count, t->opt.batch, i == 0 ? 0 : t->steps_per_epoch - 1);
     if (t->steps_per_epoch > 0) t->path->my_rows(t, batch_rows[0], &lo, &hi);
-    const nn_options *o = &t->opt;
-    if (o->trains && !o->reproducible &&
-        reducer_may_split_units(o->sizes, o->n_sizes, o->batch, o->exchange, o->allreduce, t->nranks))
-        lo = 0, hi = batch_rows[0];
+    if (may_split_units_(t)) lo = 0, hi = batch_rows[0];
     int rows = hi - lo > EVAL_ROWS ? hi - lo : EVAL_ROWS;
     return rows > PREDICT_ROWS ? rows : PREDICT_ROWS;
 }
@@ -642,6 +651,12 @@ static void create_buffers_(nn_trainer *t, const nn_checkpoint *ck)
     int batch_rows[2];
     int rows = buffer_rows_(t, batch_rows);
     net_create(&t->net, o->sizes, o->n_sizes, o->activation, o->loss, rows, o->momentum > 0.0);
+    if (t->net.by_unit && may_split_units_(t)) { /* by unit only if no rank's block of units reaches the
+                                                   allocating kernel either (net.c) */
+        nn_unit_split split;
+        reducer_unit_split(o->sizes, o->n_sizes, t->nranks, batch_rows, &split);
+        t->net.by_unit = net_by_unit_suits(o->sizes, o->n_sizes, &split);
+    }
     reducer_create(&t->reducer, &t->net, t->comm, o->overlap, o->allreduce, o->batch, o->exchange);
     /* shm overlaps only across nodes (within one, the cores that would sum are the ones computing) */
     if (t->reducer.kind == REDUCE_SHM) t->opt.overlap = t->reducer.overlap;
