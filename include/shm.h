@@ -21,6 +21,18 @@ const char *shm_dir(void);
  * SIZE_MAX when it cannot be told (nothing is then refused). */
 size_t shm_free_bytes(void);
 
+/* The free space in shm_dir() Open MPI 4.1 needs to create a shared window
+ * of local_size ranks whose segments take `bytes` in all (each rounded up
+ * to whole pages where it is its own, as with alloc_shared_noncontig): its
+ * backing file adds a page, the window's state (under 256 bytes a rank)
+ * and the segment's header, and its mmap component refuses to create a
+ * file unless 5 % more than the file is free (enough_space in
+ * opal/mca/shmem/mmap). SIZE_MAX when that does not fit a size_t. */
+size_t shm_window_room(size_t bytes, int local_size);
+
+/* `bytes` rounded up to whole pages (SIZE_MAX when that overflows). */
+size_t shm_pages(size_t bytes);
+
 /* Backs [p, p + bytes) with real pages now (MADV_POPULATE_WRITE, Linux
  * 5.14). Returns 0, or -1 with errno when the pages cannot be had (a full
  * tmpfs). A kernel that lacks it (EINVAL) counts as success: the free-space

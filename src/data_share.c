@@ -88,8 +88,7 @@ static void open_files_(const nn_data_request *req, int n, idx_reader *rd[][2], 
 static int alloc_window_(nn_data_share *ds, size_t bytes, int share, MPI_Comm comm)
 {
     nn_err err = {0};
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t need = (bytes + page - 1) / page * page + (size_t)ds->local_size * page; /* and a state page per rank */
+    size_t need = shm_window_room(shm_pages(bytes), ds->local_size);
     size_t room = ds->local_rank == 0 ? shm_free_bytes() : SIZE_MAX;
     int fits = room == SIZE_MAX || room >= need, all = 0;
     MPI_CHECK(MPI_Allreduce(&fits, &all, 1, MPI_INT, MPI_MIN, comm));

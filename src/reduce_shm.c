@@ -83,15 +83,15 @@ static void agree_or_exit_(const nn_err *err, MPI_Comm comm, MPI_Win *win)
 static int window_fits_(nn_reducer *r, size_t bytes)
 {
     nn_err err = {0};
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t need = (size_t)r->local_size * ((bytes + page - 1) / page * page + page); /* a state page per rank */
+    size_t pages = shm_pages(bytes), R = (size_t)r->local_size;
+    size_t need = pages > SIZE_MAX / R ? SIZE_MAX : shm_window_room(R * pages, r->local_size); /* each its own pages */
     size_t room = r->local_rank == 0 ? shm_free_bytes() : SIZE_MAX;
     const char *dir = shm_dir();
     if (room != SIZE_MAX && room < need)
         nn_err_set(&err,
-                   "--allreduce shm: the node's shared-memory window needs %zu bytes (%zu per rank x %d ranks) but %s "
-                   "has %zu bytes free; give %s more space (or set Open MPI's osc_sm_backing_directory), or use "
-                   "--allreduce mpi, which needs none",
+                   "--allreduce shm: the node's shared-memory window needs %zu bytes (%zu per rank x %d ranks, and "
+                   "Open MPI's margin) but %s has %zu bytes free; give %s more space (or set Open MPI's "
+                   "osc_sm_backing_directory), or use --allreduce mpi, which needs none",
                    need, bytes, r->local_size, dir, room, dir);
     if (!r->auto_pick) {
         agree_or_exit_(&err, r->comm, NULL);

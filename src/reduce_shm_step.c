@@ -35,8 +35,7 @@
 static int model_fits_(nn_reducer *r, size_t bytes)
 {
     int fits = 1, all = 0;
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    if (r->local_rank == 0 && shm_free_bytes() < (bytes + page - 1) / page * page + page) fits = 0;
+    if (r->local_rank == 0 && shm_free_bytes() < shm_window_room(shm_pages(bytes), r->local_size)) fits = 0;
     MPI_CHECK(MPI_Allreduce(&fits, &all, 1, MPI_INT, MPI_MIN, r->comm));
     return all;
 }

@@ -22,6 +22,20 @@ size_t shm_free_bytes(void)
     return (size_t)vfs.f_bavail * vfs.f_frsize;
 }
 
+size_t shm_pages(size_t bytes)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    return bytes > SIZE_MAX - page ? SIZE_MAX : (bytes + page - 1) / page * page;
+}
+
+size_t shm_window_room(size_t bytes, int local_size)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), extra = 2 * page + 256 * (size_t)(local_size > 0 ? local_size : 1);
+    if (bytes > (SIZE_MAX - extra) / 21 * 20) return SIZE_MAX;
+    size_t file = bytes + extra;
+    return file + file / 20 + 1;
+}
+
 int shm_populate(void *p, size_t bytes)
 {
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo = (uintptr_t)p & ~(page - 1);
