@@ -17,9 +17,12 @@
  * (--mca sets it in the ranks' environment), else /dev/shm. */
 const char *shm_dir(void);
 
-/* Bytes free in shm_dir() for an unprivileged writer (statvfs f_bavail);
- * SIZE_MAX when it cannot be told (nothing is then refused). */
-size_t shm_free_bytes(void);
+/* Bytes free in shm_dir() for an unprivileged writer (statvfs f_bavail).
+ * 0, with the reason in *why, when the directory cannot hold a window at
+ * all (missing, not a directory, not writable: Open MPI would fail to
+ * create its file there); SIZE_MAX when the free space cannot be told
+ * (nothing is then refused). *why is NULL but in the first case. */
+size_t shm_free_bytes(const char **why);
 
 /* The free space in shm_dir() Open MPI 4.1 needs to create a shared window
  * of local_size ranks whose segments take `bytes` in all (each rounded up

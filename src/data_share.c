@@ -13,6 +13,7 @@
  */
 #include "data_share.h"
 
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -89,21 +90,30 @@ static int alloc_window_(nn_data_share *ds, size_t bytes, int share, MPI_Comm co
 {
     nn_err err = {0};
     size_t need = shm_window_room(shm_pages(bytes), ds->local_size);
-    size_t room = ds->local_rank == 0 ? shm_free_bytes() : SIZE_MAX;
+    const char *why = NULL; /* the directory cannot hold a window at all: missing, not writable */
+    size_t room = ds->local_rank == 0 ? shm_free_bytes(&why) : SIZE_MAX;
     int fits = room == SIZE_MAX || room >= need, all = 0;
+    char lack[160], fix[PATH_MAX + 96]; /* what is wrong with the node's backing directory, and what to do */
+    const char *dir = shm_dir();
+    if (why) {
+        snprintf(lack, sizeof lack, "which cannot hold it (%s)", why);
+        snprintf(fix, sizeof fix, "point Open MPI's osc_sm_backing_directory at a writable directory");
+    } else {
+        snprintf(lack, sizeof lack, "which has %zu bytes free", room);
+        snprintf(fix, sizeof fix, "give %s more space (or point Open MPI's osc_sm_backing_directory elsewhere)", dir);
+    }
     MPI_CHECK(MPI_Allreduce(&fits, &all, 1, MPI_INT, MPI_MIN, comm));
     if (!all && share == NN_SHARE_AUTO) { /* the caller reads a copy per rank; the first node short of room says so */
         if (!fits)
             fprintf(stderr, "nnmpi: note: --share-data auto: the node's shared copy of the data needs %zu bytes in %s, "
-                            "which has %zu bytes free: every rank reads its own copy (--share-data rank); give %s "
-                            "more space for one copy per node\n", need, shm_dir(), room, shm_dir());
+                            "%s: every rank reads its own copy (--share-data rank); %s for one copy per node\n",
+                    need, dir, lack, fix);
         return DATA_SHARE_NO_ROOM;
     }
     if (!fits)
-        nn_err_set(&err, "--share-data node: the node's shared copy of the data needs %zu bytes in %s, which has "
-                         "%zu bytes free; give %s more space (or point Open MPI's osc_sm_backing_directory "
-                         "elsewhere), or use --share-data rank (every rank reads its own copy into its own memory)",
-                   need, shm_dir(), room, shm_dir());
+        nn_err_set(&err, "--share-data node: the node's shared copy of the data needs %zu bytes in %s, %s; %s, or "
+                         "use --share-data rank (every rank reads its own copy into its own memory)",
+                   need, dir, lack, fix);
     int status = nn_err_agree(&err, NN_EXIT_ERROR, comm);
     if (status) return status;
     uint8_t *mine = NULL;

@@ -85,9 +85,15 @@ static int window_fits_(nn_reducer *r, size_t bytes)
     nn_err err = {0};
     size_t pages = shm_pages(bytes), R = (size_t)r->local_size;
     size_t need = pages > SIZE_MAX / R ? SIZE_MAX : shm_window_room(R * pages, r->local_size); /* each its own pages */
-    size_t room = r->local_rank == 0 ? shm_free_bytes() : SIZE_MAX;
-    const char *dir = shm_dir();
-    if (room != SIZE_MAX && room < need)
+    const char *why = NULL, *dir = shm_dir(); /* why: the directory cannot hold a window at all */
+    size_t room = r->local_rank == 0 ? shm_free_bytes(&why) : SIZE_MAX;
+    if (why)
+        nn_err_set(&err,
+                   "--allreduce shm: the node's shared-memory window needs %zu bytes in %s, which cannot hold it "
+                   "(%s); point Open MPI's osc_sm_backing_directory at a writable directory, or use --allreduce "
+                   "mpi, which needs none",
+                   need, dir, why);
+    else if (room != SIZE_MAX && room < need)
         nn_err_set(&err,
                    "--allreduce shm: the node's shared-memory window needs %zu bytes (%zu per rank x %d ranks, and "
                    "Open MPI's margin) but %s has %zu bytes free; give %s more space (or set Open MPI's "
@@ -97,9 +103,11 @@ static int window_fits_(nn_reducer *r, size_t bytes)
         agree_or_exit_(&err, r->comm, NULL);
         return 1;
     }
-    int short_of_space = err.failed, any = 0;
-    MPI_CHECK(MPI_Allreduce(&short_of_space, &any, 1, MPI_INT, MPI_MAX, r->comm));
-    if (any) snprintf(r->note, sizeof r->note, "auto: %s is too small for the shared window (%zu bytes)", dir, need);
+    int lacking = why ? 2 : err.failed, worst = 0; /* 1: too small, 2: unusable, on some node */
+    MPI_CHECK(MPI_Allreduce(&lacking, &worst, 1, MPI_INT, MPI_MAX, r->comm));
+    if (worst == 2) snprintf(r->note, sizeof r->note, "auto: %s cannot hold the shared window", dir);
+    else if (worst) snprintf(r->note, sizeof r->note, "auto: %s is too small for the shared window (%zu bytes)", dir, need);
+    int any = worst > 0;
     return !any;
 }
 

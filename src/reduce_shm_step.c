@@ -35,7 +35,8 @@
 static int model_fits_(nn_reducer *r, size_t bytes)
 {
     int fits = 1, all = 0;
-    if (r->local_rank == 0 && shm_free_bytes() < shm_window_room(shm_pages(bytes), r->local_size)) fits = 0;
+    const char *why = NULL; /* a directory gone since the gradient's window: 0 bytes, so no shared copy */
+    if (r->local_rank == 0 && shm_free_bytes(&why) < shm_window_room(shm_pages(bytes), r->local_size)) fits = 0;
     MPI_CHECK(MPI_Allreduce(&fits, &all, 1, MPI_INT, MPI_MIN, r->comm));
     return all;
 }

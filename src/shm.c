@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -14,10 +16,17 @@ const char *shm_dir(void)
     return dir && *dir ? dir : "/dev/shm";
 }
 
-size_t shm_free_bytes(void)
+size_t shm_free_bytes(const char **why)
 {
+    const char *dir = shm_dir();
+    struct stat st;
     struct statvfs vfs;
-    if (statvfs(shm_dir(), &vfs) != 0) return SIZE_MAX;
+    *why = NULL;
+    if (stat(dir, &st) != 0) *why = strerror(errno);
+    else if (!S_ISDIR(st.st_mode)) *why = "not a directory";
+    else if (access(dir, W_OK | X_OK) != 0) *why = strerror(errno);
+    if (*why) return 0;
+    if (statvfs(dir, &vfs) != 0) return SIZE_MAX;
     if (vfs.f_frsize > 0 && vfs.f_bavail > SIZE_MAX / vfs.f_frsize) return SIZE_MAX;
     return (size_t)vfs.f_bavail * vfs.f_frsize;
 }

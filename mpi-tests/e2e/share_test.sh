@@ -87,6 +87,20 @@ for share in node rank; do
 done
 check_run 2 2 "--share-data: expected" --data "$DATA" --share-data nodes
 
+# ---------- a backing directory that cannot hold a window: missing, or a file ----------
+# (a careless OMPI_MCA_osc_sm_backing_directory): auto reads a copy per rank and sums with mpi, saying
+# why; asked for (--share-data node with --allreduce mpi: only the data's window; --allreduce shm with
+# --share-data rank: only the gradient's), one message naming the directory and the reason; no root needed
+touch "$WORK/a-file"
+for dir in "$WORK/missing" "$WORK/a-file"; do
+    OMPI_MCA_osc_sm_backing_directory=$dir check_run 2 0 "allreduce mpi (auto: $dir cannot hold the shared window)" \
+        --data "$DATA" --train-size 200 --test-size 100 --epochs 1
+    OMPI_MCA_osc_sm_backing_directory=$dir check_run 2 1 "bytes in $dir, which cannot hold it (" \
+        --data "$DATA" --train-size 200 --test-size 100 --epochs 1 --share-data node --allreduce mpi
+    OMPI_MCA_osc_sm_backing_directory=$dir check_run 2 1 "bytes in $dir, which cannot hold it (" \
+        --data "$DATA" --train-size 200 --test-size 100 --epochs 1 --share-data rank --allreduce shm
+done
+
 # ---------- a /dev/shm too small for the window ----------
 if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
     sizes=(--train-size 200 --test-size 100 --epochs 1)
