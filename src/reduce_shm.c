@@ -107,8 +107,7 @@ static int window_fits_(nn_reducer *r, size_t bytes)
     MPI_CHECK(MPI_Allreduce(&lacking, &worst, 1, MPI_INT, MPI_MAX, r->comm));
     if (worst == 2) snprintf(r->note, sizeof r->note, "auto: %s cannot hold the shared window", dir);
     else if (worst) snprintf(r->note, sizeof r->note, "auto: %s is too small for the shared window (%zu bytes)", dir, need);
-    int any = worst > 0;
-    return !any;
+    return worst == 0;
 }
 
 /* Backs this rank's segment with real pages now, where a failure is an
