@@ -181,6 +181,18 @@ static int nn_kernel_allocates_(double m, int n, int k)
     return n % 16 >= 1 && n % 16 <= 8 && k >= 32 && m * n * k <= 1e6;
 }
 
+/* Whether a by-unit net's two NN products reach that kernel: a hidden
+ * layer's forward from the hidden layer below (m = its units, k = the
+ * units below, n = fwd_rows) and layer 0's weight gradient (m = layer 1's
+ * units, n = the inputs, k = grad_rows); units[l]: weight layer l's output
+ * units in the product. */
+static int reaches_allocating_kernel_(const int *sizes, int n_layers, const int *units, int fwd_rows, int grad_rows)
+{
+    for (int l = 1; l + 1 < n_layers; l++)
+        if (nn_kernel_allocates_(units[l], fwd_rows, sizes[l])) return 1;
+    return n_layers > 1 && nn_kernel_allocates_(units[0], sizes[0], grad_rows);
+}
+
 int net_by_unit_suits(const int *sizes, int n_sizes, const nn_unit_split *split)
 {
     int n_layers = n_sizes - 1;
@@ -189,21 +201,13 @@ int net_by_unit_suits(const int *sizes, int n_sizes, const nn_unit_split *split)
      * short rows) */
     for (int l = 1; l < n_layers; l++)
         if (sizes[l] < NN_BY_UNIT_MIN_UNITS) return 0;
-    /* By unit, two products are NN: a hidden layer's forward from the hidden
-     * layer below (m = its units, k = the units below, n = the rows) and
-     * layer 0's weight gradient (m = layer 1's units, n = the inputs, k =
-     * the rows). Whole layers: allowed where neither reaches the allocating
-     * kernel at any row count (n = 1 and k = 32 are the worst cases). */
-    for (int l = 1; l + 1 < n_layers; l++)
-        if (nn_kernel_allocates_(sizes[l + 1], 1, sizes[l])) return 0;
-    if (n_layers > 1 && nn_kernel_allocates_(sizes[1], sizes[0], 32)) return 0;
-    /* Split by units, m is a rank's block, and the rows are the step's */
-    for (int i = 0; split && i < 2; i++) {
-        int rows = split->rows[i];
-        for (int l = 1; l + 1 < n_layers && rows > 0; l++)
-            if (nn_kernel_allocates_(split->fewest_units[l], rows, sizes[l])) return 0;
-        if (n_layers > 1 && rows > 0 && nn_kernel_allocates_(split->fewest_units[0], sizes[0], rows)) return 0;
-    }
+    /* Whole layers, at any row count: n = 1 and k = 32 are the worst cases */
+    if (reaches_allocating_kernel_(sizes, n_layers, sizes + 1, 1, 32)) return 0;
+    /* Split by units: m is a rank's block, and the rows are the step's */
+    for (int i = 0; split && i < 2; i++)
+        if (split->rows[i] > 0 &&
+            reaches_allocating_kernel_(sizes, n_layers, split->fewest_units, split->rows[i], split->rows[i]))
+            return 0;
     return 1;
 }
 
